@@ -1,0 +1,151 @@
+//! The owner's view of their videos: `GET /api/videos`, `GET` and `DELETE /api/videos/{id}`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::extract::AuthUser;
+use super::{ApiError, AppState, ErrorBody};
+use crate::clock::rfc3339;
+use crate::db::VideoRecord;
+use crate::domain::VideoStatus;
+use crate::storage::Storage;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VideoSummary {
+    video_id: i64,
+    title: String,
+    status: VideoStatus,
+    uploaded_at: String,
+    processed_at: Option<String>,
+    processed_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VideoDetail {
+    video_id: i64,
+    title: String,
+    status: VideoStatus,
+    uploaded_at: String,
+    processed_at: Option<String>,
+    original_url: String,
+    processed_url: Option<String>,
+    votes: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeletedResponse {
+    message: String,
+    video_id: i64,
+}
+
+impl VideoSummary {
+    pub fn new(video: &VideoRecord, storage: &Storage) -> Self {
+        Self {
+            video_id: video.id,
+            title: video.title.clone(),
+            status: video.status,
+            uploaded_at: rfc3339(video.uploaded_at),
+            processed_at: video.processed_at.map(rfc3339),
+            processed_url: video.processed_key.as_deref().map(|k| storage.url(k)),
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/videos", tag = "videos", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's videos, newest first", body = [VideoSummary]),
+        (status = 401, body = ErrorBody),
+    ))]
+pub async fn list_mine(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Vec<VideoSummary>>, ApiError> {
+    let videos = state.backends.db.videos_of(user.id).await?;
+    let storage = &state.backends.storage;
+    Ok(Json(
+        videos
+            .iter()
+            .map(|v| VideoSummary::new(v, storage))
+            .collect(),
+    ))
+}
+
+/// The video, if it exists and belongs to `user`.
+async fn owned_video(state: &AppState, user: AuthUser, id: i64) -> Result<VideoRecord, ApiError> {
+    let video = state
+        .backends
+        .db
+        .video(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("there is no video {id}")))?;
+    if video.owner_id != user.id {
+        return Err(ApiError::forbidden(format!(
+            "video {id} belongs to another user"
+        )));
+    }
+    Ok(video)
+}
+
+#[utoipa::path(get, path = "/api/videos/{video_id}", tag = "videos", security(("bearer" = [])),
+    params(("video_id" = i64, Path, description = "The video's id")),
+    responses(
+        (status = 200, body = VideoDetail),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not the owner", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(video_id): Path<i64>,
+) -> Result<Json<VideoDetail>, ApiError> {
+    let video = owned_video(&state, user, video_id).await?;
+    let storage = &state.backends.storage;
+    Ok(Json(VideoDetail {
+        video_id: video.id,
+        title: video.title,
+        status: video.status,
+        uploaded_at: rfc3339(video.uploaded_at),
+        processed_at: video.processed_at.map(rfc3339),
+        original_url: storage.url(&video.original_key),
+        processed_url: video.processed_key.as_deref().map(|k| storage.url(k)),
+        votes: video.votes,
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/videos/{video_id}", tag = "videos", security(("bearer" = [])),
+    params(("video_id" = i64, Path, description = "The video's id")),
+    responses(
+        (status = 200, body = DeletedResponse),
+        (status = 400, description = "Already published for voting", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not the owner", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(video_id): Path<i64>,
+) -> Result<Json<DeletedResponse>, ApiError> {
+    let video = owned_video(&state, user, video_id).await?;
+    let published = || {
+        ApiError::bad_request(
+            "video_published",
+            format!("video {video_id} is published for voting and can no longer be deleted"),
+        )
+    };
+    if video.status.is_public() || !state.backends.db.delete_unpublished_video(video_id).await? {
+        return Err(published());
+    }
+    let storage = &state.backends.storage;
+    storage.delete(&video.original_key).await?;
+    if let Some(key) = &video.processed_key {
+        storage.delete(key).await?;
+    }
+    Ok(Json(DeletedResponse {
+        message: "video deleted".into(),
+        video_id,
+    }))
+}

@@ -1,0 +1,133 @@
+//! The command line: parses argv once, loads settings, and runs one role.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::Backends;
+use crate::api::{self, AppState};
+use crate::auth::{Tokens, resolve_secret};
+use crate::config::Settings;
+use crate::worker::Worker;
+
+/// The ANB video API and its worker: aforo's system under test.
+///
+/// Configuration comes from environment variables (see target-stack/README.md); with none
+/// set, everything runs embedded under ./anb-data.
+#[derive(Debug, Parser)]
+#[command(name = "target-stack", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Api {
+        /// Address to listen on (overrides ANB_BIND; port 0 picks a free port).
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+    },
+    /// Process videos from the queue.
+    Worker {
+        /// Tasks processed at once (overrides ANB_WORKER_CONCURRENCY).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
+    /// The API and a worker in one process: the quickest way to try the system.
+    Standalone {
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document of the API.
+    Openapi,
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        use utoipa::OpenApi;
+        println!("{}", api::openapi::ApiDoc::openapi().to_pretty_json()?);
+        return Ok(());
+    }
+    let mut settings = Settings::from_env().context("invalid configuration")?;
+    match cli.command {
+        Command::Api { bind } => {
+            settings.api.bind = bind.unwrap_or(settings.api.bind);
+            let backends = Backends::connect(&settings).await?;
+            serve_api(&settings, backends, shutdown_signal()).await
+        }
+        Command::Worker { concurrency } => {
+            settings.worker.concurrency = concurrency.unwrap_or(settings.worker.concurrency).max(1);
+            let backends = Backends::connect(&settings).await?;
+            let worker = Arc::new(Worker::new(backends, &settings).await?);
+            worker.run(shutdown_signal()).await
+        }
+        Command::Standalone { bind, concurrency } => {
+            settings.api.bind = bind.unwrap_or(settings.api.bind);
+            settings.worker.concurrency = concurrency.unwrap_or(settings.worker.concurrency).max(1);
+            let backends = Backends::connect(&settings).await?;
+            let worker = Arc::new(Worker::new(backends.clone(), &settings).await?);
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let wait = move || {
+                let mut stopped = stopped.clone();
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                }
+            };
+            let worker_task = tokio::spawn(worker.run(wait()));
+            let api = serve_api(&settings, backends, wait());
+            let (api_result, _) = tokio::join!(api, async {
+                shutdown_signal().await;
+                let _ = stop.send(true);
+            });
+            api_result?;
+            worker_task.await.context("the worker task panicked")?
+        }
+        Command::Migrate => {
+            // Backends::connect migrates; connecting is the whole job.
+            Backends::connect(&settings).await?;
+            println!("migrations applied to {:?}", settings.database);
+            Ok(())
+        }
+        Command::Openapi => unreachable!("handled above"),
+    }
+}
+
+async fn serve_api(
+    settings: &Settings,
+    backends: Backends,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let tokens = Tokens::new(&resolve_secret(settings)?, settings.auth.token_ttl);
+    let state = AppState::new(backends, tokens, settings.api.max_upload_bytes);
+    let listener = TcpListener::bind(settings.api.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.api.bind))?;
+    let address = listener.local_addr()?;
+    // A machine-readable line on stdout: whoever started us (the local stack) learns the port.
+    println!("listening on http://{address}");
+    tracing::info!(%address, "API listening");
+    api::serve(listener, state, shutdown).await?;
+    tracing::info!("API stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (how a load balancer, systemd or an Auto Scaling group stops us) or
+/// Ctrl-C.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("cannot install the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
+    }
+}

@@ -1,0 +1,182 @@
+//! Amazon SQS through `aws-sdk-sqs`, configured by the standard AWS chain (environment,
+//! profile, instance role; `AWS_ENDPOINT_URL` for moto). The dead-letter queue and
+//! maxReceiveCount are the queue's redrive policy, set by the infrastructure.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+
+use super::{Delivery, QueueDepth, QueueError};
+
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: Client,
+    queue_url: String,
+    dlq_url: Option<String>,
+    visibility_timeout: Duration,
+}
+
+fn sqs_error(e: impl std::error::Error) -> QueueError {
+    // The SDK's Display is terse ("service error"); the Debug chain names the cause.
+    QueueError::Sqs(format!("{e}: {e:?}"))
+}
+
+impl SqsQueue {
+    pub async fn connect(
+        queue_url: &str,
+        dlq_url: Option<&str>,
+        visibility_timeout: Duration,
+    ) -> Self {
+        let config = aws_config::load_from_env().await;
+        Self::with_client(Client::new(&config), queue_url, dlq_url, visibility_timeout)
+    }
+
+    pub fn with_client(
+        client: Client,
+        queue_url: &str,
+        dlq_url: Option<&str>,
+        visibility_timeout: Duration,
+    ) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.to_string(),
+            dlq_url: dlq_url.map(str::to_string),
+            visibility_timeout,
+        }
+    }
+
+    pub fn visibility_timeout(&self) -> Duration {
+        self.visibility_timeout
+    }
+
+    pub async fn send(&self, body: &str) -> Result<String, QueueError> {
+        let out = self
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+
+    pub async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .visibility_timeout(self.visibility_timeout.as_secs().max(1) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                let receive_count = m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                Delivery {
+                    message_id: m.message_id.unwrap_or_default(),
+                    receipt: m.receipt_handle.unwrap_or_default(),
+                    body: m.body.unwrap_or_default(),
+                    receive_count,
+                }
+            })
+            .collect())
+    }
+
+    pub async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
+    }
+
+    pub async fn change_visibility(
+        &self,
+        receipt: &str,
+        timeout: Duration,
+    ) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(timeout.as_secs() as i32)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
+    }
+
+    async fn approximate(&self, url: &str) -> Result<(u64, u64), QueueError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        let attrs = out.attributes.unwrap_or_default();
+        let get =
+            |name: &QueueAttributeName| attrs.get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok((
+            get(&QueueAttributeName::ApproximateNumberOfMessages),
+            get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        ))
+    }
+
+    pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
+        let (visible, in_flight) = self.approximate(&self.queue_url).await?;
+        let dead_letter = match &self.dlq_url {
+            Some(url) => {
+                let (v, n) = self.approximate(url).await?;
+                Some(v + n)
+            }
+            None => None,
+        };
+        Ok(QueueDepth {
+            visible,
+            in_flight,
+            dead_letter,
+        })
+    }
+
+    /// Reads the DLQ's messages and makes them visible again at once, so looking does not
+    /// hide them (SQS has no peek).
+    pub async fn dead_letters(&self) -> Result<Vec<String>, QueueError> {
+        let Some(url) = &self.dlq_url else {
+            return Ok(Vec::new());
+        };
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| m.body)
+            .collect())
+    }
+}

@@ -1,0 +1,225 @@
+//! The video worker: takes processing tasks from the queue, N at a time, renders each video
+//! with ffmpeg, stores the result, marks the video processed, and only then acknowledges the
+//! task.
+//!
+//! Delivery is at least once, so [`Worker::handle`] is idempotent: the result has one
+//! deterministic key per video and the database records the first completion only. While a
+//! task runs its lease is extended (half the visibility timeout); if the worker dies the
+//! lease lapses and the task is delivered again. A failed task is released after the retry
+//! delay and, once received `max_receives` times, moves to the dead-letter queue.
+
+mod logo;
+pub mod pipeline;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+pub use pipeline::{Pipeline, PipelineError};
+
+use crate::Backends;
+use crate::config::Settings;
+use crate::queue::{Delivery, TaskMessage};
+
+/// How long one receive call waits for work (long polling).
+const POLL_WAIT: Duration = Duration::from_secs(2);
+
+/// What happened to one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Rendered, stored, marked processed, acknowledged.
+    Processed,
+    /// Another delivery of the same task had already finished it; acknowledged.
+    AlreadyDone,
+    /// The video was deleted while its task waited; acknowledged.
+    Gone,
+    /// Processing failed; the task will be delivered again after the retry delay, or go to
+    /// the dead-letter queue when it has been received too often.
+    Failed,
+}
+
+#[derive(Debug)]
+pub struct Worker {
+    backends: Backends,
+    pipeline: Pipeline,
+    concurrency: usize,
+    retry_delay: Duration,
+    max_receives: u32,
+}
+
+impl Worker {
+    /// Checks ffmpeg (exits early with install instructions if it is missing).
+    pub async fn new(backends: Backends, settings: &Settings) -> Result<Self, PipelineError> {
+        Ok(Self {
+            pipeline: Pipeline::new(&settings.worker).await?,
+            backends,
+            concurrency: settings.worker.concurrency,
+            retry_delay: settings.worker.retry_delay,
+            max_receives: settings.queue.max_receives,
+        })
+    }
+
+    /// Consumes tasks until `shutdown` resolves, then stops receiving and waits for the tasks
+    /// in flight to finish.
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tracing::info!(concurrency = self.concurrency, "worker started");
+        let mut shutdown = std::pin::pin!(shutdown);
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let mut jobs = JoinSet::new();
+        loop {
+            while jobs.try_join_next().is_some() {}
+            let first = tokio::select! {
+                _ = &mut shutdown => break,
+                permit = slots.clone().acquire_owned() => permit.context("worker slots closed")?,
+            };
+            // This loop is the only one that takes slots, so the free count only grows.
+            let free = 1 + slots.available_permits();
+            let batch = tokio::select! {
+                _ = &mut shutdown => break,
+                batch = self.backends.queue.receive(free, POLL_WAIT) => batch,
+            };
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot receive from the queue; retrying in 1 s");
+                    drop(first);
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            let mut first = Some(first);
+            for delivery in batch {
+                let permit = match first.take() {
+                    Some(permit) => permit,
+                    None => slots
+                        .clone()
+                        .try_acquire_owned()
+                        .context("no free worker slot")?,
+                };
+                let worker = Arc::clone(&self);
+                jobs.spawn(async move {
+                    let _slot = permit;
+                    worker.handle(&delivery).await
+                });
+            }
+        }
+        tracing::info!(
+            in_flight = jobs.len(),
+            "shutting down: finishing the tasks in flight"
+        );
+        while jobs.join_next().await.is_some() {}
+        tracing::info!("worker stopped");
+        Ok(())
+    }
+
+    /// Receives one batch and handles it to the end: the one-step function tests call.
+    pub async fn poll_once(&self, wait: Duration) -> anyhow::Result<Vec<Outcome>> {
+        let batch = self.backends.queue.receive(self.concurrency, wait).await?;
+        Ok(futures::future::join_all(batch.iter().map(|d| self.handle(d))).await)
+    }
+
+    /// Handles one delivery: process, then acknowledge, or schedule the retry.
+    #[tracing::instrument(skip_all, fields(message_id = %delivery.message_id, receive_count = delivery.receive_count))]
+    pub async fn handle(&self, delivery: &Delivery) -> Outcome {
+        let queue = &self.backends.queue;
+        let task = match TaskMessage::parse(&delivery.body) {
+            Ok(task) => task,
+            Err(e) => {
+                tracing::error!(error = %e, "malformed task; it will end in the dead-letter queue");
+                self.release_for_retry(delivery).await;
+                return Outcome::Failed;
+            }
+        };
+        let lease = self.keep_leased(delivery.clone());
+        let result = self.process(&task).await;
+        lease.abort();
+
+        match result {
+            Ok(outcome) => {
+                if let Err(e) = queue.ack(delivery).await {
+                    // The result is stored; a redelivery will find it done.
+                    tracing::warn!(task_id = %task.task_id, error = %e, "could not acknowledge a finished task");
+                }
+                tracing::info!(task_id = %task.task_id, video_id = task.video_id, ?outcome, "task done");
+                outcome
+            }
+            Err(e) => {
+                tracing::error!(task_id = %task.task_id, video_id = task.video_id, error = format!("{e:#}"), "task failed");
+                if delivery.receive_count >= self.max_receives
+                    && let Err(e) = self.backends.db.mark_failed(task.video_id).await
+                {
+                    tracing::warn!(error = %e, "could not mark the video failed");
+                }
+                self.release_for_retry(delivery).await;
+                Outcome::Failed
+            }
+        }
+    }
+
+    async fn process(&self, task: &TaskMessage) -> anyhow::Result<Outcome> {
+        let db = &self.backends.db;
+        let storage = &self.backends.storage;
+        if db.start_processing(task.video_id).await?.is_none() {
+            return Ok(match db.video(task.video_id).await? {
+                None => Outcome::Gone,
+                Some(_) => Outcome::AlreadyDone,
+            });
+        }
+        let scratch = tempfile::Builder::new()
+            .prefix("anb-task-")
+            .tempdir()
+            .context("cannot create a scratch directory")?;
+        let input = scratch.path().join("original.mp4");
+        let output = scratch.path().join("processed.mp4");
+        storage
+            .get_to_file(&task.original_key, &input)
+            .await
+            .with_context(|| format!("cannot fetch the original {}", task.original_key))?;
+        self.pipeline.render(&input, &output).await?;
+        let key = format!("processed/{}.mp4", task.video_id);
+        storage
+            .put_file(&key, &output)
+            .await
+            .context("cannot store the result")?;
+        if db.finish_processing(task.video_id, &key).await? {
+            return Ok(Outcome::Processed);
+        }
+        if db.video(task.video_id).await?.is_none() {
+            // Deleted while we worked: do not leave an orphaned result behind.
+            storage.delete(&key).await?;
+            return Ok(Outcome::Gone);
+        }
+        Ok(Outcome::AlreadyDone)
+    }
+
+    /// Extends the task's lease every half visibility timeout until aborted.
+    fn keep_leased(&self, delivery: Delivery) -> tokio::task::JoinHandle<()> {
+        let queue = self.backends.queue.clone();
+        let timeout = queue.visibility_timeout().max(Duration::from_secs(1));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(timeout / 2).await;
+                if let Err(e) = queue.set_visibility(&delivery, timeout).await {
+                    tracing::warn!(error = %e, "could not extend a task's lease");
+                }
+            }
+        })
+    }
+
+    async fn release_for_retry(&self, delivery: &Delivery) {
+        if let Err(e) = self
+            .backends
+            .queue
+            .set_visibility(delivery, self.retry_delay)
+            .await
+        {
+            tracing::warn!(error = %e, "could not schedule the retry; it will come back after the visibility timeout");
+        }
+    }
+}
