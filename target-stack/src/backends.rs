@@ -23,9 +23,9 @@ impl Backends {
         db.migrate()
             .await
             .context("cannot apply the database migrations")?;
-        let storage = Storage::open(&settings.storage)
+        let storage = Storage::open(&settings.storage, &settings.aws)
             .with_context(|| format!("cannot open object storage {:?}", settings.storage))?;
-        let queue = TaskQueue::open(&settings.queue)
+        let queue = TaskQueue::open(&settings.queue, &settings.aws)
             .await
             .with_context(|| format!("cannot open the task queue {:?}", settings.queue.location))?;
         Ok(Self { db, storage, queue })

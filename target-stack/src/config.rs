@@ -29,6 +29,11 @@ pub const VARIABLES: &[&str] = &[
     "ANB_FFMPEG",
     "ANB_MAX_CLIP_SECS",
     "ANB_BUMPER_SECS",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +53,24 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub api: ApiSettings,
     pub worker: WorkerSettings,
+    pub aws: AwsSettings,
+}
+
+/// What S3 and SQS clients need beyond the standard AWS chain. Unset fields fall back to
+/// the chain (profile, instance role, region from the profile).
+#[derive(Clone, Debug, Default)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    /// An S3/SQS-compatible endpoint (moto, MinIO, LocalStack).
+    pub endpoint: Option<String>,
+    pub credentials: Option<StaticCredentials>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
 }
 
 /// Where the relational data lives.
@@ -199,6 +222,18 @@ impl Settings {
                 ffmpeg: PathBuf::from(get("ANB_FFMPEG").unwrap_or_else(|| "ffmpeg".into())),
                 max_clip: seconds(&get, "ANB_MAX_CLIP_SECS", 30.0)?,
                 bumper: seconds(&get, "ANB_BUMPER_SECS", 2.5)?,
+            },
+            aws: AwsSettings {
+                region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
+                endpoint: get("AWS_ENDPOINT_URL"),
+                credentials: match (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
+                    (Some(access_key_id), Some(secret)) => Some(StaticCredentials {
+                        access_key_id,
+                        secret_access_key: Secret(secret),
+                        session_token: get("AWS_SESSION_TOKEN").map(Secret),
+                    }),
+                    _ => None,
+                },
             },
             data_dir,
         })

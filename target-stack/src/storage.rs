@@ -15,7 +15,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::StorageLocation;
+use crate::config::{AwsSettings, StorageLocation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -44,7 +44,7 @@ pub struct Storage {
 const PART_SIZE: usize = 5 * 1024 * 1024;
 
 impl Storage {
-    pub fn open(location: &StorageLocation) -> Result<Self, StorageError> {
+    pub fn open(location: &StorageLocation, aws: &AwsSettings) -> Result<Self, StorageError> {
         match location {
             StorageLocation::Directory(dir) => {
                 std::fs::create_dir_all(dir)?;
@@ -57,15 +57,25 @@ impl Storage {
                 })
             }
             StorageLocation::S3 { bucket, prefix } => {
+                // from_env picks up the rest of the chain (web identity, container and
+                // instance credentials); explicit settings win over it.
                 let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-                // S3-compatible test servers (moto, MinIO) speak plain HTTP on loopback.
-                let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
-                    .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-                    .ok();
-                if let Some(endpoint) = endpoint {
+                if let Some(region) = &aws.region {
+                    builder = builder.with_region(region);
+                }
+                if let Some(endpoint) = &aws.endpoint {
+                    // S3-compatible test servers (moto, MinIO) speak plain HTTP on loopback.
                     builder = builder
-                        .with_endpoint(&endpoint)
+                        .with_endpoint(endpoint)
                         .with_allow_http(endpoint.starts_with("http://"));
+                }
+                if let Some(credentials) = &aws.credentials {
+                    builder = builder
+                        .with_access_key_id(&credentials.access_key_id)
+                        .with_secret_access_key(credentials.secret_access_key.expose());
+                    if let Some(token) = &credentials.session_token {
+                        builder = builder.with_token(token.expose());
+                    }
                 }
                 Ok(Self {
                     store: Arc::new(builder.build()?),

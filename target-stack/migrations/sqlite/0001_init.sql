@@ -8,10 +8,13 @@ CREATE TABLE users (
     first_name    TEXT    NOT NULL,
     last_name     TEXT    NOT NULL,
     city          TEXT    NOT NULL,
+    -- city lower-cased by the application (Unicode-aware on both backends; SQLite's
+    -- lower() folds ASCII only), for the rankings filter.
+    city_key      TEXT    NOT NULL,
     country       TEXT    NOT NULL,
     created_at    BIGINT  NOT NULL
 );
-CREATE INDEX users_city ON users (lower(city));
+CREATE INDEX users_city_key ON users (city_key);
 
 CREATE TABLE videos (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -22,6 +22,11 @@ pub use videos::{NewVideo, RankingRow, VideoRecord};
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How a city is compared: lower-cased by Rust, identically on both backends.
+fn city_key(city: &crate::domain::Label) -> String {
+    city.as_str().to_lowercase()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// A uniqueness rule refused the write (duplicate e-mail, second vote).

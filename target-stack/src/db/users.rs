@@ -30,14 +30,15 @@ impl Database {
     /// Inserts a user; [`DbError::Conflict`] when the e-mail is taken.
     pub async fn insert_user(&self, user: &NewUser<'_>) -> Result<i64, DbError> {
         let row = sqlx::query(
-            "INSERT INTO users (email, password_hash, first_name, last_name, city, country, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO users (email, password_hash, first_name, last_name, city, city_key, country, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(user.email.as_str())
         .bind(user.password_hash)
         .bind(user.first_name.as_str())
         .bind(user.last_name.as_str())
         .bind(user.city.as_str())
+        .bind(super::city_key(user.city))
         .bind(user.country.as_str())
         .bind(now_ms())
         .fetch_one(&self.pool)

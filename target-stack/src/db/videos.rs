@@ -116,7 +116,7 @@ impl Database {
     }
 
     /// Users ranked by the votes their videos received, optionally within one city
-    /// (case-insensitive).
+    /// (case-insensitive, Unicode-aware).
     pub async fn rankings(
         &self,
         city: Option<&Label>,
@@ -125,7 +125,7 @@ impl Database {
         // Two texts rather than `$1 IS NULL OR ...`: PostgreSQL cannot infer the type of a
         // parameter that is only compared with NULL.
         let filter = if city.is_some() {
-            "WHERE lower(u.city) = lower($3)"
+            "WHERE u.city_key = $3"
         } else {
             ""
         };
@@ -139,7 +139,7 @@ impl Database {
         );
         let mut query = sqlx::query(&sql).bind(page.limit()).bind(page.offset());
         if let Some(city) = city {
-            query = query.bind(city.as_str());
+            query = query.bind(super::city_key(city));
         }
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter()

@@ -8,7 +8,7 @@
 
 mod local;
 mod message;
-mod sqs;
+pub mod sqs;
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ pub use local::LocalQueue;
 pub use message::TaskMessage;
 pub use sqs::SqsQueue;
 
-use crate::config::{QueueLocation, QueueSettings};
+use crate::config::{AwsSettings, QueueLocation, QueueSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -55,14 +55,17 @@ pub enum TaskQueue {
 }
 
 impl TaskQueue {
-    pub async fn open(settings: &QueueSettings) -> Result<Self, QueueError> {
+    pub async fn open(settings: &QueueSettings, aws: &AwsSettings) -> Result<Self, QueueError> {
         match &settings.location {
             QueueLocation::Local(path) => Ok(Self::Local(
                 LocalQueue::open(path, settings.visibility_timeout, settings.max_receives).await?,
             )),
-            QueueLocation::Sqs { queue_url, dlq_url } => Ok(Self::Sqs(
-                SqsQueue::connect(queue_url, dlq_url.as_deref(), settings.visibility_timeout).await,
-            )),
+            QueueLocation::Sqs { queue_url, dlq_url } => Ok(Self::Sqs(SqsQueue::with_client(
+                sqs::client(aws).await,
+                queue_url,
+                dlq_url.as_deref(),
+                settings.visibility_timeout,
+            ))),
         }
     }
 

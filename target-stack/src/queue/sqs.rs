@@ -8,6 +8,28 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
 use super::{Delivery, QueueDepth, QueueError};
+use crate::config::AwsSettings;
+
+/// An SQS client from the standard AWS chain, with the explicit settings on top.
+pub async fn client(aws: &AwsSettings) -> Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = &aws.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(endpoint) = &aws.endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    if let Some(c) = &aws.credentials {
+        loader = loader.credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            &c.access_key_id,
+            c.secret_access_key.expose(),
+            c.session_token.as_ref().map(|t| t.expose().to_string()),
+            None,
+            "aforo-settings",
+        ));
+    }
+    Client::new(&loader.load().await)
+}
 
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
@@ -23,15 +45,6 @@ fn sqs_error(e: impl std::error::Error) -> QueueError {
 }
 
 impl SqsQueue {
-    pub async fn connect(
-        queue_url: &str,
-        dlq_url: Option<&str>,
-        visibility_timeout: Duration,
-    ) -> Self {
-        let config = aws_config::load_from_env().await;
-        Self::with_client(Client::new(&config), queue_url, dlq_url, visibility_timeout)
-    }
-
     pub fn with_client(
         client: Client,
         queue_url: &str,

@@ -12,6 +12,7 @@ mod logo;
 pub mod pipeline;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,12 +50,18 @@ pub struct Worker {
     concurrency: usize,
     retry_delay: Duration,
     max_receives: u32,
+    /// Where tasks download and render (`$ANB_DATA_DIR/scratch`): local disk, one
+    /// directory per task, removed when the task ends.
+    scratch: PathBuf,
 }
 
 impl Worker {
     /// Checks ffmpeg (exits early with install instructions if it is missing).
     pub async fn new(backends: Backends, settings: &Settings) -> Result<Self, PipelineError> {
+        let scratch = settings.data_dir.join("scratch");
+        tokio::fs::create_dir_all(&scratch).await?;
         Ok(Self {
+            scratch,
             pipeline: Pipeline::new(&settings.worker).await?,
             backends,
             concurrency: settings.worker.concurrency,
@@ -173,7 +180,7 @@ impl Worker {
         }
         let scratch = tempfile::Builder::new()
             .prefix("anb-task-")
-            .tempdir()
+            .tempdir_in(&self.scratch)
             .context("cannot create a scratch directory")?;
         let input = scratch.path().join("original.mp4");
         let output = scratch.path().join("processed.mp4");

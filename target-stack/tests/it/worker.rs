@@ -1,0 +1,338 @@
+//! The worker on real videos: the ffmpeg pipeline end to end, idempotence, retries into the
+//! dead-letter queue, a worker killed mid-task, and graceful shutdown.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use target_stack::domain::VideoStatus;
+use target_stack::queue::TaskMessage;
+use target_stack::worker::{Outcome, Worker};
+
+use crate::helpers::{Flavor, TestApp, TestEnv, have_ffmpeg, on_both_backends, probe, real_mp4};
+
+on_both_backends!(
+    processes_a_real_video_into_720p_without_audio_with_bumpers,
+    a_task_delivered_twice_produces_one_result,
+    a_poison_task_is_retried_then_lands_in_the_dead_letter_queue,
+);
+
+/// Uploads a file through the API; returns the video id.
+async fn upload_file(env: &TestEnv, file: &Path) -> i64 {
+    let app = TestApp::spawn(env).await;
+    let token = app.user("ana@example.com", "Bogotá").await;
+    let response = app
+        .upload(&token, Some("jugada"), std::fs::read(file).unwrap())
+        .await;
+    assert_eq!(response.status(), 201);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["video_id"].as_i64().unwrap()
+}
+
+async fn processes_a_real_video_into_720p_without_audio_with_bumpers(env: TestEnv) {
+    if !have_ffmpeg() {
+        return;
+    }
+    // A 4:3 clip with audio, longer than the (shortened) maximum: trimmed, pillarboxed,
+    // silenced, framed by 1 s bumpers.
+    let env = TestEnv::with(
+        env.flavor,
+        &[("ANB_MAX_CLIP_SECS", "3"), ("ANB_BUMPER_SECS", "1")],
+    )
+    .await
+    .unwrap();
+    let source = real_mp4(env.dir.path(), 5, "320x240");
+    let video_id = upload_file(&env, &source).await;
+    let worker = Worker::new(env.backends.clone(), &env.settings)
+        .await
+        .unwrap();
+    assert_eq!(
+        worker.poll_once(Duration::from_secs(2)).await.unwrap(),
+        vec![Outcome::Processed]
+    );
+
+    let video = env.backends.db.video(video_id).await.unwrap().unwrap();
+    assert_eq!(video.status, VideoStatus::Processed);
+    assert!(video.processed_at.is_some());
+    let key = video.processed_key.unwrap();
+    let output = env.dir.path().join("output.mp4");
+    env.backends
+        .storage
+        .get_to_file(&key, &output)
+        .await
+        .unwrap();
+    let out = probe(&output);
+    assert_eq!((out.width, out.height), (1280, 720));
+    assert!(!out.has_audio, "the audio track must be removed");
+    assert_eq!(out.sample_aspect_ratio, "1:1");
+    assert!(
+        (out.duration - 5.0).abs() < 0.25,
+        "3 s clip + 2 × 1 s bumpers, got {}",
+        out.duration
+    );
+    let depth = env.backends.queue.depth().await.unwrap();
+    assert_eq!((depth.visible, depth.in_flight), (0, 0), "acknowledged");
+}
+
+async fn a_task_delivered_twice_produces_one_result(env: TestEnv) {
+    if !have_ffmpeg() {
+        return;
+    }
+    // One at a time, so the second delivery arrives after the first finished. (Concurrent
+    // duplicates both render, and still only one result is recorded: see the repository's
+    // `repository_records_only_the_first_completion`.)
+    let env = TestEnv::with(env.flavor, &[("ANB_WORKER_CONCURRENCY", "1")])
+        .await
+        .unwrap();
+    let source = real_mp4(env.dir.path(), 2, "320x240");
+    let video_id = upload_file(&env, &source).await;
+    // Deliver the same task again, as SQS may.
+    let first = env
+        .backends
+        .queue
+        .receive(1, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .remove(0);
+    env.backends.queue.send(&first.body).await.unwrap();
+    env.backends
+        .queue
+        .set_visibility(&first, Duration::ZERO)
+        .await
+        .unwrap();
+
+    let worker = Worker::new(env.backends.clone(), &env.settings)
+        .await
+        .unwrap();
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        outcomes.extend(worker.poll_once(Duration::from_secs(2)).await.unwrap());
+    }
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(outcomes, vec![Outcome::AlreadyDone, Outcome::Processed]);
+    let video = env.backends.db.video(video_id).await.unwrap().unwrap();
+    assert_eq!(
+        video.attempts, 1,
+        "the duplicate was recognised before rendering"
+    );
+    let results = env.backends.storage.list("processed/").await.unwrap();
+    assert_eq!(results, vec![format!("processed/{video_id}.mp4")]);
+}
+
+async fn a_poison_task_is_retried_then_lands_in_the_dead_letter_queue(env: TestEnv) {
+    if !have_ffmpeg() {
+        return;
+    }
+    let env = TestEnv::with(env.flavor, &[("ANB_QUEUE_MAX_RECEIVES", "2")])
+        .await
+        .unwrap();
+    // Passes the signature check, but ffmpeg cannot decode it.
+    let garbage = env.dir.path().join("garbage.mp4");
+    std::fs::write(&garbage, crate::helpers::fake_mp4(50_000)).unwrap();
+    let video_id = upload_file(&env, &garbage).await;
+    env.backends
+        .queue
+        .send("{\"not\": \"a task\"}")
+        .await
+        .unwrap();
+
+    let worker = Worker::new(env.backends.clone(), &env.settings)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let outcomes = worker.poll_once(Duration::from_secs(2)).await.unwrap();
+        assert_eq!(outcomes, vec![Outcome::Failed, Outcome::Failed]);
+    }
+    assert!(
+        worker
+            .poll_once(Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let dead = env.backends.queue.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(
+        dead.iter()
+            .any(|b| TaskMessage::parse(b).is_ok_and(|t| t.video_id == video_id))
+    );
+    let video = env.backends.db.video(video_id).await.unwrap().unwrap();
+    assert_eq!((video.status, video.attempts), (VideoStatus::Failed, 2));
+}
+
+fn spawn_worker(env: &TestEnv) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_target-stack"))
+        .arg("worker")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(&env.vars)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the worker binary")
+}
+
+async fn wait_for_status(env: &TestEnv, video_id: i64, status: VideoStatus, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        let video = env.backends.db.video(video_id).await.unwrap().unwrap();
+        if video.status == status {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "video {video_id} still {:?} after {limit:?}",
+            video.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// ffmpeg processes working in this test's data directory (the worker's scratch space).
+fn encoders_of(env: &TestEnv) -> usize {
+    let scratch = env.dir.path().join("scratch").display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+        .map(|cmd| String::from_utf8_lossy(&cmd).replace('\0', " "))
+        .filter(|cmd| cmd.contains("ffmpeg") && cmd.contains(&scratch))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_task_is_delivered_again_and_processed_once() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let env = TestEnv::with(
+        Flavor::Embedded,
+        &[
+            ("ANB_QUEUE_VISIBILITY_SECS", "2"),
+            ("ANB_WORKER_CONCURRENCY", "1"),
+        ],
+    )
+    .await
+    .unwrap();
+    let source = real_mp4(env.dir.path(), 12, "640x360");
+    let video_id = upload_file(&env, &source).await;
+
+    let mut doomed = spawn_worker(&env);
+    wait_for_status(
+        &env,
+        video_id,
+        VideoStatus::Processing,
+        Duration::from_secs(30),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    doomed.kill().unwrap(); // SIGKILL: no chance to finish or clean up.
+    doomed.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(encoders_of(&env), 0, "ffmpeg must die with its worker");
+    assert_eq!(
+        env.backends
+            .db
+            .video(video_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .processed_key,
+        None
+    );
+
+    // The lease lapses after the visibility timeout and a new worker gets the task.
+    let mut survivor = spawn_worker(&env);
+    wait_for_status(
+        &env,
+        video_id,
+        VideoStatus::Processed,
+        Duration::from_secs(90),
+    )
+    .await;
+    survivor.kill().unwrap();
+    survivor.wait().unwrap();
+
+    let video = env.backends.db.video(video_id).await.unwrap().unwrap();
+    assert_eq!(video.attempts, 2, "delivered twice");
+    let results = env.backends.storage.list("processed/").await.unwrap();
+    assert_eq!(
+        results,
+        vec![format!("processed/{video_id}.mp4")],
+        "one result"
+    );
+    let depth = env.backends.queue.depth().await.unwrap();
+    assert_eq!(
+        (depth.visible, depth.in_flight, depth.dead_letter),
+        (0, 0, Some(0))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_taking_tasks_and_finishes_the_one_in_flight() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let env = TestEnv::with(Flavor::Embedded, &[("ANB_WORKER_CONCURRENCY", "1")])
+        .await
+        .unwrap();
+    let source = real_mp4(env.dir.path(), 6, "640x360");
+    let first = upload_file(&env, &source).await;
+    let mut worker = spawn_worker(&env);
+    wait_for_status(
+        &env,
+        first,
+        VideoStatus::Processing,
+        Duration::from_secs(30),
+    )
+    .await;
+    // Queued after the worker is busy: it must not be taken once SIGTERM arrives.
+    let app = TestApp::spawn(&env).await;
+    let token = app.user("eva@example.com", "Cali").await;
+    let second = app
+        .upload(&token, Some("segundo"), std::fs::read(&source).unwrap())
+        .await;
+    assert_eq!(second.status(), 201);
+
+    let pid = worker.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exit = tokio::task::spawn_blocking(move || worker.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "graceful exit, got {exit}");
+    let done = env.backends.db.video(first).await.unwrap().unwrap();
+    assert_eq!(
+        done.status,
+        VideoStatus::Processed,
+        "the task in flight was finished"
+    );
+    let depth = env.backends.queue.depth().await.unwrap();
+    assert_eq!(
+        depth.visible, 1,
+        "the queued task was left for another worker"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_without_ffmpeg_exits_at_start_saying_how_to_install_it() {
+    let env = TestEnv::with(Flavor::Embedded, &[("ANB_FFMPEG", "/nonexistent/ffmpeg")])
+        .await
+        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_target-stack"))
+        .arg("worker")
+        .env_clear()
+        .envs(&env.vars)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("apt-get install ffmpeg"), "{stderr}");
+    assert!(stderr.contains("ANB_FFMPEG"), "{stderr}");
+}
