@@ -389,6 +389,37 @@ pub fn probe(path: &Path) -> Probe {
     }
 }
 
+/// One frame of a 1280×720 video as 8-bit luma, row by row.
+pub struct Frame(Vec<u8>);
+
+impl Frame {
+    pub fn at(path: &Path, seconds: f64) -> Self {
+        let output = Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-ss",
+                &seconds.to_string(),
+                "-i",
+            ])
+            .arg(path)
+            .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+            .output()
+            .expect("run ffmpeg");
+        assert!(output.status.success());
+        assert_eq!(output.stdout.len(), 1280 * 720, "not a 1280x720 frame");
+        Self(output.stdout)
+    }
+
+    /// The brightest pixel in columns `x` and rows `y`.
+    pub fn max_luma(&self, x: std::ops::Range<usize>, y: std::ops::Range<usize>) -> u8 {
+        y.flat_map(|row| self.0[row * 1280..][x.clone()].iter().copied())
+            .max()
+            .unwrap()
+    }
+}
+
 /// Runs a test body once per backend flavor: `embedded::name` and `aws::name`.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {

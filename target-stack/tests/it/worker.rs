@@ -9,7 +9,9 @@ use target_stack::domain::VideoStatus;
 use target_stack::queue::TaskMessage;
 use target_stack::worker::{Outcome, Worker};
 
-use crate::helpers::{Flavor, TestApp, TestEnv, have_ffmpeg, on_both_backends, probe, real_mp4};
+use crate::helpers::{
+    Flavor, Frame, TestApp, TestEnv, have_ffmpeg, on_both_backends, probe, real_mp4,
+};
 
 on_both_backends!(
     processes_a_real_video_into_720p_without_audio_with_bumpers,
@@ -158,6 +160,57 @@ async fn a_poison_task_is_retried_then_lands_in_the_dead_letter_queue(env: TestE
     );
     let video = env.backends.db.video(video_id).await.unwrap().unwrap();
     assert_eq!((video.status, video.attempts), (VideoStatus::Failed, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_pipeline_trims_to_30_s_pillarboxes_watermarks_and_adds_bumpers() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let env = TestEnv::new(Flavor::Embedded).await.unwrap();
+    let source = real_mp4(env.dir.path(), 35, "320x240");
+    let video_id = upload_file(&env, &source).await;
+    let worker = Worker::new(env.backends.clone(), &env.settings)
+        .await
+        .unwrap();
+    assert_eq!(
+        worker.poll_once(Duration::from_secs(2)).await.unwrap(),
+        vec![Outcome::Processed]
+    );
+    let output = env.dir.path().join("output.mp4");
+    let key = format!("processed/{video_id}.mp4");
+    env.backends
+        .storage
+        .get_to_file(&key, &output)
+        .await
+        .unwrap();
+
+    let out = probe(&output);
+    assert!(
+        (out.duration - 35.0).abs() < 0.25,
+        "30 s + 2 × 2.5 s, got {}",
+        out.duration
+    );
+    assert!(!out.has_audio);
+    // In the clip, a 4:3 picture in a 16:9 frame: black bars 160 px wide on both sides,
+    // and the watermark drawn in the right bar, near the bottom.
+    let clip = Frame::at(&output, 10.0);
+    assert!(clip.max_luma(0..150, 0..720) < 30, "left pillarbox bar");
+    assert!(
+        clip.max_luma(1130..1256, 24..90) < 30,
+        "right bar, above the watermark"
+    );
+    assert!(
+        clip.max_luma(1130..1256, 630..696) > 200,
+        "the watermark's letters"
+    );
+    // In the intro, the logo's white letters on the bumper's dark background.
+    let intro = Frame::at(&output, 1.0);
+    assert!(intro.max_luma(0..400, 0..200) < 60, "bumper background");
+    assert!(
+        intro.max_luma(440..840, 260..460) > 200,
+        "the logo in the middle"
+    );
 }
 
 fn spawn_worker(env: &TestEnv) -> Child {
