@@ -10,7 +10,7 @@ use target_stack::queue::TaskMessage;
 use target_stack::worker::{Outcome, Worker};
 
 use crate::helpers::{
-    Flavor, Frame, TestApp, TestEnv, have_ffmpeg, on_both_backends, probe, real_mp4,
+    Flavor, Frame, TestApp, TestEnv, fake_mp4, have_ffmpeg, on_both_backends, probe, real_mp4,
 };
 
 on_both_backends!(
@@ -130,7 +130,7 @@ async fn a_poison_task_is_retried_then_lands_in_the_dead_letter_queue(env: TestE
         .unwrap();
     // Passes the signature check, but ffmpeg cannot decode it.
     let garbage = env.dir.path().join("garbage.mp4");
-    std::fs::write(&garbage, crate::helpers::fake_mp4(50_000)).unwrap();
+    std::fs::write(&garbage, fake_mp4(50_000)).unwrap();
     let video_id = upload_file(&env, &garbage).await;
     env.backends
         .queue
@@ -226,6 +226,38 @@ fn spawn_worker(env: &TestEnv) -> Child {
         .expect("start the worker binary")
 }
 
+/// Uploads a real clip of `seconds`, starts a worker process, and returns once the worker
+/// is rendering it.
+async fn worker_busy_with_a_clip(env: &TestEnv, seconds: u32) -> (Child, i64) {
+    let source = real_mp4(env.dir.path(), seconds, "640x360");
+    let video_id = upload_file(env, &source).await;
+    let worker = spawn_worker(env);
+    wait_for_status(
+        env,
+        video_id,
+        VideoStatus::Processing,
+        Duration::from_secs(30),
+    )
+    .await;
+    (worker, video_id)
+}
+
+/// SIGTERM, then waits for a clean exit.
+async fn stop_gracefully(mut worker: Child) {
+    let pid = worker.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exit = tokio::task::spawn_blocking(move || worker.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "graceful exit, got {exit}");
+}
+
 async fn wait_for_status(env: &TestEnv, video_id: i64, status: VideoStatus, limit: Duration) {
     let started = Instant::now();
     loop {
@@ -268,17 +300,7 @@ async fn a_killed_workers_task_is_delivered_again_and_processed_once() {
     )
     .await
     .unwrap();
-    let source = real_mp4(env.dir.path(), 12, "640x360");
-    let video_id = upload_file(&env, &source).await;
-
-    let mut doomed = spawn_worker(&env);
-    wait_for_status(
-        &env,
-        video_id,
-        VideoStatus::Processing,
-        Duration::from_secs(30),
-    )
-    .await;
+    let (mut doomed, video_id) = worker_busy_with_a_clip(&env, 12).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     doomed.kill().unwrap(); // SIGKILL: no chance to finish or clean up.
     doomed.wait().unwrap();
@@ -304,8 +326,8 @@ async fn a_killed_workers_task_is_delivered_again_and_processed_once() {
         Duration::from_secs(90),
     )
     .await;
-    survivor.kill().unwrap();
-    survivor.wait().unwrap();
+    // Stopped gracefully: it acknowledges the task it finished (ack follows the record).
+    stop_gracefully(survivor).await;
 
     let video = env.backends.db.video(video_id).await.unwrap().unwrap();
     assert_eq!(video.attempts, 2, "delivered twice");
@@ -330,36 +352,14 @@ async fn sigterm_stops_taking_tasks_and_finishes_the_one_in_flight() {
     let env = TestEnv::with(Flavor::Embedded, &[("ANB_WORKER_CONCURRENCY", "1")])
         .await
         .unwrap();
-    let source = real_mp4(env.dir.path(), 6, "640x360");
-    let first = upload_file(&env, &source).await;
-    let mut worker = spawn_worker(&env);
-    wait_for_status(
-        &env,
-        first,
-        VideoStatus::Processing,
-        Duration::from_secs(30),
-    )
-    .await;
+    let (mut worker, first) = worker_busy_with_a_clip(&env, 6).await;
     // Queued after the worker is busy: it must not be taken once SIGTERM arrives.
     let app = TestApp::spawn(&env).await;
     let token = app.user("eva@example.com", "Cali").await;
-    let second = app
-        .upload(&token, Some("segundo"), std::fs::read(&source).unwrap())
-        .await;
+    let second = app.upload(&token, Some("segundo"), fake_mp4(10_000)).await;
     assert_eq!(second.status(), 201);
 
-    let pid = worker.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let exit = tokio::task::spawn_blocking(move || worker.wait().unwrap())
-        .await
-        .unwrap();
-    assert!(exit.success(), "graceful exit, got {exit}");
+    stop_gracefully(worker).await;
     let done = env.backends.db.video(first).await.unwrap().unwrap();
     assert_eq!(
         done.status,
