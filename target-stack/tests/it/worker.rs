@@ -318,7 +318,7 @@ async fn a_killed_workers_task_is_delivered_again_and_processed_once() {
     );
 
     // The lease lapses after the visibility timeout and a new worker gets the task.
-    let mut survivor = spawn_worker(&env);
+    let survivor = spawn_worker(&env);
     wait_for_status(
         &env,
         video_id,
@@ -352,7 +352,7 @@ async fn sigterm_stops_taking_tasks_and_finishes_the_one_in_flight() {
     let env = TestEnv::with(Flavor::Embedded, &[("ANB_WORKER_CONCURRENCY", "1")])
         .await
         .unwrap();
-    let (mut worker, first) = worker_busy_with_a_clip(&env, 6).await;
+    let (worker, first) = worker_busy_with_a_clip(&env, 6).await;
     // Queued after the worker is busy: it must not be taken once SIGTERM arrives.
     let app = TestApp::spawn(&env).await;
     let token = app.user("eva@example.com", "Cali").await;
