@@ -1,11 +1,13 @@
-//! `loadgen`: runs the capacity scenarios against a target. Not built yet.
+//! `loadgen`: the thin binary over the library.
 
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    eprintln!(
-        "loadgen: not built yet. The load generator is tracked by the loadgen issue; \
-         until it lands, start the system under test with `target-stack api` and `target-stack worker`."
-    );
-    ExitCode::from(2)
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let code = loadgen::cli::main().await;
+    std::process::exit(code);
 }

@@ -1,0 +1,229 @@
+//! Servers of known behaviour, for calibrating the load generator: a fixed service delay,
+//! optional periodic stalls (the whole server freezes, like a GC pause), and the server's
+//! own measurement of how long each request took — the truth the recorded latencies are
+//! compared with. Used by the accuracy and fault tests and by the overhead benchmark.
+//!
+//! A deliberately small HTTP/1.1 server on raw tokio sockets (keep-alive, bodies ignored):
+//! no framework sits between the socket and the delay being measured.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// How the server behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct Behaviour {
+    /// Added to every request.
+    pub delay: Duration,
+    /// Every `period`, the server stops answering for `length` (requests wait).
+    pub stall: Option<Stall>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Stall {
+    pub period: Duration,
+    pub length: Duration,
+}
+
+impl Behaviour {
+    /// When a request that arrives `since_start` into the server's life is answered,
+    /// relative to its arrival.
+    pub fn service_time(&self, since_start: Duration) -> Duration {
+        let mut wait = Duration::ZERO;
+        if let Some(stall) = self.stall {
+            let phase =
+                Duration::from_nanos((since_start.as_nanos() % stall.period.as_nanos()) as u64);
+            if phase < stall.length {
+                wait = stall.length - phase;
+            }
+        }
+        wait + self.delay
+    }
+}
+
+const RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 13\r\n\r\nHello, world!";
+
+/// A running calibration server.
+#[derive(Debug)]
+pub struct CalibrationServer {
+    pub address: SocketAddr,
+    started: Instant,
+    truth: Arc<Mutex<Histogram<u64>>>,
+    stop: watch::Sender<bool>,
+}
+
+impl CalibrationServer {
+    /// Starts on a free loopback port, on the current runtime.
+    pub async fn start(behaviour: Behaviour) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let started = Instant::now();
+        let truth = Arc::new(Mutex::new(Histogram::new(3).expect("valid precision")));
+        let (stop, stopped) = watch::channel(false);
+        let accept_truth = Arc::clone(&truth);
+        let mut accept_stopped = stopped.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = accept_stopped.changed() => break,
+                    accepted = listener.accept() => {
+                        let Ok((socket, _)) = accepted else { continue };
+                        let _ = socket.set_nodelay(true);
+                        let truth = Arc::clone(&accept_truth);
+                        let stopped = stopped.clone();
+                        tokio::spawn(serve(socket, behaviour, started, truth, stopped));
+                    }
+                }
+            }
+            // Dropping the listener here refuses new connections.
+        });
+        Ok(Self {
+            address,
+            started,
+            truth,
+            stop,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The service times the server measured, in microseconds.
+    pub fn truth(&self) -> Histogram<u64> {
+        self.truth.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Stops accepting and drops every open connection, as a crashed server would.
+    pub fn kill(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn serve(
+    mut socket: TcpStream,
+    behaviour: Behaviour,
+    started: Instant,
+    truth: Arc<Mutex<Histogram<u64>>>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut buffer = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    loop {
+        // Read until a whole request head has arrived.
+        let head_end = loop {
+            if let Some(end) = find_head_end(&buffer) {
+                break end;
+            }
+            let read = tokio::select! {
+                _ = stopped.changed() => return,
+                read = socket.read(&mut chunk) => read,
+            };
+            match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let arrived = Instant::now();
+        let body = content_length(&buffer[..head_end]);
+        // Drop the head and any body that came with it (calibration ignores bodies).
+        let consumed = (head_end + body).min(buffer.len());
+        buffer.drain(..consumed);
+        let due = arrived + behaviour.service_time(arrived - started);
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = tokio::time::sleep_until(due.into()) => {}
+        }
+        if socket.write_all(RESPONSE).await.is_err() {
+            return;
+        }
+        let micros = arrived.elapsed().as_micros() as u64;
+        let _ = truth
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(micros.max(1));
+    }
+}
+
+fn find_head_end(buffer: &[u8]) -> Option<usize> {
+    buffer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+}
+
+fn content_length(head: &[u8]) -> usize {
+    let head = String::from_utf8_lossy(head);
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stalls_hold_requests_until_the_stall_ends() {
+        let b = Behaviour {
+            delay: Duration::from_millis(50),
+            stall: Some(Stall {
+                period: Duration::from_secs(3),
+                length: Duration::from_millis(500),
+            }),
+        };
+        assert_eq!(
+            b.service_time(Duration::from_millis(100)),
+            Duration::from_millis(450)
+        );
+        assert_eq!(
+            b.service_time(Duration::from_millis(600)),
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            b.service_time(Duration::from_millis(3200)),
+            Duration::from_millis(350)
+        );
+    }
+
+    #[tokio::test]
+    async fn answers_keep_alive_requests_and_measures_itself() {
+        let server = CalibrationServer::start(Behaviour {
+            delay: Duration::from_millis(20),
+            stall: None,
+        })
+        .await
+        .unwrap();
+        let mut socket = TcpStream::connect(server.address).await.unwrap();
+        for _ in 0..3 {
+            socket
+                .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = vec![0u8; RESPONSE.len()];
+            socket.read_exact(&mut answer).await.unwrap();
+            assert_eq!(answer, RESPONSE);
+        }
+        let truth = server.truth();
+        assert_eq!(truth.len(), 3);
+        assert!(truth.min() >= 20_000, "{}", truth.min());
+        server.kill();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            TcpStream::connect(server.address).await.is_err(),
+            "killed servers refuse"
+        );
+    }
+}

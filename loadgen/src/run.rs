@@ -1,0 +1,478 @@
+//! One invocation of `loadgen run`: start the target if needed, run each level (one, or a
+//! search's), write each run directory, print the summary, decide the exit code.
+//!
+//! Per run: the manifest is written first (without `ended_at`) and again at the end; a
+//! rotation task closes each second of recording into `latency.hlog` and `requests.csv`
+//! while Goose runs; `summary.json` is written last. An interrupted run (Ctrl-C, abort on
+//! a threshold, a dead target) still ends with a complete, valid directory.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use bytes::Bytes;
+use rundir::{
+    HostInfo, LatencyLogWriter, LoadModel, Manifest, RequestsRow, RequestsWriter, RunDir, RunId,
+    StackKind, Stage, Summary, Target, ToolVersions,
+};
+use scenarios::get::GetScenario;
+use scenarios::profile::{StageSpec, level_at};
+use scenarios::scenario1::Scenario1;
+use time::OffsetDateTime;
+
+use crate::engine::{self, EngineConfig, Model, Workload};
+use crate::plan::{RunPlan, ScenarioChoice, TargetChoice};
+use crate::progress::{Progress, Snapshot};
+use crate::recorder::{Bucket, Interval, Recorder};
+use crate::report::{self, RunFacts};
+use crate::target::{LocalTarget, find_target_stack};
+
+/// Why we pulled Goose's kill switch, for the summary.
+static STOP_REASON: Mutex<Option<String>> = Mutex::new(None);
+
+fn stop(reason: String) {
+    *STOP_REASON.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
+    goose::trigger_killswitch(&reason);
+}
+
+pub fn take_stop_reason() -> Option<String> {
+    STOP_REASON.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// How the invocation ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub runs: Vec<PathBuf>,
+    pub passed: bool,
+}
+
+pub async fn run(plan: &RunPlan) -> anyhow::Result<Outcome> {
+    std::fs::create_dir_all(&plan.out_dir).with_context(|| {
+        format!(
+            "cannot create the output directory {}",
+            plan.out_dir.display()
+        )
+    })?;
+    let (host, local) = match &plan.target {
+        TargetChoice::Host(url) => (url.trim_end_matches('/').to_string(), None),
+        TargetChoice::Local { binary, keep_data } => {
+            let binary = find_target_stack(binary.as_deref())?;
+            eprintln!("starting the local target ({})…", binary.display());
+            let target = LocalTarget::start(&binary, *keep_data).await?;
+            eprintln!(
+                "local target up at {} (data in {})",
+                target.url,
+                target.data_dir.display()
+            );
+            (target.url.clone(), Some(target))
+        }
+    };
+    let stack = match &local {
+        Some(t) => StackKind::Local {
+            data_dir: Some(t.data_dir.display().to_string()),
+        },
+        None => StackKind::External,
+    };
+    let workload = workload(plan)?;
+    let result = run_levels(plan, &host, &stack, &workload).await;
+    if let Some(target) = local {
+        target.stop().await;
+    }
+    result
+}
+
+fn workload(plan: &RunPlan) -> anyhow::Result<Workload> {
+    Ok(match &plan.scenario {
+        ScenarioChoice::Scenario1 {
+            contract,
+            weights,
+            upload_size,
+        } => {
+            let payload: Bytes = scenarios::mp4::mp4_of_size(*upload_size)
+                .with_context(|| format!("cannot make an upload payload of {upload_size} bytes"))?;
+            let tag = format!(
+                "{:x}",
+                OffsetDateTime::now_utc().unix_timestamp_nanos() as u64 ^ std::process::id() as u64
+            );
+            Workload::Scenario1(Scenario1::new(
+                (**contract).clone(),
+                *weights,
+                payload,
+                &tag,
+            ))
+        }
+        ScenarioChoice::Get { path } => Workload::Get(Arc::new(GetScenario { path: path.clone() })),
+    })
+}
+
+async fn run_levels(
+    plan: &RunPlan,
+    host: &str,
+    stack: &StackKind,
+    workload: &Workload,
+) -> anyhow::Result<Outcome> {
+    let mut outcome = Outcome {
+        runs: Vec::new(),
+        passed: true,
+    };
+    let mut best: Option<(f64, Summary)> = None;
+    for level in plan.levels() {
+        let single = run_level(plan, level, host, stack, workload.clone()).await?;
+        outcome.runs.push(single.dir.path().to_path_buf());
+        outcome.passed &= single.summary.passed;
+        let Some(search) = &plan.search else { continue };
+        let hold = single.stage_figures.last().cloned().unwrap_or_default();
+        let figures = report::endpoint_figures("hold", &hold, Duration::from_secs(1));
+        let holds = hold.requests > 0
+            && (figures.latency_us.p95 as f64) <= search.p95_us
+            && figures.error_rate <= search.max_error_rate;
+        println!(
+            "search: {level} {}: p95 {:.1} ms, errors {:.2}% during the hold → {}",
+            plan.level_unit(),
+            figures.latency_us.p95 as f64 / 1000.0,
+            figures.error_rate * 100.0,
+            if holds {
+                "within the SLO"
+            } else {
+                "breaks the SLO"
+            }
+        );
+        if !holds || single.summary.interrupted {
+            break;
+        }
+        best = Some((level, single.summary));
+    }
+    if let Some(search) = &plan.search {
+        match &best {
+            Some((level, summary)) => println!(
+                "search: the best level within the SLO (p95 ≤ {:.0} ms, errors ≤ {:.1}%) is {level} {} at {:.1} req/s (run {})",
+                search.p95_us / 1000.0,
+                search.max_error_rate * 100.0,
+                plan.level_unit(),
+                summary.total.rps,
+                summary.run_id
+            ),
+            None => {
+                println!("search: no level held the SLO; try a lower --search-start");
+                outcome.passed = false;
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+struct SingleRun {
+    dir: RunDir,
+    summary: Summary,
+    /// Totals of all endpoints per stage.
+    stage_figures: Vec<Bucket>,
+}
+
+fn manifest_stages(stages: &[StageSpec], model: Model) -> Vec<Stage> {
+    let mut offset = Duration::ZERO;
+    stages
+        .iter()
+        .map(|s| {
+            let stage = Stage {
+                name: s.name.clone(),
+                start_offset_ms: offset.as_millis() as u64,
+                duration_ms: s.duration.as_millis() as u64,
+                users: matches!(model, Model::Closed).then_some(s.level.round() as u32),
+                rate_per_sec: matches!(model, Model::Open { .. }).then_some(s.level),
+                ramp: s.ramp,
+            };
+            offset += s.duration;
+            stage
+        })
+        .collect()
+}
+
+async fn run_level(
+    plan: &RunPlan,
+    level: f64,
+    host: &str,
+    stack: &StackKind,
+    workload: Workload,
+) -> anyhow::Result<SingleRun> {
+    let stages = engine::effective_stages(&plan.stages(level), plan.model);
+    let started = OffsetDateTime::now_utc();
+    let mut id = RunId::generate(started, plan.scenario.name());
+    if plan.search.is_some() {
+        id = RunId::parse(&format!("{id}-x{level}"))?;
+    }
+    let dir = RunDir::create(&plan.out_dir, &id)?;
+    let peak = stages.iter().map(|s| s.level).fold(0.0, f64::max);
+    let mut manifest = Manifest {
+        format_version: rundir::FORMAT_VERSION,
+        run_id: id.clone(),
+        scenario: plan.scenario.name().to_string(),
+        profile: plan.profile.as_str().to_string(),
+        load_model: match plan.model {
+            Model::Closed => LoadModel::Closed {
+                max_users: peak.round() as u32,
+            },
+            Model::Open { max_in_flight } => LoadModel::Open {
+                max_rate_per_sec: peak,
+                max_in_flight,
+            },
+        },
+        target: Target {
+            url: host.to_string(),
+            stack: stack.clone(),
+        },
+        started_at: started,
+        ended_at: None,
+        time_scale: plan.time_scale.factor(),
+        stages: manifest_stages(&stages, plan.model),
+        thresholds: plan.thresholds.iter().map(|t| t.to_string()).collect(),
+        tool: ToolVersions {
+            aforo: env!("CARGO_PKG_VERSION").to_string(),
+            goose: "0.19".to_string(),
+            hdrhistogram: "7".to_string(),
+        },
+        host: HostInfo::current(),
+        command_line: plan.command_line.clone(),
+    };
+    dir.write_manifest(&manifest)?;
+    eprintln!(
+        "run {id}: {} {} → {}",
+        plan.scenario.name(),
+        plan.profile,
+        dir.path().display()
+    );
+
+    let wall_start = SystemTime::now();
+    let recorder = Arc::new(Recorder::new(wall_start));
+    let stage_zero = Arc::new(OnceLock::new());
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    let rotation = tokio::spawn(rotate(RotationContext {
+        recorder: Arc::clone(&recorder),
+        hlog: LatencyLogWriter::new(
+            BufWriter::new(File::create(dir.latency_log_path())?),
+            wall_start,
+        )?,
+        csv: RequestsWriter::new(BufWriter::new(File::create(dir.requests_path())?))?,
+        stages: stages.clone(),
+        stage_zero: Arc::clone(&stage_zero),
+        progress: Progress::new(id.as_str(), crate::plan::total(&stages), plan.level_unit()),
+        thresholds: if plan.abort_on_fail {
+            plan.thresholds.clone()
+        } else {
+            Vec::new()
+        },
+        done: done_rx,
+    }));
+
+    let config = EngineConfig {
+        host: host.to_string(),
+        model: plan.model,
+        stages: stages.clone(),
+        request_timeout: plan.request_timeout,
+    };
+    let run_start = Instant::now();
+    let engine_result = engine::run(
+        &config,
+        workload,
+        Arc::clone(&recorder),
+        Arc::clone(&stage_zero),
+    )
+    .await;
+    let duration = run_start.elapsed();
+    let _ = done_tx.send(true);
+    let accumulated = rotation.await.context("the recording task panicked")??;
+    let report = engine_result?;
+
+    let model_note = match plan.model {
+        Model::Closed => Some(
+            "closed model: latency counts from when each request was sent; when the target stalls, \
+             users wait and send less, so percentiles may hide the stall (coordinated omission). \
+             Use --rate for the open model."
+                .to_string(),
+        ),
+        Model::Open { max_in_flight } if report.late_arrivals > 0 => Some(format!(
+            "{} of {} arrivals started over 10 ms late because all {max_in_flight} slots were busy \
+             (raise --max-in-flight); their latency still counts from when they were due",
+            report.late_arrivals, report.arrivals
+        )),
+        Model::Open { .. } => None,
+    };
+    let summary = report::summarize(
+        RunFacts {
+            run_id: id.clone(),
+            duration,
+            interruption: report.stopped_early,
+            model_note,
+            skips: recorder.skips(),
+        },
+        &accumulated.totals,
+        &plan.thresholds,
+    );
+    dir.write_summary(&summary)?;
+    manifest.ended_at = Some(OffsetDateTime::now_utc());
+    dir.write_manifest(&manifest)?;
+    report::print(&summary, &mut std::io::stdout().lock())?;
+    println!("run directory: {}", dir.path().display());
+    Ok(SingleRun {
+        dir,
+        summary,
+        stage_figures: accumulated.stages,
+    })
+}
+
+struct RotationContext {
+    recorder: Arc<Recorder>,
+    hlog: LatencyLogWriter<BufWriter<File>>,
+    csv: RequestsWriter<BufWriter<File>>,
+    stages: Vec<StageSpec>,
+    stage_zero: Arc<OnceLock<Instant>>,
+    progress: Progress,
+    thresholds: Vec<crate::threshold::Threshold>,
+    done: tokio::sync::watch::Receiver<bool>,
+}
+
+struct Accumulated {
+    totals: BTreeMap<&'static str, Bucket>,
+    stages: Vec<Bucket>,
+}
+
+/// Before aborting on a threshold, wait for this much of the run: early figures are noisy.
+const ABORT_AFTER: Duration = Duration::from_secs(5);
+const ABORT_MIN_REQUESTS: u64 = 20;
+
+async fn rotate(mut ctx: RotationContext) -> anyhow::Result<Accumulated> {
+    let mut acc = Accumulated {
+        totals: BTreeMap::new(),
+        stages: vec![Bucket::default(); ctx.stages.len()],
+    };
+    let mut recent: VecDeque<Bucket> = VecDeque::new();
+    let started = Instant::now();
+    // Ticks on whole wall-clock seconds, so requests.csv rows sit on an exact 1 s grid
+    // (the first interval is the partial second before the first tick).
+    let into_second = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| Duration::from_nanos(u64::from(d.subsec_nanos())))
+        .unwrap_or_default();
+    let first_tick = tokio::time::Instant::now() + (Duration::from_secs(1) - into_second);
+    let mut ticker = tokio::time::interval_at(first_tick, Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut aborted = false;
+    loop {
+        let last = tokio::select! {
+            _ = ticker.tick() => false,
+            _ = ctx.done.changed() => true,
+        };
+        let interval = ctx.recorder.rotate(SystemTime::now());
+        write_interval(&mut ctx, &interval)?;
+
+        let mut second = Bucket::default();
+        for (name, bucket) in &interval.endpoints {
+            acc.totals.entry(name).or_default().add(bucket);
+            second.add(bucket);
+        }
+        if let Some(stage) = stage_of(&ctx, &interval) {
+            acc.stages[stage].add(&second);
+        }
+        recent.push_back(second.clone());
+        if recent.len() > 5 {
+            recent.pop_front();
+        }
+        let mut window = Bucket::default();
+        recent.iter().for_each(|b| window.add(b));
+        let mut all = Bucket::default();
+        acc.totals.values().for_each(|b| all.add(b));
+        let since_zero = ctx
+            .stage_zero
+            .get()
+            .map(|z| z.elapsed())
+            .unwrap_or_default();
+        ctx.progress.update(&Snapshot {
+            elapsed: since_zero,
+            level: level_at(&ctx.stages, since_zero),
+            rps: second.requests as f64 / interval.duration.as_secs_f64().max(1e-3),
+            p95_ms: (!window.latency_us.is_empty())
+                .then(|| window.latency_us.value_at_quantile(0.95) as f64 / 1000.0),
+            error_pct: if all.requests == 0 {
+                0.0
+            } else {
+                all.errors() as f64 * 100.0 / all.requests as f64
+            },
+            requests: all.requests,
+        });
+
+        if !aborted
+            && !ctx.thresholds.is_empty()
+            && started.elapsed() >= ABORT_AFTER
+            && all.requests >= ABORT_MIN_REQUESTS
+        {
+            let endpoints: Vec<_> = acc
+                .totals
+                .iter()
+                .map(|(n, b)| report::endpoint_figures(n, b, started.elapsed()))
+                .collect();
+            let total = report::endpoint_figures("all", &all, started.elapsed());
+            if let Some(failed) = ctx
+                .thresholds
+                .iter()
+                .map(|t| t.evaluate(&endpoints, &total))
+                .find(|o| !o.passed)
+            {
+                aborted = true;
+                stop(format!(
+                    "threshold {} failed (observed {:.2} {}); --abort-on-fail stopped the run",
+                    failed.expression, failed.observed, failed.unit
+                ));
+            }
+        }
+        if last {
+            break;
+        }
+    }
+    ctx.progress.finish();
+    ctx.hlog.flush()?;
+    ctx.csv.flush()?;
+    Ok(acc)
+}
+
+fn stage_of(ctx: &RotationContext, interval: &Interval) -> Option<usize> {
+    let zero = *ctx.stage_zero.get()?;
+    // The interval ended now; place it by its midpoint.
+    let midpoint = Instant::now().checked_sub(interval.duration / 2)?;
+    let offset = midpoint.checked_duration_since(zero)?;
+    let mut end = Duration::ZERO;
+    for (i, stage) in ctx.stages.iter().enumerate() {
+        end += stage.duration;
+        if offset < end {
+            return Some(i);
+        }
+    }
+    None
+}
+
+fn write_interval(ctx: &mut RotationContext, interval: &Interval) -> anyhow::Result<()> {
+    // Intervals end on whole seconds (± scheduling jitter); the floor of the midpoint
+    // names the second each covers, the partial first and last ones included.
+    let midpoint = OffsetDateTime::from(interval.start + interval.duration / 2);
+    let second = midpoint.replace_nanosecond(0).unwrap_or(midpoint);
+    for (name, bucket) in &interval.endpoints {
+        if !bucket.latency_us.is_empty() {
+            ctx.hlog
+                .write_interval(name, interval.start, interval.duration, &bucket.latency_us)?;
+        }
+        ctx.csv.write_row(&RequestsRow {
+            timestamp: second,
+            endpoint: name.to_string(),
+            requests: bucket.requests,
+            successes: bucket.successes,
+            errors_4xx: bucket.errors_4xx,
+            errors_5xx: bucket.errors_5xx,
+            errors_other: bucket.errors_other,
+            bytes_sent: bucket.bytes_sent,
+            bytes_received: bucket.bytes_received,
+        })?;
+    }
+    Ok(())
+}

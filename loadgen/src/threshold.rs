@@ -1,0 +1,271 @@
+//! Pass/fail criteria given on the command line, k6-style: `p95<1s`, `p99<=2000ms`,
+//! `errors<5%`, `rps>100`, optionally for one endpoint: `upload:p95<3s`.
+
+use std::fmt;
+
+use rundir::{EndpointSummary, ThresholdOutcome};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    /// A latency quantile (0.5 … 0.999), or max/mean/min.
+    Quantile(f64),
+    Max,
+    Mean,
+    Min,
+    /// Errors as a fraction of requests.
+    Errors,
+    Rps,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Less,
+    LessEq,
+    Greater,
+    GreaterEq,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    text: String,
+    pub endpoint: Option<String>,
+    pub metric: Metric,
+    pub op: Op,
+    /// Microseconds for latencies, a fraction for errors, requests/s for rps.
+    pub limit: f64,
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+const HELP: &str = "write thresholds like p95<1s, p99<=1500ms, mean<200ms, errors<5%, rps>50, \
+                    or for one endpoint upload:p95<3s";
+
+impl Threshold {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = |why: &str| format!("threshold {text:?}: {why}; {HELP}");
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let (endpoint, rest) = match compact.split_once(':') {
+            Some((e, r)) if !e.is_empty() => (Some(e.to_string()), r),
+            Some(_) => return Err(bad("the endpoint before ':' is empty")),
+            None => (None, compact.as_str()),
+        };
+        let op_at = rest
+            .find(['<', '>'])
+            .ok_or_else(|| bad("no < or > comparison"))?;
+        let (metric, tail) = rest.split_at(op_at);
+        let (op, value) = if let Some(v) = tail.strip_prefix("<=") {
+            (Op::LessEq, v)
+        } else if let Some(v) = tail.strip_prefix(">=") {
+            (Op::GreaterEq, v)
+        } else if let Some(v) = tail.strip_prefix('<') {
+            (Op::Less, v)
+        } else {
+            (Op::Greater, &tail[1..])
+        };
+        let metric = match metric {
+            "p50" | "median" => Metric::Quantile(0.5),
+            "p90" => Metric::Quantile(0.9),
+            "p95" => Metric::Quantile(0.95),
+            "p99" => Metric::Quantile(0.99),
+            "p999" | "p99.9" => Metric::Quantile(0.999),
+            "max" => Metric::Max,
+            "mean" | "avg" => Metric::Mean,
+            "min" => Metric::Min,
+            "errors" | "error_rate" => Metric::Errors,
+            "rps" => Metric::Rps,
+            other => return Err(bad(&format!("unknown metric {other:?}"))),
+        };
+        let limit = match metric {
+            Metric::Errors => parse_fraction(value).map_err(|e| bad(&e))?,
+            Metric::Rps => value
+                .parse::<f64>()
+                .map_err(|_| bad("rps takes a plain number"))?,
+            _ => parse_micros(value).map_err(|e| bad(&e))?,
+        };
+        if !limit.is_finite() || limit < 0.0 {
+            return Err(bad("the limit must be a non-negative number"));
+        }
+        Ok(Self {
+            text: text.trim().to_string(),
+            endpoint,
+            metric,
+            op,
+            limit,
+        })
+    }
+
+    /// The value this threshold looks at, in the threshold's base unit.
+    fn observed(&self, figures: &EndpointSummary) -> f64 {
+        let l = &figures.latency_us;
+        match self.metric {
+            Metric::Quantile(q) if q <= 0.5 => l.p50 as f64,
+            Metric::Quantile(q) if q <= 0.9 => l.p90 as f64,
+            Metric::Quantile(q) if q <= 0.95 => l.p95 as f64,
+            Metric::Quantile(q) if q <= 0.99 => l.p99 as f64,
+            Metric::Quantile(_) => l.p999 as f64,
+            Metric::Max => l.max as f64,
+            Metric::Mean => l.mean,
+            Metric::Min => l.min as f64,
+            Metric::Errors => figures.error_rate,
+            Metric::Rps => figures.rps,
+        }
+    }
+
+    /// Judges the run's figures: the named endpoint's, or the total's.
+    pub fn evaluate(
+        &self,
+        endpoints: &[EndpointSummary],
+        total: &EndpointSummary,
+    ) -> ThresholdOutcome {
+        let figures = match &self.endpoint {
+            None => Some(total),
+            Some(name) => endpoints.iter().find(|e| &e.name == name),
+        };
+        let (observed, passed) = match figures {
+            Some(f) => {
+                let observed = self.observed(f);
+                let passed = match self.op {
+                    Op::Less => observed < self.limit,
+                    Op::LessEq => observed <= self.limit,
+                    Op::Greater => observed > self.limit,
+                    Op::GreaterEq => observed >= self.limit,
+                };
+                (observed, passed)
+            }
+            // An endpoint that never ran cannot pass.
+            None => (f64::NAN, false),
+        };
+        let (scale, unit) = match self.metric {
+            Metric::Errors => (100.0, "%"),
+            Metric::Rps => (1.0, "req/s"),
+            _ => (1e-3, "ms"),
+        };
+        ThresholdOutcome {
+            expression: self.text.clone(),
+            endpoint: self.endpoint.clone(),
+            observed: observed * scale,
+            limit: self.limit * scale,
+            unit: unit.to_string(),
+            passed,
+        }
+    }
+}
+
+fn parse_micros(value: &str) -> Result<f64, String> {
+    let split = value
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{value:?} is not a duration"))?;
+    let factor = match unit {
+        "" | "ms" => 1e3,
+        "s" => 1e6,
+        "us" | "µs" => 1.0,
+        "m" | "min" => 60e6,
+        other => return Err(format!("unknown time unit {other:?} (use us, ms, s)")),
+    };
+    Ok(number * factor)
+}
+
+fn parse_fraction(value: &str) -> Result<f64, String> {
+    match value.strip_suffix('%') {
+        Some(percent) => percent
+            .parse::<f64>()
+            .map(|p| p / 100.0)
+            .map_err(|_| format!("{value:?} is not a percentage")),
+        None => value
+            .parse::<f64>()
+            .map_err(|_| format!("{value:?} is not a fraction or a percentage")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rundir::LatencySummary;
+
+    fn figures(name: &str, p95_us: u64, error_rate: f64) -> EndpointSummary {
+        EndpointSummary {
+            name: name.into(),
+            requests: 100,
+            successes: 100,
+            errors: 0,
+            error_rate,
+            rps: 50.0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            latency_us: LatencySummary {
+                min: 1,
+                mean: 10.0,
+                p50: 10,
+                p90: 20,
+                p95: p95_us,
+                p99: 40,
+                p999: 50,
+                max: 60,
+            },
+        }
+    }
+
+    #[test]
+    fn parses_the_forms_users_write() {
+        let t = Threshold::parse("p95<1s").unwrap();
+        assert_eq!(
+            (t.metric, t.op, t.limit, t.endpoint.as_deref()),
+            (Metric::Quantile(0.95), Op::Less, 1e6, None)
+        );
+        assert_eq!(Threshold::parse("p99 <= 1500ms").unwrap().limit, 1.5e6);
+        assert_eq!(Threshold::parse("errors<5%").unwrap().limit, 0.05);
+        assert_eq!(Threshold::parse("errors<0.05").unwrap().limit, 0.05);
+        let per = Threshold::parse("upload:p95<3s").unwrap();
+        assert_eq!((per.endpoint.as_deref(), per.limit), (Some("upload"), 3e6));
+        assert_eq!(Threshold::parse("rps>=100").unwrap().op, Op::GreaterEq);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_judge_and_says_how_to_write_it() {
+        for bad in [
+            "p95",
+            "p42<1s",
+            "p95<fast",
+            "errors<x%",
+            ":p95<1s",
+            "p95<1h",
+        ] {
+            let err = Threshold::parse(bad).unwrap_err();
+            assert!(err.contains("p95<1s"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn judges_the_total_or_one_endpoint() {
+        let total = figures("all", 900_000, 0.01);
+        let endpoints = [figures("upload", 2_500_000, 0.0), total.clone()];
+        let ok = Threshold::parse("p95<1s")
+            .unwrap()
+            .evaluate(&endpoints, &total);
+        assert!(ok.passed);
+        assert_eq!(
+            (ok.observed, ok.limit, ok.unit.as_str()),
+            (900.0, 1000.0, "ms")
+        );
+        let slow = Threshold::parse("upload:p95<2s")
+            .unwrap()
+            .evaluate(&endpoints, &total);
+        assert!(!slow.passed);
+        let errors = Threshold::parse("errors<1%")
+            .unwrap()
+            .evaluate(&endpoints, &total);
+        assert!(!errors.passed, "1% is not below 1%");
+        let missing = Threshold::parse("vote:p95<1s")
+            .unwrap()
+            .evaluate(&endpoints, &total);
+        assert!(!missing.passed);
+    }
+}

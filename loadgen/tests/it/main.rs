@@ -1,0 +1,8 @@
+//! loadgen's integration tests: the real binary against the real local target and against
+//! calibration servers of known behaviour. One binary, one module per area.
+
+mod helpers;
+
+mod accuracy;
+mod faults;
+mod runs;

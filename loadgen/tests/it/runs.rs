@@ -1,0 +1,156 @@
+//! A whole profile against the real local target, and the run directory it leaves.
+
+use crate::helpers::{in_ci, loadgen, only_run, read_run, requests_by_endpoint, text};
+
+const ENDPOINTS: [&str; 8] = [
+    "get_video",
+    "list_videos",
+    "login",
+    "public_videos",
+    "rankings",
+    "signup",
+    "upload",
+    "vote",
+];
+
+fn target_stack_is_built() -> bool {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_loadgen"));
+    let built = exe.with_file_name("target-stack").is_file();
+    if !built {
+        let how = "build it with `cargo build -p target-stack` (cargo test --workspace does)";
+        if in_ci() {
+            panic!("CI=true but the target-stack binary is missing: {how}");
+        }
+        eprintln!("\n*** SKIPPED: the local target is not built; {how} ***\n");
+    }
+    built
+}
+
+#[test]
+fn a_smoke_run_against_the_local_target_writes_a_complete_run_directory() {
+    if !target_stack_is_built() {
+        return;
+    }
+    let _turn = crate::helpers::exclusive_blocking();
+    let out = tempfile::tempdir().unwrap();
+    // Smoke: 5 users; 1 min × 0.15 = 9 s.
+    let output = loadgen(&[
+        "run",
+        "scenario1",
+        "--profile",
+        "smoke",
+        "--time-scale",
+        "0.15",
+        "--param",
+        "upload_size=200KB",
+        "--threshold",
+        "p95<2s",
+        "--threshold",
+        "errors<1%",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("p95 ms") && stdout.contains("✓ p95<2s"),
+        "{stdout}"
+    );
+
+    let run = read_run(&only_run(out.path()));
+    assert_eq!(run.manifest.scenario, "scenario1");
+    assert_eq!(run.manifest.profile, "smoke");
+    assert!(run.manifest.ended_at.is_some());
+    assert_eq!(run.manifest.stages.len(), 1);
+    assert_eq!(run.manifest.stages[0].users, Some(5));
+    assert!(matches!(
+        run.manifest.target.stack,
+        rundir::StackKind::Local { .. }
+    ));
+    assert!(run.summary.passed && !run.summary.interrupted);
+
+    let csv = requests_by_endpoint(&run.requests);
+    for endpoint in ENDPOINTS {
+        let (requests, errors) = csv.get(endpoint).copied().unwrap_or_default();
+        assert!(requests > 0, "{endpoint} never ran:\n{}", text(&output));
+        assert_eq!(errors, 0, "{endpoint} had errors");
+        // Every request has a latency (no connection failures here), in the histogram.
+        let (histogram, intervals) = &run.latency[endpoint];
+        assert_eq!(
+            histogram.len(),
+            requests,
+            "{endpoint}: hlog and requests.csv disagree"
+        );
+        assert!(*intervals >= 1);
+        let summary = run
+            .summary
+            .endpoints
+            .iter()
+            .find(|e| e.name == endpoint)
+            .unwrap();
+        assert_eq!(summary.requests, requests);
+    }
+    assert_eq!(csv.len(), ENDPOINTS.len(), "only known endpoints: {csv:?}");
+    // One row per second and endpoint, on whole seconds.
+    let mut keys: Vec<_> = run
+        .requests
+        .iter()
+        .map(|r| (r.timestamp, r.endpoint.clone()))
+        .collect();
+    let rows = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), rows, "a second appears twice for one endpoint");
+    assert!(run.requests.iter().all(|r| r.timestamp.nanosecond() == 0));
+    let upload = run.requests.iter().filter(|r| r.endpoint == "upload");
+    assert!(upload.clone().all(|r| r.bytes_sent >= r.requests * 200_000));
+}
+
+#[test]
+fn list_names_every_scenario_and_profile() {
+    let output = loadgen(&["list"]);
+    assert!(output.status.success());
+    let listing = String::from_utf8_lossy(&output.stdout);
+    for name in [
+        "scenario1",
+        "get",
+        "smoke",
+        "ramp",
+        "sustained",
+        "search",
+        "upload_size",
+        "weights",
+    ] {
+        assert!(listing.contains(name), "{name} missing from:\n{listing}");
+    }
+}
+
+#[test]
+fn bad_options_are_refused_with_the_fix() {
+    let cases: [(&[&str], &str); 6] = [
+        (&["run", "scenario9"], "loadgen list"),
+        (&["run", "scenario1", "--threshold", "p95<fast"], "p95<1s"),
+        (
+            &["run", "scenario1", "--param", "upload_size=3 parsecs"],
+            "unit",
+        ),
+        (
+            &["run", "scenario1", "--param", "colour=red"],
+            "upload_size",
+        ),
+        (&["run", "get", "--host", "127.0.0.1:9"], "http://"),
+        (
+            &["run", "get", "--users", "5", "--max-in-flight", "3"],
+            "open model",
+        ),
+    ];
+    for (args, hint) in cases {
+        let output = loadgen(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(hint),
+            "{args:?}: {}",
+            text(&output)
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! The run directory: the versioned files loadgen writes and the analyzer reads.
+//!
+//! One module per file of the contract (see `docs/run-directory.md`): `manifest.json`
+//! ([`Manifest`]), `summary.json` ([`Summary`]), `requests.csv` ([`RequestsRow`]) and
+//! `latency.hlog` ([`LatencyLogWriter`], [`read_intervals`]); [`RunDir`] knows where they live.
+//! Everything is re-exported here so callers write `rundir::Manifest`.
+
+mod base64;
+mod error;
+mod hlog;
+mod layout;
+mod manifest;
+mod requests;
+mod run_id;
+mod summary;
+mod utc;
+
+pub use error::RunDirError;
+pub use hlog::{Interval, LatencyLogWriter, merge, read_intervals};
+pub use layout::{
+    ACTIVITIES_FILE, LATENCY_LOG_FILE, MANIFEST_FILE, METRICS_FILE, REQUESTS_FILE, RunDir,
+    SUMMARY_FILE, TASKS_FILE, list_runs,
+};
+pub use manifest::{HostInfo, LoadModel, Manifest, StackKind, Stage, Target, ToolVersions};
+pub use requests::{REQUESTS_HEADER, RequestsRow, RequestsWriter, read_requests};
+pub use run_id::RunId;
+pub use summary::{EndpointSummary, LatencySummary, SkippedStep, Summary, ThresholdOutcome};
+
+/// The version of the run-directory format this crate writes and the newest it reads.
+///
+/// Adding a field does not change it (readers ignore fields they do not know); removing,
+/// renaming or changing the meaning of one does.
+pub const FORMAT_VERSION: u32 = 1;

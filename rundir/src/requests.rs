@@ -1,0 +1,371 @@
+//! `requests.csv`: counts per second and endpoint, in plain CSV for spreadsheets and pandas.
+//!
+//! No quoting is ever needed: endpoint names with commas, quotes or line breaks are refused on
+//! write. The reader finds columns by header name, so files with extra columns still read.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, Write};
+
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+use crate::RunDirError;
+use crate::layout::REQUESTS_FILE;
+
+/// The header line, without the line break.
+pub const REQUESTS_HEADER: &str = "timestamp,endpoint,requests,successes,errors_4xx,errors_5xx,errors_other,bytes_sent,bytes_received";
+
+/// One row: what one endpoint did in one second.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RequestsRow {
+    /// Start of the second, UTC, whole seconds (`2026-11-23T00:31:05Z` in the file).
+    #[serde(with = "crate::utc")]
+    pub timestamp: OffsetDateTime,
+    pub endpoint: String,
+    pub requests: u64,
+    pub successes: u64,
+    pub errors_4xx: u64,
+    pub errors_5xx: u64,
+    /// No HTTP status: connection refused, reset, timeout, ...
+    pub errors_other: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+/// Writes `requests.csv`. It does not buffer; give it a `BufWriter` for a file.
+#[derive(Debug)]
+pub struct RequestsWriter<W: Write> {
+    out: W,
+    line: String,
+}
+
+impl<W: Write> RequestsWriter<W> {
+    /// Writes the header.
+    pub fn new(mut out: W) -> Result<Self, RunDirError> {
+        writeln!(out, "{REQUESTS_HEADER}").map_err(write_error)?;
+        Ok(RequestsWriter {
+            out,
+            line: String::with_capacity(128),
+        })
+    }
+
+    /// Writes one row. Fails, writing nothing, if the endpoint name is empty or contains a
+    /// comma, quote or line break, or if the timestamp is not a whole second.
+    pub fn write_row(&mut self, row: &RequestsRow) -> Result<(), RunDirError> {
+        if let Some(reason) = endpoint_problem(&row.endpoint) {
+            return Err(unwritable("endpoint name", &row.endpoint, reason));
+        }
+        let ts = row.timestamp.to_offset(UtcOffset::UTC);
+        if ts.nanosecond() != 0 {
+            return Err(unwritable(
+                "timestamp",
+                &ts.to_string(),
+                "rows are per whole second; truncate to the start of the second",
+            ));
+        }
+        let ts = ts
+            .format(&Rfc3339)
+            .map_err(|e| unwritable("timestamp", &ts.to_string(), &e.to_string()))?;
+
+        self.line.clear();
+        writeln!(
+            self.line,
+            "{ts},{},{},{},{},{},{},{},{}",
+            row.endpoint,
+            row.requests,
+            row.successes,
+            row.errors_4xx,
+            row.errors_5xx,
+            row.errors_other,
+            row.bytes_sent,
+            row.bytes_received
+        )
+        .expect("writing to a String cannot fail");
+        self.out
+            .write_all(self.line.as_bytes())
+            .map_err(write_error)
+    }
+
+    pub fn flush(&mut self) -> Result<(), RunDirError> {
+        self.out.flush().map_err(write_error)
+    }
+
+    /// The underlying writer (not flushed: nothing is buffered here).
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+fn endpoint_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.contains([',', '"', '\r', '\n']) {
+        Some("endpoint names must not contain commas, quotes or line breaks (no CSV quoting)")
+    } else {
+        None
+    }
+}
+
+fn write_error(e: std::io::Error) -> RunDirError {
+    RunDirError::io(std::path::Path::new(REQUESTS_FILE), "write", e)
+}
+
+fn unwritable(what: &'static str, value: &str, reason: &str) -> RunDirError {
+    RunDirError::Unwritable {
+        path: REQUESTS_FILE.into(),
+        what,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// Column positions of the fields, found from the header.
+struct Columns {
+    count: usize,
+    index: [usize; 9],
+}
+
+const NAMES: [&str; 9] = [
+    "timestamp",
+    "endpoint",
+    "requests",
+    "successes",
+    "errors_4xx",
+    "errors_5xx",
+    "errors_other",
+    "bytes_sent",
+    "bytes_received",
+];
+
+/// Reads a whole `requests.csv`. Errors name the line (1 is the header) and the column.
+/// Blank lines are skipped; extra columns (from a newer writer) are ignored.
+pub fn read_requests(r: impl BufRead) -> Result<Vec<RequestsRow>, RunDirError> {
+    let mut lines = r.lines().enumerate().map(|(i, l)| (i + 1, l));
+    let columns = match lines.next() {
+        None => {
+            return Err(malformed(
+                None,
+                None,
+                format!("empty file; expected the header `{REQUESTS_HEADER}`"),
+            ));
+        }
+        Some((n, line)) => parse_header(&line.map_err(|e| read_error(n, e))?)?,
+    };
+    let mut rows = Vec::new();
+    for (n, line) in lines {
+        let line = line.map_err(|e| read_error(n, e))?;
+        let line = line.strip_suffix('\r').unwrap_or(&line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        rows.push(parse_row(n, line, &columns)?);
+    }
+    Ok(rows)
+}
+
+fn parse_header(line: &str) -> Result<Columns, RunDirError> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    // A byte-order mark from a spreadsheet export is not part of the first name.
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+    let fields: Vec<&str> = line.split(',').collect();
+    let mut index = [0; 9];
+    for (slot, name) in index.iter_mut().zip(NAMES) {
+        *slot = fields.iter().position(|f| *f == name).ok_or_else(|| {
+            malformed(
+                Some(1),
+                Some(name),
+                format!("missing from the header; expected `{REQUESTS_HEADER}`"),
+            )
+        })?;
+    }
+    Ok(Columns {
+        count: fields.len(),
+        index,
+    })
+}
+
+fn parse_row(n: usize, line: &str, columns: &Columns) -> Result<RequestsRow, RunDirError> {
+    let fields: Vec<&str> = line.split(',').collect();
+    if fields.len() != columns.count {
+        return Err(malformed(
+            Some(n),
+            None,
+            format!(
+                "{} fields, but the header has {} (endpoint names never contain commas)",
+                fields.len(),
+                columns.count
+            ),
+        ));
+    }
+    let field = |i: usize| fields[columns.index[i]];
+    let number = |i: usize| -> Result<u64, RunDirError> {
+        field(i).parse().map_err(|_| {
+            malformed(
+                Some(n),
+                Some(NAMES[i]),
+                format!("{:?} is not a non-negative integer", field(i)),
+            )
+        })
+    };
+    let timestamp = OffsetDateTime::parse(field(0), &Rfc3339)
+        .map_err(|e| {
+            malformed(
+                Some(n),
+                Some(NAMES[0]),
+                format!(
+                    "{:?} is not an RFC 3339 time like 2026-11-23T00:31:05Z: {e}",
+                    field(0)
+                ),
+            )
+        })?
+        .to_offset(UtcOffset::UTC);
+    let endpoint = field(1);
+    if endpoint.is_empty() || endpoint.contains('"') {
+        return Err(malformed(
+            Some(n),
+            Some(NAMES[1]),
+            format!("{endpoint:?}: endpoint names are non-empty and never quoted"),
+        ));
+    }
+    Ok(RequestsRow {
+        timestamp,
+        endpoint: endpoint.to_owned(),
+        requests: number(2)?,
+        successes: number(3)?,
+        errors_4xx: number(4)?,
+        errors_5xx: number(5)?,
+        errors_other: number(6)?,
+        bytes_sent: number(7)?,
+        bytes_received: number(8)?,
+    })
+}
+
+fn malformed(line: Option<usize>, column: Option<&str>, message: String) -> RunDirError {
+    RunDirError::malformed(REQUESTS_FILE, line, column, message)
+}
+
+fn read_error(line: usize, e: std::io::Error) -> RunDirError {
+    malformed(Some(line), None, format!("cannot read: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::datetime;
+
+    fn row(endpoint: &str) -> RequestsRow {
+        RequestsRow {
+            timestamp: datetime!(2026-11-23 00:31:05 UTC),
+            endpoint: endpoint.to_owned(),
+            requests: 10,
+            successes: 7,
+            errors_4xx: 1,
+            errors_5xx: 1,
+            errors_other: 1,
+            bytes_sent: 1234,
+            bytes_received: 56789,
+        }
+    }
+
+    fn write(rows: &[RequestsRow]) -> String {
+        let mut w = RequestsWriter::new(Vec::new()).unwrap();
+        for r in rows {
+            w.write_row(r).unwrap();
+        }
+        String::from_utf8(w.into_inner()).unwrap()
+    }
+
+    #[test]
+    fn writes_the_documented_text() {
+        assert_eq!(
+            write(&[row("login")]),
+            format!("{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,login,10,7,1,1,1,1234,56789\n")
+        );
+    }
+
+    #[test]
+    fn refuses_names_that_would_need_quoting_and_fractional_seconds() {
+        let mut w = RequestsWriter::new(Vec::new()).unwrap();
+        for bad in ["", "a,b", "a\"b", "a\nb"] {
+            let err = w.write_row(&row(bad)).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with("requests.csv: cannot write endpoint name")
+            );
+        }
+        let mut r = row("x");
+        r.timestamp = datetime!(2026-11-23 00:31:05.5 UTC);
+        assert!(w.write_row(&r).is_err());
+        assert_eq!(w.into_inner(), format!("{REQUESTS_HEADER}\n").into_bytes());
+    }
+
+    #[test]
+    fn reads_by_column_name_and_ignores_extra_columns() {
+        let text = "endpoint,timestamp,new_column,requests,successes,errors_4xx,errors_5xx,errors_other,bytes_sent,bytes_received\r\n\
+                    login,2026-11-23T01:31:05+01:00,x,10,7,1,1,1,1234,56789\r\n\r\n";
+        assert_eq!(read_requests(text.as_bytes()).unwrap(), vec![row("login")]);
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let text = format!(
+            "{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,a,1,1,0,0,0,0,0\n2026-11-23T00:31:06Z,a,1,x,0,0,0,0,0\n"
+        );
+        let err = read_requests(text.as_bytes()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "requests.csv: line 3, column successes: \"x\" is not a non-negative integer"
+        );
+
+        let text = format!("{REQUESTS_HEADER}\nyesterday,a,1,1,0,0,0,0,0\n");
+        let err = read_requests(text.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("requests.csv: line 2, column timestamp:"),
+            "{err}"
+        );
+
+        let text = format!("{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,a,b,1,1,0,0,0,0,0\n");
+        let err = read_requests(text.as_bytes()).unwrap_err().to_string();
+        assert!(err.starts_with("requests.csv: line 2: 10 fields"), "{err}");
+
+        let err = read_requests("timestamp,endpoint\n".as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("requests.csv: line 1, column requests: missing"),
+            "{err}"
+        );
+
+        let err = read_requests("".as_bytes()).unwrap_err().to_string();
+        assert!(err.starts_with("requests.csv: empty file"), "{err}");
+    }
+
+    prop_compose! {
+        fn any_row()(
+            secs in 0i64..4_102_444_800,
+            endpoint in "[^,\"\r\n]{1,30}",
+            n in prop::array::uniform7(any::<u64>()),
+        ) -> RequestsRow {
+            RequestsRow {
+                timestamp: OffsetDateTime::from_unix_timestamp(secs).unwrap(),
+                endpoint,
+                requests: n[0],
+                successes: n[1],
+                errors_4xx: n[2],
+                errors_5xx: n[3],
+                errors_other: n[4],
+                bytes_sent: n[5],
+                bytes_received: n[6],
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn rows_round_trip(rows in prop::collection::vec(any_row(), 0..20)) {
+            let text = write(&rows);
+            prop_assert_eq!(read_requests(text.as_bytes()).unwrap(), rows);
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! `RunId`: the name of a run and of its directory, safe to use as a path component.
+//!
+//! Generated ids start with the UTC start time, so sorting ids sorts runs by start.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::{OffsetDateTime, UtcOffset};
+
+use crate::RunDirError;
+
+/// The longest run id; keeps directory names well inside every file system's limit.
+const MAX_LEN: usize = 128;
+
+/// A run id: 1 to 128 characters of `[A-Za-z0-9._-]`, not `.` or `..`, so it is always one
+/// path component.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunId(String);
+
+impl RunId {
+    /// `<UTC start as YYYYMMDDTHHMMSSZ>-<scenario>-<4 lowercase hex>`, e.g.
+    /// `20261123T003105Z-scenario1-a3f9`.
+    ///
+    /// Characters of `scenario` outside `[A-Za-z0-9._-]` become `-` and it is shortened to fit,
+    /// so any scenario name gives a valid id. The suffix tells apart runs started in the same
+    /// second; it is not cryptographically random.
+    pub fn generate(started: OffsetDateTime, scenario: &str) -> RunId {
+        let t = started.to_offset(UtcOffset::UTC);
+        let stamp = format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+        // Room for the stamp, two dashes and the suffix.
+        let room = MAX_LEN - stamp.len() - 2 - 4;
+        let mut scenario: String = scenario
+            .chars()
+            .map(|c| if is_allowed(c) { c } else { '-' })
+            .take(room)
+            .collect();
+        if scenario.is_empty() {
+            scenario.push_str("run");
+        }
+        RunId(format!("{stamp}-{scenario}-{:04x}", random_u16()))
+    }
+
+    /// Accepts only `[A-Za-z0-9._-]`, 1 to 128 characters, and neither `.` nor `..`.
+    pub fn parse(s: &str) -> Result<RunId, RunDirError> {
+        let invalid = |reason| RunDirError::InvalidRunId {
+            value: s.to_owned(),
+            reason,
+        };
+        if s.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        if s.len() > MAX_LEN {
+            return Err(invalid("it is longer than 128 characters"));
+        }
+        if s == "." || s == ".." {
+            return Err(invalid("`.` and `..` are not directory names"));
+        }
+        if !s.chars().all(is_allowed) {
+            return Err(invalid(
+                "only letters, digits, `.`, `_` and `-` are allowed (it names a directory)",
+            ));
+        }
+        Ok(RunId(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_allowed(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
+/// A few random bits without a `rand` dependency: std's `RandomState` is seeded from the OS
+/// once per thread and advanced per instance; the clock, process id and a counter make
+/// collisions within one process impossible in practice too.
+fn random_u16() -> u16 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.write_u128(nanos);
+    h.write_u32(std::process::id());
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    (h.finish() >> 48) as u16
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for RunId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RunId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RunId, D::Error> {
+        let s = String::deserialize(d)?;
+        RunId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn generate_has_the_documented_shape() {
+        let id = RunId::generate(datetime!(2026-11-23 01:31:05 +01:00), "scenario1");
+        let s = id.as_str();
+        assert!(s.starts_with("20261123T003105Z-scenario1-"), "{s}");
+        let suffix = &s["20261123T003105Z-scenario1-".len()..];
+        assert_eq!(suffix.len(), 4);
+        assert!(suffix.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+    }
+
+    #[test]
+    fn generate_makes_odd_scenario_names_safe() {
+        let t = datetime!(2026-11-23 00:31:05 UTC);
+        let id = RunId::generate(t, "../my scenario/ü");
+        assert!(id.as_str().starts_with("20261123T003105Z-..-my-scenario--"));
+        assert!(RunId::generate(t, "").as_str().contains("-run-"));
+        assert_eq!(RunId::generate(t, &"x".repeat(500)).as_str().len(), MAX_LEN);
+    }
+
+    #[test]
+    fn generated_ids_differ() {
+        let t = datetime!(2026-11-23 00:31:05 UTC);
+        let ids: std::collections::HashSet<_> = (0..32).map(|_| RunId::generate(t, "s")).collect();
+        // 32 draws of 16 bits: a few collisions are possible, all-equal is not.
+        assert!(ids.len() > 16, "{ids:?}");
+    }
+
+    #[test]
+    fn parse_rejects_what_is_not_one_path_component() {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a\\b",
+            "/abs",
+            "a b",
+            "ü",
+            "a:b",
+            &"x".repeat(129),
+        ] {
+            assert!(RunId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in [
+            "a",
+            "...",
+            "20261123T003105Z-scenario1-a3f9",
+            &"x".repeat(128),
+        ] {
+            assert_eq!(RunId::parse(good).unwrap().as_str(), good);
+        }
+    }
+
+    #[test]
+    fn serde_goes_through_parse() {
+        let id: RunId = serde_json::from_str("\"abc-1\"").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"abc-1\"");
+        let err = serde_json::from_str::<RunId>("\"../etc\"").unwrap_err();
+        assert!(err.to_string().contains("invalid run id"), "{err}");
+    }
+
+    proptest! {
+        #[test]
+        fn generated_ids_parse_back(secs in 0i64..4_102_444_800, scenario in ".{0,200}") {
+            let t = OffsetDateTime::from_unix_timestamp(secs).unwrap();
+            let id = RunId::generate(t, &scenario);
+            let parsed = RunId::parse(id.as_str()).unwrap();
+            prop_assert_eq!(&parsed, &id);
+            prop_assert_eq!(parsed.to_string(), id.as_str());
+        }
+
+        #[test]
+        fn valid_strings_round_trip(s in "[A-Za-z0-9._-]{1,128}") {
+            prop_assume!(s != "." && s != "..");
+            let id = RunId::parse(&s).unwrap();
+            prop_assert_eq!(id.as_str(), s.as_str());
+        }
+
+        #[test]
+        fn path_separators_are_rejected(
+            a in "[A-Za-z0-9._-]{0,20}",
+            sep in prop::sample::select(vec!['/', '\\']),
+            b in "[A-Za-z0-9._-]{0,20}",
+        ) {
+            let s = format!("{a}{sep}{b}");
+            prop_assert!(RunId::parse(&s).is_err());
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! `summary.json`: the end-of-run figures loadgen computes from its histograms, and the
+//! threshold outcomes that decide its exit code.
+//!
+//! It is a digest for people and CI; the full data stays in `latency.hlog` and `requests.csv`.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::RunId;
+
+/// The contents of `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// [`crate::FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    pub run_id: RunId,
+    /// Wall-clock length of the run.
+    pub duration_ms: u64,
+    /// The run stopped early: Ctrl-C, `--abort-on-fail`, or the target died.
+    pub interrupted: bool,
+    /// Why it stopped early.
+    pub interruption: Option<String>,
+    /// A caveat about the load model, e.g. the closed-model coordinated-omission warning.
+    pub model_note: Option<String>,
+    /// Per endpoint, sorted by name.
+    pub endpoints: Vec<EndpointSummary>,
+    /// All endpoints together, named "all".
+    pub total: EndpointSummary,
+    /// Steps the target could not do.
+    pub skipped: Vec<SkippedStep>,
+    pub thresholds: Vec<ThresholdOutcome>,
+    /// All thresholds passed.
+    pub passed: bool,
+}
+
+/// Figures for one endpoint (or all of them) over the whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointSummary {
+    pub name: String,
+    pub requests: u64,
+    pub successes: u64,
+    pub errors: u64,
+    /// errors / requests, 0 to 1 (0 when there were no requests).
+    pub error_rate: f64,
+    /// Requests per second over the run.
+    pub rps: f64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Microseconds.
+    pub latency_us: LatencySummary,
+}
+
+/// Latency statistics in microseconds, read from an HDR histogram (so within its precision,
+/// 3 significant digits in loadgen).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p95: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl LatencySummary {
+    /// All zeros for an empty histogram (the crate leaves some of these undefined then).
+    pub fn from_histogram(h: &Histogram<u64>) -> LatencySummary {
+        if h.is_empty() {
+            return LatencySummary {
+                min: 0,
+                mean: 0.0,
+                p50: 0,
+                p90: 0,
+                p95: 0,
+                p99: 0,
+                p999: 0,
+                max: 0,
+            };
+        }
+        LatencySummary {
+            min: h.min(),
+            mean: h.mean(),
+            p50: h.value_at_quantile(0.5),
+            p90: h.value_at_quantile(0.9),
+            p95: h.value_at_quantile(0.95),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
+/// A scenario step the target could not perform (e.g. an endpoint it does not have).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedStep {
+    pub step: String,
+    pub reason: String,
+    /// How many times it was skipped.
+    pub count: u64,
+}
+
+/// One threshold checked at the end of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdOutcome {
+    /// As given on the command line, e.g. "p99<500ms".
+    pub expression: String,
+    /// The endpoint it applies to; `None` for all endpoints together.
+    pub endpoint: Option<String>,
+    /// The measured value, in `unit`.
+    pub observed: f64,
+    /// The threshold's limit, in `unit`.
+    pub limit: f64,
+    /// E.g. "ms", "ratio", "rps".
+    pub unit: String,
+    pub passed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_histogram_gives_zeros() {
+        let h = Histogram::<u64>::new(3).unwrap();
+        let s = LatencySummary::from_histogram(&h);
+        assert_eq!(s.min, 0);
+        assert_eq!(s.max, 0);
+        assert_eq!(s.p999, 0);
+        assert_eq!(s.mean, 0.0);
+    }
+
+    #[test]
+    fn percentiles_come_from_the_histogram() {
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        for v in 1..=1000u64 {
+            h.record(v * 1000).unwrap();
+        }
+        let s = LatencySummary::from_histogram(&h);
+        assert_eq!(s.min, 1000);
+        assert_eq!(s.p50, h.value_at_quantile(0.5));
+        assert!(h.equivalent(s.p50, 500_000), "{}", s.p50);
+        assert!(h.equivalent(s.p90, 900_000), "{}", s.p90);
+        assert!(h.equivalent(s.p99, 990_000), "{}", s.p99);
+        assert!(h.equivalent(s.p999, 999_000), "{}", s.p999);
+        assert!(h.equivalent(s.max, 1_000_000), "{}", s.max);
+        assert!((s.mean - 500_500.0).abs() < 500.0, "{}", s.mean);
+    }
+}

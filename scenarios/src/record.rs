@@ -1,0 +1,150 @@
+//! What a scenario reports about each request, and the one place that times requests.
+//!
+//! Scenarios only send requests through [`Exchange`]; it measures each from its start —
+//! or, for the first request of an arrival in the open model, from when the arrival was
+//! due, so a stalled target shows in the latencies instead of silently slowing the load
+//! (coordinated omission) — reads the whole body, and hands a [`RequestRecord`] to the
+//! [`Recorder`]. Statistics are computed elsewhere.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The target answered with this status.
+    Status(u16),
+    /// No answer: connection refused or reset, timeout, broken body.
+    Failed(Failure),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Connect,
+    Timeout,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    /// The endpoint's name (a tag in the latency log): a short identifier.
+    pub endpoint: &'static str,
+    pub latency: Duration,
+    pub outcome: Outcome,
+    /// The status was one the contract expects for this step.
+    pub success: bool,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+/// Receives every request and skipped step; implemented by the load generator.
+pub trait Recorder: Send + Sync {
+    fn record(&self, record: RequestRecord);
+    /// A step the target cannot do right now (e.g. vote with no public video) was skipped.
+    fn skip(&self, step: &'static str, reason: &'static str);
+}
+
+/// An answer as the scenario sees it.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: Option<u16>,
+    pub body: Bytes,
+    pub success: bool,
+}
+
+impl Answer {
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// Sends a scenario's requests for one iteration, timing and recording each.
+pub struct Exchange<'a> {
+    client: &'a reqwest::Client,
+    base: &'a str,
+    recorder: &'a dyn Recorder,
+    /// When the iteration was due (open model); taken by the first request.
+    due: Option<Instant>,
+}
+
+impl<'a> Exchange<'a> {
+    pub fn new(
+        client: &'a reqwest::Client,
+        base: &'a str,
+        recorder: &'a dyn Recorder,
+        due: Option<Instant>,
+    ) -> Self {
+        Self {
+            client,
+            base: base.trim_end_matches('/'),
+            recorder,
+            due,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        self.client
+    }
+
+    pub fn skip(&mut self, step: &'static str, reason: &'static str) {
+        // A skipped arrival still consumed its due time.
+        self.due = None;
+        self.recorder.skip(step, reason);
+    }
+
+    /// Sends `request`, reads the whole answer, records it under `endpoint`.
+    pub async fn send(
+        &mut self,
+        endpoint: &'static str,
+        request: reqwest::RequestBuilder,
+        bytes_sent: u64,
+        expected: &[u16],
+    ) -> Answer {
+        let started = self.due.take().unwrap_or_else(Instant::now);
+        let result = match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                response.bytes().await.map(|body| (status, body))
+            }
+            Err(e) => Err(e),
+        };
+        let latency = started.elapsed();
+        let (outcome, body) = match result {
+            Ok((status, body)) => (Outcome::Status(status), body),
+            Err(e) => (Outcome::Failed(classify(&e)), Bytes::new()),
+        };
+        let status = match outcome {
+            Outcome::Status(s) => Some(s),
+            Outcome::Failed(_) => None,
+        };
+        let success = status.is_some_and(|s| expected.contains(&s));
+        self.recorder.record(RequestRecord {
+            endpoint,
+            latency,
+            outcome,
+            success,
+            bytes_sent,
+            bytes_received: body.len() as u64,
+        });
+        Answer {
+            status,
+            body,
+            success,
+        }
+    }
+}
+
+fn classify(error: &reqwest::Error) -> Failure {
+    if error.is_timeout() {
+        Failure::Timeout
+    } else if error.is_connect() {
+        Failure::Connect
+    } else {
+        Failure::Other
+    }
+}
