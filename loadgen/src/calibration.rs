@@ -22,6 +22,9 @@ pub struct Behaviour {
     pub delay: Duration,
     /// Every `period`, the server stops answering for `length` (requests wait).
     pub stall: Option<Stall>,
+    /// At most this many requests are served at once; the rest queue (a server with a
+    /// capacity, whose latency grows with load).
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +70,11 @@ impl CalibrationServer {
         let truth = Arc::new(Mutex::new(Histogram::new(3).expect("valid precision")));
         let (stop, stopped) = watch::channel(false);
         let accept_truth = Arc::clone(&truth);
+        let workers = Arc::new(tokio::sync::Semaphore::new(
+            behaviour
+                .workers
+                .unwrap_or(tokio::sync::Semaphore::MAX_PERMITS),
+        ));
         let mut accept_stopped = stopped.clone();
         tokio::spawn(async move {
             loop {
@@ -77,7 +85,8 @@ impl CalibrationServer {
                         let _ = socket.set_nodelay(true);
                         let truth = Arc::clone(&accept_truth);
                         let stopped = stopped.clone();
-                        tokio::spawn(serve(socket, behaviour, started, truth, stopped));
+                        let workers = Arc::clone(&workers);
+                        tokio::spawn(serve(socket, behaviour, started, truth, workers, stopped));
                     }
                 }
             }
@@ -115,6 +124,7 @@ async fn serve(
     behaviour: Behaviour,
     started: Instant,
     truth: Arc<Mutex<Histogram<u64>>>,
+    workers: Arc<tokio::sync::Semaphore>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut buffer = Vec::with_capacity(4096);
@@ -139,10 +149,15 @@ async fn serve(
         // Drop the head and any body that came with it (calibration ignores bodies).
         let consumed = (head_end + body).min(buffer.len());
         buffer.drain(..consumed);
-        let due = arrived + behaviour.service_time(arrived - started);
+        let served = async {
+            let _worker = workers.acquire().await;
+            let began = Instant::now();
+            tokio::time::sleep_until((began + behaviour.service_time(began - started)).into())
+                .await;
+        };
         tokio::select! {
             _ = stopped.changed() => return,
-            _ = tokio::time::sleep_until(due.into()) => {}
+            _ = served => {}
         }
         if socket.write_all(RESPONSE).await.is_err() {
             return;
@@ -183,6 +198,7 @@ mod tests {
                 period: Duration::from_secs(3),
                 length: Duration::from_millis(500),
             }),
+            workers: None,
         };
         assert_eq!(
             b.service_time(Duration::from_millis(100)),
@@ -203,6 +219,7 @@ mod tests {
         let server = CalibrationServer::start(Behaviour {
             delay: Duration::from_millis(20),
             stall: None,
+            workers: None,
         })
         .await
         .unwrap();

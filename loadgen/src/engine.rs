@@ -223,15 +223,30 @@ pub async fn run(
     let scenario = Scenario::new("aforo")
         .register_transaction(Transaction::new(setup).set_name("setup").set_on_start())
         .register_transaction(Transaction::new(iterate).set_name("iterate"));
-    if shared.open.is_none() {
+    let watchdog = if shared.open.is_none() {
         let _ = shared.stage_zero.set(Instant::now());
-    }
+        // Goose ends a closed plan by itself; should it not (see closed_plan), the run
+        // must still end.
+        let planned = crate::plan::total(&effective_stages(&config.stages, Model::Closed));
+        let grace = (planned / 10).max(Duration::from_secs(10));
+        Some(tokio::spawn(async move {
+            tokio::time::sleep(planned + grace).await;
+            crate::run::stop(format!(
+                "the plan did not end {grace:?} after its planned {planned:?}; stopped"
+            ));
+        }))
+    } else {
+        None
+    };
     GooseAttack::initialize_with_config(goose_config)
         .map_err(|e| anyhow::anyhow!("cannot start Goose: {e}"))?
         .register_scenario(scenario)
         .execute()
         .await
         .map_err(|e| anyhow::anyhow!("the load test failed: {e}"))?;
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
 
     let mut report = EngineReport::default();
     if let Some(open) = &shared.open {
@@ -312,15 +327,17 @@ fn whole_seconds(d: Duration) -> u64 {
 /// stage is rounded, and a stage that is not empty lasts at least a second.
 pub fn closed_plan(stages: &[StageSpec]) -> String {
     let mut steps = Vec::new();
+    let mut current = 0;
     for stage in stages {
         let users = stage.level.round().max(0.0) as u64;
         let seconds = whole_seconds(stage.duration).max(u64::from(!stage.duration.is_zero()));
-        if stage.ramp {
-            steps.push(format!("{users},{seconds}s"));
-        } else {
+        // A jump is a zero-length step; Goose 0.19 never leaves a zero-length step that
+        // changes nothing, so one is written only when the count changes.
+        if !stage.ramp && users != current {
             steps.push(format!("{users},0s"));
-            steps.push(format!("{users},{seconds}s"));
         }
+        steps.push(format!("{users},{seconds}s"));
+        current = users;
     }
     steps.push("0,0s".into());
     steps.join(";")
@@ -359,7 +376,13 @@ mod tests {
     #[test]
     fn closed_plans_ramp_hold_and_stop() {
         let plan = closed_plan(&[stage(180.0, 100.0, true), stage(300.0, 100.0, false)]);
-        assert_eq!(plan, "100,180s;100,0s;100,300s;0,0s");
+        assert_eq!(plan, "100,180s;100,300s;0,0s");
+        let jumps = closed_plan(&[
+            stage(10.0, 5.0, false),
+            stage(10.0, 5.0, false),
+            stage(10.0, 8.0, false),
+        ]);
+        assert_eq!(jumps, "5,0s;5,10s;5,10s;8,0s;8,10s;0,0s");
         assert_eq!(closed_plan(&[stage(0.4, 5.0, false)]), "5,0s;5,1s;0,0s");
         let effective = effective_stages(&[stage(2.6, 4.6, false)], Model::Closed);
         assert_eq!(

@@ -34,7 +34,8 @@ use crate::target::{LocalTarget, find_target_stack};
 /// Why we pulled Goose's kill switch, for the summary.
 static STOP_REASON: Mutex<Option<String>> = Mutex::new(None);
 
-fn stop(reason: String) {
+/// Stops the running load test and records why.
+pub fn stop(reason: String) {
     *STOP_REASON.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
     goose::trigger_killswitch(&reason);
 }

@@ -319,3 +319,17 @@ mod tests {
         assert!(err.contains("pathz"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_contract_parses_to_what_it_says() {
+        let c = Contract::parse(include_str!("../contracts/example.toml")).unwrap();
+        assert_eq!(c.paths.health, "/api/health");
+        assert!(c.fields.login_as_form);
+        assert_eq!(c.extract.list_items, "/items");
+        assert_eq!(c.statuses.upload, vec![201, 202]);
+    }
+}

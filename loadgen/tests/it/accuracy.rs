@@ -20,32 +20,18 @@ const STALLING: Behaviour = Behaviour {
         period: Duration::from_secs(3),
         length: Duration::from_millis(500),
     }),
+    workers: None,
 };
 
-async fn run_against(
-    server: &CalibrationServer,
-    load: &[&str],
-) -> (crate::helpers::ReadRun, String) {
+async fn run_against(server: &CalibrationServer, load: &str) -> (crate::helpers::ReadRun, String) {
     let out = tempfile::tempdir().unwrap();
-    let url = server.url();
-    let mut args = vec![
-        "run",
-        "get",
-        "--host",
-        &url,
-        "--out",
-        out.path().to_str().unwrap(),
-    ];
     // 12 s: exactly four stall periods, whatever the phase.
-    args.extend_from_slice(&["--duration", "12s"]);
-    args.extend_from_slice(load);
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        crate::helpers::loadgen(&args)
-    })
-    .await
-    .unwrap();
+    let output = crate::helpers::loadgen_async(&format!(
+        "run get --host {} --duration 12s --out {} {load}",
+        server.url(),
+        out.path().display()
+    ))
+    .await;
     assert!(output.status.success(), "{}", text(&output));
     (
         read_run(&only_run(out.path())),
@@ -61,7 +47,7 @@ fn ms(us: u64) -> f64 {
 async fn the_open_model_sees_the_stalls_as_theory_predicts() {
     let _turn = crate::helpers::exclusive().await;
     let server = CalibrationServer::start(STALLING).await.unwrap();
-    let (run, stdout) = run_against(&server, &["--rate", "100"]).await;
+    let (run, stdout) = run_against(&server, "--rate 100").await;
     let l = &run.summary.total.latency_us;
     let truth = server.truth();
     println!(
@@ -99,7 +85,7 @@ async fn the_open_model_sees_the_stalls_as_theory_predicts() {
 async fn the_closed_model_hides_the_stalls_and_says_so() {
     let _turn = crate::helpers::exclusive().await;
     let server = CalibrationServer::start(STALLING).await.unwrap();
-    let (run, stdout) = run_against(&server, &["--users", "2"]).await;
+    let (run, stdout) = run_against(&server, "--users 2").await;
     let l = &run.summary.total.latency_us;
     println!(
         "closed model: p50 {:.2} p90 {:.1} p99 {:.1} ms\n{stdout}",

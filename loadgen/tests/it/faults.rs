@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use loadgen::calibration::{Behaviour, CalibrationServer};
 
-use crate::helpers::{only_run, read_run, requests_by_endpoint, text};
+use crate::helpers::{loadgen_async, only_run, read_run, requests_by_endpoint, text};
 
 const QUICK: Behaviour = Behaviour {
     delay: Duration::from_millis(5),
     stall: None,
+    workers: None,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,26 +19,12 @@ async fn a_target_that_dies_mid_run_gives_errors_not_a_crash() {
     let _turn = crate::helpers::exclusive().await;
     let server = CalibrationServer::start(QUICK).await.unwrap();
     let out = tempfile::tempdir().unwrap();
-    let url = server.url();
-    let out_path = out.path().to_str().unwrap().to_string();
-    let run = tokio::task::spawn_blocking(move || {
-        crate::helpers::loadgen(&[
-            "run",
-            "get",
-            "--host",
-            &url,
-            "--rate",
-            "50",
-            "--duration",
-            "6s",
-            "--threshold",
-            "errors<5%",
-            "--timeout",
-            "2s",
-            "--out",
-            &out_path,
-        ])
-    });
+    let command_line = format!(
+        "run get --host {url} --rate 50 --duration 6s --threshold errors<5% --timeout 2s --out {out}",
+        url = server.url(),
+        out = out.path().display()
+    );
+    let run = tokio::spawn(async move { loadgen_async(&command_line).await });
     tokio::time::sleep(Duration::from_secs(3)).await;
     server.kill();
     let output = run.await.unwrap();
@@ -126,31 +113,17 @@ async fn abort_on_fail_stops_early_and_exits_1() {
     let server = CalibrationServer::start(Behaviour {
         delay: Duration::from_millis(50),
         stall: None,
+        workers: None,
     })
     .await
     .unwrap();
     let out = tempfile::tempdir().unwrap();
-    let url = server.url();
-    let out_path = out.path().to_str().unwrap().to_string();
-    let output = tokio::task::spawn_blocking(move || {
-        crate::helpers::loadgen(&[
-            "run",
-            "get",
-            "--host",
-            &url,
-            "--users",
-            "4",
-            "--duration",
-            "60s",
-            "--threshold",
-            "p95<10ms",
-            "--abort-on-fail",
-            "--out",
-            &out_path,
-        ])
-    })
-    .await
-    .unwrap();
+    let output = loadgen_async(&format!(
+        "run get --host {url} --users 4 --duration 60s --threshold p95<10ms --abort-on-fail --out {out}",
+        url = server.url(),
+        out = out.path().display()
+    ))
+    .await;
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let run = read_run(&only_run(out.path()));
     assert!(run.summary.interrupted);

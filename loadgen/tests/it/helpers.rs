@@ -143,3 +143,18 @@ pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
 pub fn exclusive_blocking() -> tokio::sync::MutexGuard<'static, ()> {
     LOAD.blocking_lock()
 }
+
+/// [`loadgen`] from async tests, without blocking the runtime that serves the target.
+/// `command_line` is split on white space (test paths have none).
+pub async fn loadgen_async(command_line: &str) -> Output {
+    let args: Vec<String> = command_line
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        loadgen(&args)
+    })
+    .await
+    .expect("the loadgen thread")
+}

@@ -154,3 +154,43 @@ fn bad_options_are_refused_with_the_fix() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_the_last_level_within_the_slo() {
+    use loadgen::calibration::{Behaviour, CalibrationServer};
+    use std::time::Duration;
+    let _turn = crate::helpers::exclusive().await;
+    // 4 workers × 50 ms: up to 4 users see 50 ms, 8 users wait a turn (~100 ms), 12
+    // users two turns (~150 ms). With p95 ≤ 120 ms as the SLO, 4 and 8 hold, 12 breaks.
+    let server = CalibrationServer::start(Behaviour {
+        delay: Duration::from_millis(50),
+        stall: None,
+        workers: Some(4),
+    })
+    .await
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = crate::helpers::loadgen_async(&format!(
+        "run get --host {url} --profile search --time-scale 0.01 --search-start 4 --search-step 4 --search-max 40 --slo-p95 120ms --slo-errors 1% --out {out}",
+        url = server.url(),
+        out = out.path().display()
+    ))
+    .await;
+    assert!(output.status.success(), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("search: 4 users") && stdout.contains("search: 8 users"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("search: 12 users") && stdout.contains("breaks the SLO"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("search: 16 users"),
+        "the search stops at the first break: {stdout}"
+    );
+    assert!(stdout.contains("is 8 users"), "{stdout}");
+    let runs = std::fs::read_dir(out.path()).unwrap().count();
+    assert_eq!(runs, 3, "one run directory per level tried");
+}
