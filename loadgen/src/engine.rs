@@ -82,6 +82,7 @@ pub struct EngineReport {
     /// every slot was busy.
     pub arrivals: u64,
     pub late_arrivals: u64,
+    pub late_all_busy: u64,
     /// Set when the run stopped before its plan ended (Ctrl-C, abort on a threshold).
     pub stopped_early: Option<String>,
 }
@@ -97,7 +98,12 @@ struct OpenState {
     arrivals: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<u64>>,
     dispatcher: std::sync::Mutex<Option<Dispatcher>>,
     taken: AtomicU64,
+    /// Slots working on an arrival right now.
+    busy: AtomicU32,
     late: AtomicU64,
+    /// Late arrivals that found every other slot busy (the rest were late because the
+    /// generator itself was slow to run).
+    late_all_busy: AtomicU64,
     finished: AtomicBool,
 }
 
@@ -136,6 +142,8 @@ pub async fn run(
                 arrivals: tokio::sync::Mutex::new(receiver),
                 dispatcher: std::sync::Mutex::new(Some(Dispatcher { sender })),
                 taken: AtomicU64::new(0),
+                busy: AtomicU32::new(0),
+                late_all_busy: AtomicU64::new(0),
                 ready: AtomicU32::new(0),
                 late: AtomicU64::new(0),
                 finished: AtomicBool::new(false),
@@ -191,6 +199,9 @@ pub async fn run(
                 };
                 let mut ex = Exchange::new(&client, &base, &*shared.recorder, due);
                 shared.workload.iterate(&mut ex, session).await;
+                if let Some(open) = &shared.open {
+                    open.busy.fetch_sub(1, Ordering::AcqRel);
+                }
                 Ok(())
             })
         })
@@ -252,6 +263,7 @@ pub async fn run(
     if let Some(open) = &shared.open {
         report.arrivals = open.taken.load(Ordering::Relaxed);
         report.late_arrivals = open.late.load(Ordering::Relaxed);
+        report.late_all_busy = open.late_all_busy.load(Ordering::Relaxed);
         if !open.finished.load(Ordering::Relaxed) && goose::is_killswitch_triggered() {
             report.stopped_early = Some(stop_reason());
         }
@@ -312,9 +324,13 @@ async fn next_due(open: &OpenState, stage_zero: &OnceLock<Instant>) -> Option<In
         return None;
     };
     open.taken.fetch_add(1, Ordering::Relaxed);
+    let others_busy = open.busy.fetch_add(1, Ordering::AcqRel);
     let due = *zero + open.schedule.due(k).unwrap_or_default();
     if due.elapsed() > LATE {
         open.late.fetch_add(1, Ordering::Relaxed);
+        if others_busy + 1 >= open.slots {
+            open.late_all_busy.fetch_add(1, Ordering::Relaxed);
+        }
     }
     Some(due)
 }

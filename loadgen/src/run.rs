@@ -295,9 +295,13 @@ async fn run_level(
                 .to_string(),
         ),
         Model::Open { max_in_flight } if report.late_arrivals > 0 => Some(format!(
-            "{} of {} arrivals started over 10 ms late because all {max_in_flight} slots were busy \
-             (raise --max-in-flight); their latency still counts from when they were due",
-            report.late_arrivals, report.arrivals
+            "{} of {} arrivals started over 10 ms late ({} while all {max_in_flight} slots were busy: \
+             raise --max-in-flight; {} because the load generator was short of CPU); their latency \
+             still counts from when they were due",
+            report.late_arrivals,
+            report.arrivals,
+            report.late_all_busy,
+            report.late_arrivals - report.late_all_busy
         )),
         Model::Open { .. } => None,
     };
