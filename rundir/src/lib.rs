@@ -2,19 +2,23 @@
 //!
 //! One module per file of the contract (see `docs/run-directory.md`): `manifest.json`
 //! ([`Manifest`]), `summary.json` ([`Summary`]), `requests.csv` ([`RequestsRow`]) and
-//! `latency.hlog` ([`LatencyLogWriter`], [`read_intervals`]); [`RunDir`] knows where they live.
+//! `latency.hlog` ([`LatencyLogWriter`], [`read_intervals`]), `metrics.csv` ([`MetricRow`])
+//! and `activities.jsonl` ([`Activity`]); [`RunDir`] knows where they live.
 //! Everything is re-exported here so callers write `rundir::Manifest`.
 
+mod activities;
 mod base64;
 mod error;
 mod hlog;
 mod layout;
 mod manifest;
+mod metrics;
 mod requests;
 mod run_id;
 mod summary;
 mod utc;
 
+pub use activities::{Activity, read_activities, write_activity};
 pub use error::RunDirError;
 pub use hlog::{Interval, LatencyLogWriter, merge, read_intervals};
 pub use layout::{
@@ -22,6 +26,7 @@ pub use layout::{
     SUMMARY_FILE, TASKS_FILE, list_runs,
 };
 pub use manifest::{HostInfo, LoadModel, Manifest, StackKind, Stage, Target, ToolVersions};
+pub use metrics::{METRICS_HEADER, MetricRow, MetricsWriter, read_metrics};
 pub use requests::{REQUESTS_HEADER, RequestsRow, RequestsWriter, read_requests};
 pub use run_id::RunId;
 pub use summary::{EndpointSummary, LatencySummary, SkippedStep, Summary, ThresholdOutcome};
