@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod queue;
+pub mod stack;
 pub mod storage;
 pub mod telemetry;
 pub mod worker;

@@ -5,4 +5,5 @@ mod helpers;
 
 mod api;
 mod backends;
+mod stack;
 mod worker;
