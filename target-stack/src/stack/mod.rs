@@ -5,3 +5,4 @@
 
 pub mod cgroup;
 pub mod instance;
+pub mod telemetry;
