@@ -79,7 +79,8 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<Outcome> {
         None => StackKind::External,
     };
     let workload = workload(plan)?;
-    let result = run_levels(plan, &host, &stack, &workload).await;
+    let telemetry = local.as_ref().map(LocalTarget::telemetry_dir);
+    let result = run_levels(plan, &host, &stack, telemetry.as_deref(), &workload).await;
     if let Some(target) = local {
         target.stop().await;
     }
@@ -114,6 +115,7 @@ async fn run_levels(
     plan: &RunPlan,
     host: &str,
     stack: &StackKind,
+    telemetry: Option<&std::path::Path>,
     workload: &Workload,
 ) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome {
@@ -123,6 +125,12 @@ async fn run_levels(
     let mut best: Option<(f64, Summary)> = None;
     for level in plan.levels() {
         let single = run_level(plan, level, host, stack, workload.clone()).await?;
+        if let Some(telemetry) = telemetry {
+            let manifest = single.dir.read_manifest()?;
+            let end = manifest.ended_at.unwrap_or_else(OffsetDateTime::now_utc);
+            copy_telemetry(telemetry, &single.dir, manifest.started_at, end)
+                .context("cannot copy the stack's telemetry into the run directory")?;
+        }
         outcome.runs.push(single.dir.path().to_path_buf());
         outcome.passed &= single.summary.passed;
         let Some(search) = &plan.search else { continue };
@@ -164,6 +172,36 @@ async fn run_levels(
         }
     }
     Ok(outcome)
+}
+
+/// The stack's metrics within the run's window (a second of margin each side), and its
+/// scaling activities up to the run's end (those that built the stack included).
+fn copy_telemetry(
+    from: &std::path::Path,
+    dir: &RunDir,
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+) -> anyhow::Result<()> {
+    let margin = time::Duration::seconds(1);
+    let open = |name: &str| -> anyhow::Result<std::io::BufReader<File>> {
+        Ok(std::io::BufReader::new(File::open(from.join(name))?))
+    };
+    let metrics = rundir::read_metrics(open(rundir::METRICS_FILE)?)?;
+    let mut writer = rundir::MetricsWriter::new(BufWriter::new(File::create(dir.metrics_path())?))?;
+    for row in metrics
+        .iter()
+        .filter(|r| r.timestamp >= start - margin && r.timestamp <= end + margin)
+    {
+        writer.write_row(row)?;
+    }
+    writer.flush()?;
+    let activities = rundir::read_activities(open(rundir::ACTIVITIES_FILE)?)?;
+    let mut out = BufWriter::new(File::create(dir.activities_path())?);
+    for activity in activities.iter().filter(|a| a.start_time <= end + margin) {
+        rundir::write_activity(&mut out, activity)?;
+    }
+    std::io::Write::flush(&mut out)?;
+    Ok(())
 }
 
 struct SingleRun {

@@ -1,5 +1,7 @@
-//! The default target: target-stack started on loopback for the run (one API process and
-//! one worker on embedded backends, in a fresh data directory), stopped afterwards.
+//! The default target: the local autoscaled stack (`target-stack up`: a load balancer over a
+//! web group and a worker group on embedded backends, in a fresh data directory), started on
+//! loopback for the run and stopped afterwards. Its CloudWatch-shaped telemetry lands in
+//! `<data dir>/telemetry`, from which each run copies its own time window.
 //!
 //! The children run in their own process group, so a Ctrl-C at the terminal reaches only
 //! loadgen, which stops the run cleanly and then the children with SIGTERM; and they get
@@ -18,8 +20,7 @@ use tokio::process::{Child, Command};
 pub struct LocalTarget {
     pub url: String,
     pub data_dir: PathBuf,
-    api: Child,
-    worker: Option<Child>,
+    stack: Child,
     /// Deleted on drop unless the user keeps the data.
     _scratch: Option<tempfile::TempDir>,
 }
@@ -84,7 +85,12 @@ fn terminate_with_parent(command: &mut Command) {
 }
 
 impl LocalTarget {
-    /// Starts the API and a worker and waits until `/health` answers 200.
+    /// Where the stack writes metrics.csv and activities.jsonl.
+    pub fn telemetry_dir(&self) -> PathBuf {
+        self.data_dir.join("telemetry")
+    }
+
+    /// Starts the stack and waits until its load balancer answers `/health` with 200.
     pub async fn start(binary: &Path, keep_data: bool) -> anyhow::Result<Self> {
         let scratch = tempfile::Builder::new()
             .prefix("aforo-target-")
@@ -98,29 +104,17 @@ impl LocalTarget {
         } else {
             Some(scratch)
         };
-
-        // Migrate once, before two processes race to do it.
-        let status = command(binary, &data_dir, &data_dir.join("migrate.log"))?
-            .arg("migrate")
-            .stdout(Stdio::null())
-            .status()
-            .await
-            .with_context(|| format!("cannot run {}", binary.display()))?;
-        if !status.success() {
-            bail!(
-                "`target-stack migrate` failed ({status}); see {}",
-                data_dir.join("migrate.log").display()
-            );
-        }
-
-        let mut api = command(binary, &data_dir, &data_dir.join("api.log"))?
-            .args(["api", "--bind", "127.0.0.1:0"])
+        let log = data_dir.join("stack.log");
+        let telemetry = data_dir.join("telemetry");
+        let mut stack = command(binary, &data_dir, &log)?
+            .args(["up", "--bind", "127.0.0.1:0", "--telemetry"])
+            .arg(&telemetry)
             .stdout(Stdio::piped())
             .spawn()
-            .context("cannot start the target's API")?;
-        let stdout = api.stdout.take().context("the API's stdout")?;
+            .context("cannot start the local stack")?;
+        let stdout = stack.stdout.take().context("the stack's stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let url = tokio::time::timeout(Duration::from_secs(30), async {
+        let url = tokio::time::timeout(Duration::from_secs(120), async {
             while let Some(line) = lines.next_line().await? {
                 if let Some(url) = line.strip_prefix("listening on ") {
                     return Ok::<_, std::io::Error>(Some(url.trim().to_string()));
@@ -132,39 +126,14 @@ impl LocalTarget {
         .ok()
         .and_then(Result::ok)
         .flatten()
-        .with_context(|| {
-            format!(
-                "the target's API did not start; see {}",
-                data_dir.join("api.log").display()
-            )
-        })?;
-
-        let worker = command(binary, &data_dir, &data_dir.join("worker.log"))?
-            .arg("worker")
-            .stdout(Stdio::null())
-            .spawn()
-            .context("cannot start the target's worker")?;
-        let mut target = Self {
+        .with_context(|| format!("the local stack did not start; see {}", log.display()))?;
+        let target = Self {
             url,
             data_dir,
-            api,
-            worker: Some(worker),
+            stack,
             _scratch: scratch,
         };
-        target.wait_healthy(Duration::from_secs(30)).await?;
-        // A worker without ffmpeg exits at once: say so, and go on (escenario 1 does not
-        // need processing, but votes need processed videos).
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        if let Some(worker) = &mut target.worker
-            && let Ok(Some(status)) = worker.try_wait()
-        {
-            eprintln!(
-                "warning: the local target's worker exited ({status}); uploads stay unprocessed and \
-                 votes will be skipped. See {}",
-                target.data_dir.join("worker.log").display()
-            );
-            target.worker = None;
-        }
+        target.wait_healthy(Duration::from_secs(60)).await?;
         Ok(target)
     }
 
@@ -181,30 +150,23 @@ impl LocalTarget {
             if started.elapsed() > limit {
                 bail!(
                     "the local target did not become healthy within {limit:?}; see {}",
-                    self.data_dir.join("api.log").display()
+                    self.data_dir.join("stack.log").display()
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    /// SIGTERM to both processes; they finish what is in flight. Killed after 10 s.
+    /// SIGTERM: the stack drains its balancer and stops its instances. Killed after 60 s.
     pub async fn stop(mut self) {
-        let mut children = vec![&mut self.api];
-        if let Some(worker) = &mut self.worker {
-            children.push(worker);
+        if let Some(pid) = self.stack.id() {
+            signal(pid, libc::SIGTERM);
         }
-        for child in children {
-            if let Some(pid) = child.id() {
-                // SAFETY-free: kill(2) through the libc wrapper on our own child.
-                signal(pid, libc::SIGTERM);
-            }
-            if tokio::time::timeout(Duration::from_secs(10), child.wait())
-                .await
-                .is_err()
-            {
-                let _ = child.kill().await;
-            }
+        if tokio::time::timeout(Duration::from_secs(60), self.stack.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.stack.kill().await;
         }
     }
 }

@@ -45,6 +45,19 @@ enum Command {
         #[arg(long)]
         concurrency: Option<usize>,
     },
+    /// The local stack: a load balancer over an autoscaled web group and worker group, with
+    /// CloudWatch-shaped telemetry. Runs until Ctrl-C or SIGTERM.
+    Up {
+        /// A stack.toml replacing the defaults (see target-stack/src/stack/default-stack.toml).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+        /// The load balancer's address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+        /// Where metrics.csv and activities.jsonl are written.
+        #[arg(long, default_value = "stack-telemetry")]
+        telemetry: std::path::PathBuf,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Print the OpenAPI document of the API.
@@ -91,6 +104,25 @@ pub async fn run() -> anyhow::Result<()> {
             });
             api_result?;
             worker_task.await.context("the worker task panicked")?
+        }
+        Command::Up {
+            config,
+            bind,
+            telemetry,
+        } => {
+            let options = crate::stack::supervisor::StackOptions {
+                config: crate::stack::config::StackConfig::load(config.as_deref())?,
+                binary: std::env::current_exe()
+                    .context("cannot find this binary to run instances")?,
+                data_dir: settings.data_dir.clone(),
+                telemetry_dir: telemetry,
+                bind,
+            };
+            let stack = crate::stack::supervisor::up(options).await?;
+            println!("listening on {}", stack.url);
+            println!("telemetry in {}", stack.telemetry_dir.display());
+            shutdown_signal().await;
+            stack.stop().await
         }
         Command::Migrate => {
             // Backends::connect migrates; connecting is the whole job.

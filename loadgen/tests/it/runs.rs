@@ -102,6 +102,38 @@ fn a_smoke_run_against_the_local_target_writes_a_complete_run_directory() {
     keys.dedup();
     assert_eq!(keys.len(), rows, "a second appears twice for one endpoint");
     assert!(run.requests.iter().all(|r| r.timestamp.nanosecond() == 0));
+    // The local stack's telemetry, next to the latency.
+    let dir = only_run(out.path());
+    let metrics = rundir::read_metrics(std::io::BufReader::new(
+        std::fs::File::open(dir.join("metrics.csv")).unwrap(),
+    ))
+    .unwrap();
+    for metric in [
+        "RequestCount",
+        "GroupInServiceInstances",
+        "CPUUtilization",
+        "ApproximateNumberOfMessagesVisible",
+    ] {
+        assert!(
+            metrics.iter().any(|r| r.metric == metric),
+            "{metric} missing from metrics.csv"
+        );
+    }
+    let served: f64 = metrics
+        .iter()
+        .filter(|r| r.metric == "RequestCount")
+        .map(|r| r.value)
+        .sum();
+    assert!(served > 0.0, "the balancer saw the run's requests");
+    let activities = rundir::read_activities(std::io::BufReader::new(
+        std::fs::File::open(dir.join("activities.jsonl")).unwrap(),
+    ))
+    .unwrap();
+    assert!(
+        activities
+            .iter()
+            .any(|a| a.auto_scaling_group_name == "web" && a.description.starts_with("Launching"))
+    );
     let upload = run.requests.iter().filter(|r| r.endpoint == "upload");
     assert!(upload.clone().all(|r| r.bytes_sent >= r.requests * 200_000));
 }

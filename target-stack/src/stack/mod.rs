@@ -4,5 +4,9 @@
 //! cloud account and produce the same telemetry.
 
 pub mod cgroup;
+pub mod config;
 pub mod instance;
+pub mod lb;
+pub mod policy;
+pub mod supervisor;
 pub mod telemetry;

@@ -5,5 +5,6 @@ mod helpers;
 
 mod api;
 mod backends;
+mod lb;
 mod stack;
 mod worker;

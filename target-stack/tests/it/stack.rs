@@ -87,3 +87,155 @@ fn a_cpu_quota_caps_what_an_instance_can_use() {
         "a busy loop limited to 0.25 CPU used {share_of_a_core:.0}% of a core"
     );
 }
+
+/// A stack whose timings are compressed to seconds: scale out on more than 20 requests/s
+/// per web instance, scale in after 3 quiet seconds.
+const FAST_STACK: &str = r#"
+health_check_grace_secs = 5.0
+
+[instance]
+cpus = 1.0
+worker_concurrency = 1
+
+[balancer]
+interval_secs = 0.2
+timeout_secs = 0.5
+healthy_threshold = 1
+unhealthy_threshold = 2
+deregistration_delay_secs = 1.0
+
+[web]
+name = "web"
+min = 1
+max = 2
+warmup_secs = 1.0
+default_cooldown_secs = 1.0
+
+[[web.policies]]
+type = "target_tracking"
+name = "web-requests-per-target"
+metric = "requests_per_target"
+target = 20.0
+period_secs = 1.0
+scale_out_periods = 2
+scale_in_periods = 3
+
+[worker]
+name = "worker"
+min = 1
+max = 1
+warmup_secs = 1.0
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_group_scales_out_under_load_and_back_in_when_it_stops() {
+    use target_stack::stack::config::StackConfig;
+    use target_stack::stack::supervisor::{StackOptions, up};
+
+    let env = TestEnv::new(Flavor::Embedded).await.unwrap();
+    let telemetry = env.dir.path().join("telemetry");
+    let stack = up(StackOptions {
+        config: StackConfig::parse(FAST_STACK, "test").unwrap(),
+        binary: env!("CARGO_BIN_EXE_target-stack").into(),
+        data_dir: env.dir.path().join("stack"),
+        telemetry_dir: telemetry.clone(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+    })
+    .await
+    .unwrap();
+
+    let activities = || {
+        let file = std::fs::File::open(telemetry.join("activities.jsonl")).unwrap();
+        rundir::read_activities(std::io::BufReader::new(file)).unwrap()
+    };
+    let launches = |all: &[rundir::Activity]| {
+        all.iter()
+            .filter(|a| {
+                a.auto_scaling_group_name == "web" && a.description.starts_with("Launching")
+            })
+            .count()
+    };
+    assert_eq!(launches(&activities()), 1, "the group starts at min");
+
+    // Load through the balancer: 4 clients as fast as they go (hundreds of requests/s).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (url, stop) = (format!("{}/health", stack.url), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut errors = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if !client
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+                {
+                    errors += 1;
+                }
+            }
+            errors
+        }));
+    }
+    let started = std::time::Instant::now();
+    while launches(&activities()) < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no scale-out: {:?}",
+            activities()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = activities()
+        .into_iter()
+        .filter(|a| a.auto_scaling_group_name == "web" && a.description.starts_with("Launching"))
+        .nth(1)
+        .unwrap();
+    assert!(
+        out.cause.contains("web-requests-per-target") && out.cause.contains("from 1 to 2"),
+        "{}",
+        out.cause
+    );
+
+    // Let the new instance serve a little, then stop the load: the group scales back in.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut errors = 0;
+    for client in clients {
+        errors += client.await.unwrap();
+    }
+    assert_eq!(errors, 0, "scaling out loses no request");
+    let started = std::time::Instant::now();
+    while !activities()
+        .iter()
+        .any(|a| a.auto_scaling_group_name == "web" && a.description.starts_with("Terminating"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no scale-in: {:?}",
+            activities()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stack.stop().await.unwrap();
+
+    let metrics = rundir::read_metrics(std::io::BufReader::new(
+        std::fs::File::open(telemetry.join("metrics.csv")).unwrap(),
+    ))
+    .unwrap();
+    let in_service: Vec<f64> = metrics
+        .iter()
+        .filter(|r| r.metric == "GroupInServiceInstances" && r.dimensions[0].1 == "web")
+        .map(|r| r.value)
+        .collect();
+    assert!(
+        in_service.contains(&2.0),
+        "two web instances in service at some point: {in_service:?}"
+    );
+    assert!(
+        metrics
+            .iter()
+            .any(|r| r.metric == "RequestCount" && r.value > 20.0)
+    );
+}

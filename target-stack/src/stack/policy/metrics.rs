@@ -180,6 +180,7 @@ impl Window {
             .collect()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.observations.len()
     }
@@ -192,7 +193,11 @@ pub(super) fn all_breaching(
     breaches: impl Fn(&Datapoint) -> bool,
 ) -> Option<Datapoint> {
     let all = !points.is_empty() && points.iter().all(|p| p.as_ref().is_some_and(&breaches));
-    if all { points.last().copied().flatten() } else { None }
+    if all {
+        points.last().copied().flatten()
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -220,7 +225,11 @@ mod tests {
         let points = window.datapoints(Metric::AvgCpu, secs(2), 2, secs(5));
         let values: Vec<_> = points.iter().map(|p| p.map(|d| d.value)).collect();
         assert_eq!(values, vec![Some(20.0), Some(60.0)]);
-        assert_eq!(points[1].map(|d| d.load), Some(120.0), "60 % on 2 instances");
+        assert_eq!(
+            points[1].map(|d| d.load),
+            Some(120.0),
+            "60 % on 2 instances"
+        );
     }
 
     #[test]
@@ -287,17 +296,15 @@ mod tests {
             window.push(cpu(at, 1.0), 1);
         }
         assert_eq!(window.len(), 11, "samples from 89 s to 99 s");
-        assert!(!window.push(cpu(50, 1.0), 1), "out-of-order sample accepted");
+        assert!(
+            !window.push(cpu(50, 1.0), 1),
+            "out-of-order sample accepted"
+        );
     }
 
     #[test]
     fn an_alarm_needs_every_datapoint_present_and_breaching() {
-        let point = |v| {
-            Some(Datapoint {
-                value: v,
-                load: v,
-            })
-        };
+        let point = |v| Some(Datapoint { value: v, load: v });
         let above = |d: &Datapoint| d.value > 70.0;
         assert_eq!(
             all_breaching(&[point(80.0), point(90.0)], above).map(|d| d.value),

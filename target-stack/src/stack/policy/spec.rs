@@ -372,7 +372,10 @@ impl PolicySpec {
             PolicySpec::TargetTracking(p) => {
                 positive_period(p.period)?;
                 if !(p.target.is_finite() && p.target > 0.0) {
-                    return Err(format!("target must be a positive number, got {}", p.target));
+                    return Err(format!(
+                        "target must be a positive number, got {}",
+                        p.target
+                    ));
                 }
                 if p.scale_out_periods == 0 || p.scale_in_periods == 0 {
                     return Err("scale_out_periods and scale_in_periods must be at least 1".into());
@@ -578,7 +581,10 @@ mod tests {
     fn validation_refuses_min_above_max_and_desired_outside_limits() {
         let mut spec = group(vec![]);
         spec.min = 4;
-        assert!(matches!(spec.validate(), Err(SpecError::MinAboveMax { .. })));
+        assert!(matches!(
+            spec.validate(),
+            Err(SpecError::MinAboveMax { .. })
+        ));
         let mut spec = group(vec![]);
         spec.desired = Some(9);
         assert!(matches!(
@@ -626,9 +632,17 @@ mod tests {
                 disable_scale_in: false,
             })
         };
-        assert!(group(vec![tt(Metric::QueueVisible, 10.0)]).validate().is_err());
+        assert!(
+            group(vec![tt(Metric::QueueVisible, 10.0)])
+                .validate()
+                .is_err()
+        );
         assert!(group(vec![tt(Metric::AvgCpu, 0.0)]).validate().is_err());
-        assert!(group(vec![tt(Metric::AvgCpu, f64::NAN)]).validate().is_err());
+        assert!(
+            group(vec![tt(Metric::AvgCpu, f64::NAN)])
+                .validate()
+                .is_err()
+        );
         assert_eq!(group(vec![tt(Metric::AvgCpu, 70.0)]).validate(), Ok(()));
     }
 
@@ -649,7 +663,11 @@ mod tests {
         let mut rules = QueueRules::seed_002("q");
         assert_eq!(rules.scale_in_periods(), 150, "300 s of 2 s periods");
         rules.scale_in_sustain = Duration::from_secs(3);
-        assert_eq!(rules.scale_in_periods(), 2, "a partial period counts as one");
+        assert_eq!(
+            rules.scale_in_periods(),
+            2,
+            "a partial period counts as one"
+        );
         rules.scale_in_sustain = Duration::ZERO;
         assert_eq!(rules.scale_in_periods(), 1);
     }

@@ -1,0 +1,491 @@
+//! The stack at run time: once a second, for each group, it reaps instances that died,
+//! replaces web instances that keep failing health checks (after the grace period), samples
+//! CPU, the balancer and the queue into the policy engine, carries out its decision
+//! (launching, or draining and terminating), and writes what CloudWatch and Auto Scaling
+//! would have recorded: `metrics.csv` and `activities.jsonl` in the telemetry directory.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rundir::{Activity, MetricRow, MetricsWriter};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::watch;
+
+use super::cgroup::CgroupSupport;
+use super::config::StackConfig;
+use super::instance::{Instance, LaunchTemplate, Role, instance_name};
+use super::lb::{LbWindow, LoadBalancer, TargetState};
+use super::policy::{Change, Decision, Group, InstanceId, Sample};
+use super::telemetry::{self, BalancerSecond, GroupSecond, Names, QueueSecond, Snapshot};
+use crate::Backends;
+use crate::config::Settings;
+
+/// What `up` needs besides the configuration.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub config: StackConfig,
+    /// The target-stack binary the instances run.
+    pub binary: PathBuf,
+    /// Shared by every instance: database, storage, queue.
+    pub data_dir: PathBuf,
+    /// Where metrics.csv and activities.jsonl are written.
+    pub telemetry_dir: PathBuf,
+    /// The load balancer's address (port 0: any free port).
+    pub bind: SocketAddr,
+}
+
+/// The figures of the last second, for `status` and the dashboard.
+#[derive(Debug, Clone, Default)]
+pub struct StackStatus {
+    pub groups: Vec<GroupSecond>,
+    pub balancer: BalancerSecond,
+    pub queue: QueueSecond,
+    pub last_decisions: Vec<String>,
+}
+
+/// A running stack. Dropping it without [`RunningStack::stop`] kills the instances.
+#[derive(Debug)]
+pub struct RunningStack {
+    /// The load balancer's URL: the stack's single entry point.
+    pub url: String,
+    pub telemetry_dir: PathBuf,
+    status: Arc<Mutex<StackStatus>>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningStack {
+    pub fn status(&self) -> StackStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Stops the loop, drains the balancer and terminates every instance gracefully.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.task.await.context("the stack's supervisor panicked")?
+    }
+}
+
+struct GroupRuntime {
+    role: Role,
+    policy: Group,
+    template: LaunchTemplate,
+    instances: BTreeMap<u64, Instance>,
+}
+
+struct Supervisor {
+    config: StackConfig,
+    started: Instant,
+    balancer: LoadBalancer,
+    backends: Backends,
+    cgroups: CgroupSupport,
+    next_id: AtomicU64,
+    groups: Vec<GroupRuntime>,
+    metrics: MetricsWriter<BufWriter<File>>,
+    activities: BufWriter<File>,
+    names: Names,
+    status: Arc<Mutex<StackStatus>>,
+}
+
+/// Starts the stack: migrates the shared database, starts the balancer, launches each
+/// group's desired capacity, and returns once a web instance is healthy behind the balancer.
+pub async fn up(options: StackOptions) -> anyhow::Result<RunningStack> {
+    std::fs::create_dir_all(&options.data_dir)?;
+    std::fs::create_dir_all(&options.telemetry_dir)?;
+    let settings = Settings::from_lookup(|k| match k {
+        "ANB_DATA_DIR" => Some(options.data_dir.display().to_string()),
+        _ => std::env::var(k).ok(),
+    })
+    .context("invalid configuration for the stack's backends")?;
+    // Connecting migrates, once, before instances race to do it.
+    let backends = Backends::connect(&settings).await?;
+    let cgroups = CgroupSupport::detect();
+    if let CgroupSupport::Unavailable { why } = &cgroups {
+        tracing::warn!(
+            "instances run without CPU quotas ({why}); scaling out adds processes, not CPU"
+        );
+        eprintln!(
+            "warning: no CPU quotas for instances ({why}); scaling out adds processes, not CPU"
+        );
+    }
+    let mut config = options.config.clone();
+    // Workers exit at start without ffmpeg; a group of them would relaunch forever.
+    let ffmpeg = crate::worker::Pipeline::new(&settings.worker).await;
+    if let Err(e) = ffmpeg {
+        eprintln!("warning: the worker group is empty: {e}");
+        config.worker.min = 0;
+        config.worker.max = 0;
+        config.worker.desired = Some(0);
+    }
+    let balancer = LoadBalancer::start(options.bind, config.balancer.clone()).await?;
+    let template = |role| LaunchTemplate {
+        binary: options.binary.clone(),
+        role,
+        data_dir: options.data_dir.clone(),
+        env: vec![(
+            "ANB_WORKER_CONCURRENCY".to_string(),
+            config.instance.worker_concurrency.to_string(),
+        )],
+        cpus: Some(config.instance.cpus),
+    };
+    let groups = vec![
+        GroupRuntime {
+            role: Role::Api,
+            policy: Group::new(config.web.clone())?,
+            template: template(Role::Api),
+            instances: BTreeMap::new(),
+        },
+        GroupRuntime {
+            role: Role::Worker,
+            policy: Group::new(config.worker.clone())?,
+            template: template(Role::Worker),
+            instances: BTreeMap::new(),
+        },
+    ];
+    let metrics_path = options.telemetry_dir.join(rundir::METRICS_FILE);
+    let activities_path = options.telemetry_dir.join(rundir::ACTIVITIES_FILE);
+    let mut supervisor = Supervisor {
+        config,
+        started: Instant::now(),
+        balancer: balancer.clone(),
+        backends,
+        cgroups,
+        next_id: AtomicU64::new(1),
+        groups,
+        metrics: MetricsWriter::new(BufWriter::new(
+            File::create(&metrics_path)
+                .with_context(|| format!("cannot create {}", metrics_path.display()))?,
+        ))?,
+        activities: BufWriter::new(
+            File::create(&activities_path)
+                .with_context(|| format!("cannot create {}", activities_path.display()))?,
+        ),
+        names: Names::default(),
+        status: Arc::new(Mutex::new(StackStatus::default())),
+    };
+    for index in 0..supervisor.groups.len() {
+        supervisor
+            .launch_needed(index, "the group was created")
+            .await?;
+    }
+    supervisor
+        .wait_for_a_healthy_web_instance(Duration::from_secs(60))
+        .await?;
+
+    let (stop, mut stopped) = watch::channel(false);
+    let status = Arc::clone(&supervisor.status);
+    let task = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stopped.changed() => break,
+            }
+            if let Err(e) = supervisor.tick().await {
+                tracing::error!(error = format!("{e:#}"), "stack supervisor tick failed");
+            }
+        }
+        supervisor.shut_down().await
+    });
+    Ok(RunningStack {
+        url: format!("http://{}", balancer.address()),
+        telemetry_dir: options.telemetry_dir,
+        status,
+        stop,
+        task,
+    })
+}
+
+impl Supervisor {
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    async fn wait_for_a_healthy_web_instance(&self, limit: Duration) -> anyhow::Result<()> {
+        let started = Instant::now();
+        while !self
+            .balancer
+            .targets()
+            .iter()
+            .any(|t| t.state == TargetState::Healthy)
+        {
+            anyhow::ensure!(
+                started.elapsed() < limit,
+                "no web instance became healthy within {limit:?}; see the logs in the data directory"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// Launches what the group lacks to reach its desired capacity.
+    async fn launch_needed(&mut self, index: usize, cause: &str) -> anyhow::Result<()> {
+        let needed = self.groups[index].policy.launches_needed();
+        for _ in 0..needed {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let group = &mut self.groups[index];
+            let instance = Instance::launch(&group.template, id, &self.cgroups).await?;
+            if let Some(address) = instance.address {
+                self.balancer.register(id, address);
+            }
+            let now = self.started.elapsed();
+            group.policy.launched(InstanceId(id), now);
+            group.instances.insert(id, instance);
+            let name = group.policy.spec().name.clone();
+            self.record_activity(
+                &name,
+                format!("Launching a new EC2 instance: {}", instance_name(id)),
+                cause,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn record_activity(
+        &mut self,
+        group: &str,
+        description: String,
+        cause: &str,
+    ) -> anyhow::Result<()> {
+        let now = OffsetDateTime::now_utc();
+        let activity = Activity {
+            activity_id: uuid::Uuid::new_v4().to_string(),
+            auto_scaling_group_name: group.to_string(),
+            description,
+            cause: cause.to_string(),
+            start_time: now,
+            end_time: Some(now),
+            status_code: "Successful".into(),
+            status_message: None,
+            progress: 100,
+            details: String::new(),
+        };
+        rundir::write_activity(&mut self.activities, &activity)?;
+        self.activities.flush()?;
+        Ok(())
+    }
+
+    fn aws_cause(decision: &Decision, default: &str) -> String {
+        let at = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        match &decision.cause {
+            Some(cause) => cause.render(&at),
+            None => format!("At {at} {default}."),
+        }
+    }
+
+    /// Stops an instance: out of the balancer first (draining), then SIGTERM.
+    fn retire(&mut self, index: usize, id: u64) {
+        let group = &mut self.groups[index];
+        group.policy.terminated(InstanceId(id));
+        if let Some(instance) = group.instances.remove(&id) {
+            let balancer = self.balancer.clone();
+            let is_web = group.role == Role::Api;
+            tokio::spawn(async move {
+                if is_web {
+                    balancer.deregister(id).await;
+                }
+                instance.terminate(Duration::from_secs(30)).await;
+            });
+        }
+    }
+
+    async fn tick(&mut self) -> anyhow::Result<()> {
+        let now = self.now();
+        let window = self.balancer.take_window();
+        let targets = self.balancer.targets();
+        let depth = self.backends.queue.depth().await.ok();
+        let mut seconds = Vec::new();
+        for index in 0..self.groups.len() {
+            self.replace_failed(index, &targets)?;
+            let second = self.sample(index, &window, depth.map(|d| d.visible));
+            let decision = self.groups[index].policy.decide(now);
+            let name = self.groups[index].policy.spec().name.clone();
+            match &decision.change {
+                Change::None => {}
+                Change::Out { .. } => {
+                    let cause = Self::aws_cause(&decision, "an alarm triggered a scale-out");
+                    self.push_decision(&name, &decision);
+                    self.launch_needed(index, &cause).await?;
+                }
+                Change::In { terminate, .. } => {
+                    let cause = Self::aws_cause(&decision, "an alarm triggered a scale-in");
+                    self.push_decision(&name, &decision);
+                    for id in terminate.clone() {
+                        self.record_activity(
+                            &name,
+                            format!("Terminating EC2 instance: {}", instance_name(id.0)),
+                            &cause,
+                        )?;
+                        self.retire(index, id.0);
+                    }
+                }
+            }
+            // Replacements for instances that died.
+            self.launch_needed(
+                index,
+                "an instance was started in response to a difference between desired and actual capacity",
+            )
+            .await?;
+            seconds.push(second);
+        }
+        let balancer = BalancerSecond {
+            requests: window.request_count,
+            target_response_time: window.target_response_time_mean_secs(),
+            target_2xx: window.target_2xx_count,
+            target_4xx: window.target_4xx_count,
+            target_5xx: window.target_5xx_count,
+            elb_502: window.elb_502_count,
+            elb_503: window.elb_503_count,
+            elb_504: window.elb_504_count,
+            healthy_hosts: window.healthy_host_count,
+            unhealthy_hosts: window.unhealthy_host_count,
+        };
+        let queue = depth.map(|d| QueueSecond {
+            visible: d.visible,
+            not_visible: d.in_flight,
+            oldest_age_seconds: None,
+            deleted: 0,
+        });
+        let at = OffsetDateTime::now_utc();
+        let snapshot = Snapshot {
+            at: at.replace_nanosecond(0).unwrap_or(at),
+            balancer: Some(balancer.clone()),
+            groups: seconds.clone(),
+            queue: queue.clone(),
+        };
+        let rows: Vec<MetricRow> = telemetry::rows(&snapshot, &self.names);
+        for row in &rows {
+            self.metrics.write_row(row)?;
+        }
+        self.metrics.flush()?;
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status.groups = seconds;
+        status.balancer = balancer;
+        status.queue = queue.unwrap_or_default();
+        Ok(())
+    }
+
+    fn push_decision(&self, group: &str, decision: &Decision) {
+        tracing::info!(group, desired = decision.desired, reason = %decision.reason, "scaling");
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status
+            .last_decisions
+            .push(format!("{group}: {}", decision.reason));
+        let excess = status.last_decisions.len().saturating_sub(10);
+        status.last_decisions.drain(..excess);
+    }
+
+    /// Instances whose process died, and web instances failing health checks after the
+    /// grace period, are terminated; the group then launches replacements.
+    fn replace_failed(
+        &mut self,
+        index: usize,
+        targets: &[super::lb::TargetStatus],
+    ) -> anyhow::Result<()> {
+        let grace = self.config.health_check_grace;
+        let group = &mut self.groups[index];
+        let mut failed = Vec::new();
+        for (id, instance) in group.instances.iter_mut() {
+            if !instance.is_running() {
+                failed.push((*id, "the instance's process exited"));
+            } else if group.role == Role::Api
+                && instance.launched_at.elapsed() > grace
+                && targets
+                    .iter()
+                    .any(|t| t.id == *id && t.state == TargetState::Unhealthy)
+            {
+                instance.kill_now();
+                failed.push((*id, "the instance failed ELB health checks"));
+            }
+        }
+        let name = group.policy.spec().name.clone();
+        for (id, why) in failed {
+            let at = OffsetDateTime::now_utc()
+                .format(&Rfc3339)
+                .unwrap_or_default();
+            self.record_activity(
+                &name,
+                format!("Terminating EC2 instance: {}", instance_name(id)),
+                &format!("At {at} an instance was taken out of service in response to a health check failure: {why}."),
+            )?;
+            self.retire(index, id);
+        }
+        Ok(())
+    }
+
+    /// One second of the group's metrics, fed to its policy and returned for telemetry.
+    fn sample(
+        &mut self,
+        index: usize,
+        window: &LbWindow,
+        queue_visible: Option<u64>,
+    ) -> GroupSecond {
+        let now = self.now();
+        let group = &mut self.groups[index];
+        let in_service = group.policy.in_service_at(now);
+        let readings: Vec<(InstanceId, f64)> = group
+            .instances
+            .iter_mut()
+            .filter_map(|(id, instance)| Some((InstanceId(*id), instance.cpu_percent()?)))
+            .collect();
+        // The policy leaves warming instances out (as Auto Scaling does); CloudWatch's group
+        // CPUUtilization covers every running instance.
+        let avg_cpu = group.policy.average_cpu(now, readings.iter().copied());
+        let all_cpu: Vec<f64> = readings.iter().map(|(_, cpu)| *cpu).collect();
+        let cpu_average =
+            (!all_cpu.is_empty()).then(|| all_cpu.iter().sum::<f64>() / all_cpu.len() as f64);
+        let mut sample = Sample::at(now);
+        sample.avg_cpu = avg_cpu;
+        match group.role {
+            Role::Api => {
+                if !in_service.is_empty() {
+                    let seconds = window.duration.as_secs_f64().max(1e-3);
+                    sample.requests_per_target =
+                        Some(window.request_count as f64 / seconds / in_service.len() as f64);
+                }
+            }
+            Role::Worker => sample.queue_visible = queue_visible,
+        }
+        group.policy.observe(sample);
+        let warming = group.policy.warming_at(now).len() as u32;
+        let live = group.instances.len() as u32;
+        GroupSecond {
+            name: group.policy.spec().name.clone(),
+            min: group.policy.spec().min,
+            max: group.policy.spec().max,
+            desired: group.policy.desired(),
+            in_service: in_service.len() as u32,
+            pending: warming,
+            terminating: live.saturating_sub(in_service.len() as u32 + warming),
+            cpu_average,
+            cpu_maximum: all_cpu.iter().cloned().reduce(f64::max),
+        }
+    }
+
+    async fn shut_down(mut self) -> anyhow::Result<()> {
+        self.balancer.shutdown().await;
+        for group in &mut self.groups {
+            let instances = std::mem::take(&mut group.instances);
+            for (_, instance) in instances {
+                instance.terminate(Duration::from_secs(30)).await;
+            }
+        }
+        self.metrics.flush()?;
+        self.activities.flush()?;
+        Ok(())
+    }
+}
