@@ -17,7 +17,7 @@ use anyhow::Context;
 use rundir::{Activity, MetricRow, MetricsWriter};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::cgroup::CgroupSupport;
 use super::config::StackConfig;
@@ -51,6 +51,22 @@ pub struct StackStatus {
     pub last_decisions: Vec<String>,
 }
 
+/// Operator commands, carried out by the supervisor between ticks.
+#[derive(Debug)]
+enum Command {
+    /// SetDesiredCapacity (HonorCooldown off): the new desired capacity, clamped to min..max.
+    SetDesired {
+        group: String,
+        capacity: u32,
+        reply: oneshot::Sender<anyhow::Result<u32>>,
+    },
+    /// Chaos: SIGKILL one running instance of the group; the group replaces it.
+    KillOne {
+        group: String,
+        reply: oneshot::Sender<anyhow::Result<String>>,
+    },
+}
+
 /// A running stack. Dropping it without [`RunningStack::stop`] kills the instances.
 #[derive(Debug)]
 pub struct RunningStack {
@@ -58,11 +74,39 @@ pub struct RunningStack {
     pub url: String,
     pub telemetry_dir: PathBuf,
     status: Arc<Mutex<StackStatus>>,
+    commands: mpsc::Sender<Command>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl RunningStack {
+    /// Sets a group's desired capacity, as SetDesiredCapacity does; returns the capacity set.
+    pub async fn set_desired(&self, group: &str, capacity: u32) -> anyhow::Result<u32> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::SetDesired {
+                group: group.to_string(),
+                capacity,
+                reply,
+            })
+            .await
+            .context("the stack has stopped")?;
+        answer.await.context("the stack has stopped")?
+    }
+
+    /// Kills one instance of the group at once (fault rehearsal); returns its name.
+    pub async fn kill_one(&self, group: &str) -> anyhow::Result<String> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::KillOne {
+                group: group.to_string(),
+                reply,
+            })
+            .await
+            .context("the stack has stopped")?;
+        answer.await.context("the stack has stopped")?
+    }
+
     pub fn status(&self) -> StackStatus {
         self.status
             .lock()
@@ -184,17 +228,20 @@ pub async fn up(options: StackOptions) -> anyhow::Result<RunningStack> {
         .await?;
 
     let (stop, mut stopped) = watch::channel(false);
+    let (commands, mut requests) = mpsc::channel(16);
     let status = Arc::clone(&supervisor.status);
     let task = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticker.tick() => {}
+                _ = ticker.tick() => {
+                    if let Err(e) = supervisor.tick().await {
+                        tracing::error!(error = format!("{e:#}"), "stack supervisor tick failed");
+                    }
+                }
+                Some(command) = requests.recv() => supervisor.obey(command).await,
                 _ = stopped.changed() => break,
-            }
-            if let Err(e) = supervisor.tick().await {
-                tracing::error!(error = format!("{e:#}"), "stack supervisor tick failed");
             }
         }
         supervisor.shut_down().await
@@ -203,6 +250,7 @@ pub async fn up(options: StackOptions) -> anyhow::Result<RunningStack> {
         url: format!("http://{}", balancer.address()),
         telemetry_dir: options.telemetry_dir,
         status,
+        commands,
         stop,
         task,
     })
@@ -311,7 +359,7 @@ impl Supervisor {
         let mut seconds = Vec::new();
         for index in 0..self.groups.len() {
             self.replace_failed(index, &targets)?;
-            let second = self.sample(index, &window, depth.map(|d| d.visible));
+            let second = self.sample(index, &window, depth);
             let decision = self.groups[index].policy.decide(now);
             let name = self.groups[index].policy.spec().name.clone();
             match &decision.change {
@@ -379,6 +427,70 @@ impl Supervisor {
         Ok(())
     }
 
+    fn group_index(&self, name: &str) -> anyhow::Result<usize> {
+        self.groups
+            .iter()
+            .position(|g| g.policy.spec().name == name)
+            .with_context(|| {
+                let names: Vec<_> = self
+                    .groups
+                    .iter()
+                    .map(|g| g.policy.spec().name.clone())
+                    .collect();
+                format!("no group {name:?}; the groups are {}", names.join(", "))
+            })
+    }
+
+    async fn obey(&mut self, command: Command) {
+        match command {
+            Command::SetDesired {
+                group,
+                capacity,
+                reply,
+            } => {
+                let result = self.set_desired(&group, capacity).await;
+                let _ = reply.send(result);
+            }
+            Command::KillOne { group, reply } => {
+                let result = self.group_index(&group).and_then(|index| {
+                    let victim = self.groups[index].instances.iter_mut().find_map(|(id, i)| {
+                        i.is_running().then(|| {
+                            i.kill_now();
+                            instance_name(*id)
+                        })
+                    });
+                    victim.with_context(|| format!("group {group} has no running instance"))
+                });
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    async fn set_desired(&mut self, group: &str, capacity: u32) -> anyhow::Result<u32> {
+        let index = self.group_index(group)?;
+        let now = self.now();
+        let decision = self.groups[index]
+            .policy
+            .set_desired(capacity, now, false)?;
+        let cause = Self::aws_cause(
+            &decision,
+            "a user request explicitly set group desired capacity",
+        );
+        self.push_decision(group, &decision);
+        if let Change::In { terminate, .. } = &decision.change {
+            for id in terminate.clone() {
+                self.record_activity(
+                    group,
+                    format!("Terminating EC2 instance: {}", instance_name(id.0)),
+                    &cause,
+                )?;
+                self.retire(index, id.0);
+            }
+        }
+        self.launch_needed(index, &cause).await?;
+        Ok(decision.desired)
+    }
+
     fn push_decision(&self, group: &str, decision: &Decision) {
         tracing::info!(group, desired = decision.desired, reason = %decision.reason, "scaling");
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
@@ -432,8 +544,9 @@ impl Supervisor {
         &mut self,
         index: usize,
         window: &LbWindow,
-        queue_visible: Option<u64>,
+        queue: Option<crate::queue::QueueDepth>,
     ) -> GroupSecond {
+        let concurrency = u64::from(self.config.instance.worker_concurrency.max(1));
         let now = self.now();
         let group = &mut self.groups[index];
         let in_service = group.policy.in_service_at(now);
@@ -458,7 +571,16 @@ impl Supervisor {
                         Some(window.request_count as f64 / seconds / in_service.len() as f64);
                 }
             }
-            Role::Worker => sample.queue_visible = queue_visible,
+            Role::Worker => {
+                sample.queue_visible = queue.map(|q| q.visible);
+                // Workers do not report whether they are busy; tasks in flight over each
+                // worker's concurrency estimate how many are (a SIGTERMed busy worker still
+                // finishes its tasks, so a wrong guess costs time, not work).
+                sample.busy_workers = queue.map(|q| {
+                    let busy = q.in_flight.div_ceil(concurrency);
+                    busy.min(in_service.len() as u64) as u32
+                });
+            }
         }
         group.policy.observe(sample);
         let warming = group.policy.warming_at(now).len() as u32;

@@ -239,3 +239,244 @@ async fn the_web_group_scales_out_under_load_and_back_in_when_it_stops() {
             .any(|r| r.metric == "RequestCount" && r.value > 20.0)
     );
 }
+
+async fn start_stack(env: &TestEnv, config: &str) -> target_stack::stack::supervisor::RunningStack {
+    use target_stack::stack::config::StackConfig;
+    use target_stack::stack::supervisor::{StackOptions, up};
+    up(StackOptions {
+        config: StackConfig::parse(config, "test").unwrap(),
+        binary: env!("CARGO_BIN_EXE_target-stack").into(),
+        data_dir: env.dir.path().join("stack"),
+        telemetry_dir: env.dir.path().join("telemetry"),
+        bind: "127.0.0.1:0".parse().unwrap(),
+    })
+    .await
+    .unwrap()
+}
+
+fn activities_of(env: &TestEnv) -> Vec<rundir::Activity> {
+    let file = std::fs::File::open(env.dir.path().join("telemetry/activities.jsonl")).unwrap();
+    rundir::read_activities(std::io::BufReader::new(file)).unwrap()
+}
+
+/// Two web instances, health checks every 200 ms: a dead one is out after 2 failed checks.
+const TWO_WEB: &str = r#"
+health_check_grace_secs = 2.0
+[instance]
+cpus = 1.0
+worker_concurrency = 1
+[balancer]
+interval_secs = 0.2
+timeout_secs = 0.5
+healthy_threshold = 1
+unhealthy_threshold = 2
+deregistration_delay_secs = 0.5
+[web]
+name = "web"
+min = 2
+max = 2
+warmup_secs = 0.5
+[worker]
+name = "worker"
+min = 0
+max = 0
+warmup_secs = 0.5
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_api_instance_is_taken_out_and_replaced_with_bounded_errors() {
+    let env = TestEnv::new(Flavor::Embedded).await.unwrap();
+    let stack = start_stack(&env, TWO_WEB).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let started = std::time::Instant::now();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (url, stop) = (format!("{}/health", stack.url), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut outcomes = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let ok = client
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                outcomes.push((started.elapsed(), ok));
+            }
+            outcomes
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed_at = started.elapsed();
+    let victim = stack.kill_one("web").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut outcomes = Vec::new();
+    for client in clients {
+        outcomes.extend(client.await.unwrap());
+    }
+    let total = outcomes.len();
+    let errors: Vec<Duration> = outcomes
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(t, _)| *t)
+        .collect();
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    // The balancer sends to the dead target until 2 failed checks 200 ms apart (each up to
+    // 500 ms): at most ~0.9 s of its share of the traffic, plus what was in flight.
+    let detection = Duration::from_millis(2 * 200 + 500);
+    let bound = (rate * detection.as_secs_f64()) as usize + 4;
+    println!(
+        "killed {victim} at {killed_at:?}: {} errors of {total} requests ({:.2}%), {rate:.0} req/s, bound {bound}",
+        errors.len(),
+        errors.len() as f64 * 100.0 / total as f64
+    );
+    assert!(
+        errors.len() <= bound,
+        "{} errors, bound {bound}",
+        errors.len()
+    );
+    let settle = killed_at + detection + Duration::from_secs(1);
+    assert!(
+        errors.iter().all(|t| *t >= killed_at && *t <= settle),
+        "errors outside the detection window: {errors:?}"
+    );
+
+    // The group replaced it: two web instances in service again, and the activities say why.
+    let activities = activities_of(&env);
+    let terminated = activities
+        .iter()
+        .find(|a| a.description == format!("Terminating EC2 instance: {victim}"))
+        .unwrap();
+    assert!(
+        terminated.cause.contains("exited") || terminated.cause.contains("health check"),
+        "{}",
+        terminated.cause
+    );
+    let launches = activities
+        .iter()
+        .filter(|a| a.auto_scaling_group_name == "web" && a.description.starts_with("Launching"))
+        .count();
+    assert_eq!(launches, 3, "two at creation, one replacement");
+    assert_eq!(stack.status().groups[0].in_service, 2);
+    stack.stop().await.unwrap();
+}
+
+/// A worker group scaling on its queue (seed 002's rules, compressed to seconds).
+const QUEUE_SCALING: &str = r#"
+health_check_grace_secs = 5.0
+[instance]
+cpus = 1.0
+worker_concurrency = 1
+[balancer]
+interval_secs = 0.2
+timeout_secs = 0.5
+healthy_threshold = 1
+unhealthy_threshold = 2
+[web]
+name = "web"
+min = 1
+max = 1
+warmup_secs = 0.5
+[worker]
+name = "worker"
+min = 1
+max = 3
+warmup_secs = 0.5
+[[worker.policies]]
+type = "queue_rules"
+name = "worker-queue-rules"
+period_secs = 1.0
+scale_out_queue_above = 3.0
+scale_out_utilisation_above = 1000.0
+scale_out_cpu_above = 1000.0
+scale_in_queue_below = 1.0
+scale_in_utilisation_below = 30.0
+scale_in_sustain_secs = 2.0
+scale_out_cooldown_secs = 1.0
+scale_in_cooldown_secs = 1.0
+step = 1
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_group_scales_out_on_a_backlog_drains_it_and_scales_in() {
+    if !crate::helpers::have_ffmpeg() {
+        return;
+    }
+    let env = TestEnv::new(Flavor::Embedded).await.unwrap();
+    let stack = start_stack(&env, QUEUE_SCALING).await;
+    // The stack's own backends, to queue work as the API would.
+    let data = env.dir.path().join("stack");
+    let settings = target_stack::Settings::from_lookup(|k| {
+        (k == "ANB_DATA_DIR").then(|| data.display().to_string())
+    })
+    .unwrap();
+    let backends = target_stack::Backends::connect(&settings).await.unwrap();
+    let app = crate::helpers::TestApp::spawn(&TestEnv {
+        backends: backends.clone(),
+        settings,
+        ..TestEnv::new(Flavor::Embedded).await.unwrap()
+    })
+    .await;
+    let token = app.user("ana@example.com", "Cali").await;
+    let clip = std::fs::read(crate::helpers::real_mp4(env.dir.path(), 1, "320x240")).unwrap();
+    let tasks = 12;
+    for i in 0..tasks {
+        let response = app
+            .upload(&token, Some(&format!("clip {i}")), clip.clone())
+            .await;
+        assert_eq!(response.status(), 201);
+    }
+
+    let worker_activity = |what: &str| {
+        activities_of(&env)
+            .into_iter()
+            .filter(|a| a.auto_scaling_group_name == "worker" && a.description.starts_with(what))
+            .count()
+    };
+    let started = std::time::Instant::now();
+    while worker_activity("Launching") < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no worker scale-out: {:?}",
+            activities_of(&env)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Drained: every video processed, nothing left in the queue.
+    loop {
+        let depth = backends.queue.depth().await.unwrap();
+        let videos = backends.db.videos_of(1).await.unwrap();
+        let done = videos
+            .iter()
+            .filter(|v| v.status == target_stack::domain::VideoStatus::Processed)
+            .count();
+        if depth.visible + depth.in_flight == 0 && done == tasks {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not drained: {depth:?}, {done} of {tasks} processed"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    while worker_activity("Terminating") < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(150),
+            "no worker scale-in: {:?}",
+            activities_of(&env)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = activities_of(&env)
+        .into_iter()
+        .find(|a| {
+            a.auto_scaling_group_name == "worker"
+                && a.description.starts_with("Launching")
+                && a.cause.contains("worker-queue-rules")
+        })
+        .expect("a scale-out caused by the queue rules");
+    println!("worker scale-out cause: {}", out.cause);
+    stack.stop().await.unwrap();
+}
