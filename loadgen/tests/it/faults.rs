@@ -25,7 +25,16 @@ async fn a_target_that_dies_mid_run_gives_errors_not_a_crash() {
         out = out.path().display()
     );
     let run = tokio::spawn(async move { loadgen_async(&command_line).await });
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Kill it once it has served a while (not after a fixed time: a loaded machine may
+    // start loadgen slowly).
+    let started = std::time::Instant::now();
+    while server.truth().len() < 100 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "loadgen never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.kill();
     let output = run.await.unwrap();
     assert_eq!(

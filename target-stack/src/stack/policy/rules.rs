@@ -14,6 +14,7 @@
 //!   held back by its long low-alarm window instead: it shrinks only to the largest capacity
 //!   any datapoint in that window needed, so capacity measured before the last scale-in keeps
 //!   it from shrinking again until that datapoint ages out.
+//! - A policy without data for its metric vetoes scale-in, even one that never scales in.
 
 use std::time::Duration;
 
@@ -131,9 +132,12 @@ fn target_tracking(p: &TargetTracking, ctx: &Context<'_>) -> Vote {
         };
     }
     if p.disable_scale_in {
-        return Vote::Abstain {
-            reason: format!("{name}: not above target; scale-in disabled"),
-        };
+        return abstain_with_data(
+            high.last(),
+            || format!("{name}: not above target; scale-in disabled"),
+            name,
+            p.metric,
+        );
     }
     let threshold = p.target * SCALE_IN_FRACTION;
     let low = ctx
@@ -229,9 +233,12 @@ fn step_scaling(p: &StepScaling, ctx: &Context<'_>) -> Vote {
     }
 
     if !p.steps.iter().any(|s| s.adjustment.is_in()) {
-        return Vote::Abstain {
-            reason: format!("{name}: no scale-out step breached"),
-        };
+        return abstain_with_data(
+            points.last(),
+            || format!("{name}: no scale-out step breached"),
+            name,
+            p.metric,
+        );
     }
     let Some((latest, step)) =
         all_breaching(&points, is_in).and_then(|d| step_for(d.value).map(|s| (d, s)))
@@ -424,6 +431,24 @@ pub(super) fn would_scale_out_at(
     }
 }
 
+/// A policy that never scales in stays out of the scale-in vote only while it can see its
+/// metric: without a datapoint it cannot tell whether a smaller group would overload, so it
+/// holds (as at start-up, before any instance has served a full period).
+fn abstain_with_data(
+    latest: Option<&Option<Datapoint>>,
+    reason: impl FnOnce() -> String,
+    name: &str,
+    metric: Metric,
+) -> Vote {
+    if latest.is_some_and(Option::is_some) {
+        Vote::Abstain { reason: reason() }
+    } else {
+        Vote::Hold {
+            reason: format!("{name}: no recent {metric} datapoint"),
+        }
+    }
+}
+
 fn warming_blocks_scale_in(name: &str, ctx: &Context<'_>) -> Option<String> {
     (ctx.warming > 0).then(|| {
         format!(
@@ -534,11 +559,22 @@ mod tests {
 
     #[test]
     fn target_tracking_does_not_scale_in_within_ten_percent_below_target() {
+        // 20 instances at 64 % of a 70 % target: the formula alone would drop one
+        // (ceil(20 × 64 / 70) = 19), but 64 is above the low alarm's 63.
         let p = tracking(70.0, 1, 2);
-        let window = cpu_window(&[65.0, 65.0], 4);
+        let context = |window| Context {
+            max: 30,
+            ..ctx(window, 2, 20, 20)
+        };
+        let window = cpu_window(&[64.0, 64.0], 20);
         assert!(matches!(
-            target_tracking(&p, &ctx(&window, 2, 4, 4)),
+            target_tracking(&p, &context(&window)),
             Vote::Hold { .. }
+        ));
+        let window = cpu_window(&[62.0, 62.0], 20);
+        assert!(matches!(
+            target_tracking(&p, &context(&window)),
+            Vote::In { to: 18, .. }
         ));
     }
 
