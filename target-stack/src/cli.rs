@@ -58,10 +58,36 @@ enum Command {
         #[arg(long, default_value = "stack-telemetry")]
         telemetry: std::path::PathBuf,
     },
+    /// The running stack's figures of the last second (needs `up` with the same ANB_DATA_DIR).
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a group's desired capacity on the running stack, as SetDesiredCapacity does.
+    Scale {
+        /// web or worker.
+        group: String,
+        capacity: u32,
+    },
+    /// Fault rehearsal on the running stack.
+    Chaos {
+        #[command(subcommand)]
+        action: ChaosAction,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Print the OpenAPI document of the API.
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum ChaosAction {
+    /// SIGKILL one instance of a group; the group replaces it.
+    Kill {
+        #[arg(long)]
+        group: String,
+    },
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -124,6 +150,32 @@ pub async fn run() -> anyhow::Result<()> {
             shutdown_signal().await;
             stack.stop().await
         }
+        Command::Status { json } => {
+            let stack = crate::stack::control::find(&settings.data_dir)?;
+            let body =
+                crate::stack::control::call("GET", &format!("{}/status", stack.control)).await?;
+            if json {
+                println!("{body}");
+            } else {
+                let status: crate::stack::supervisor::StackStatus = serde_json::from_str(&body)?;
+                print!("{}", render_status(&status, &stack.balancer));
+            }
+            Ok(())
+        }
+        Command::Scale { group, capacity } => {
+            let stack = crate::stack::control::find(&settings.data_dir)?;
+            let url = format!("{}/groups/{group}/desired/{capacity}", stack.control);
+            println!("{}", crate::stack::control::call("POST", &url).await?);
+            Ok(())
+        }
+        Command::Chaos {
+            action: ChaosAction::Kill { group },
+        } => {
+            let stack = crate::stack::control::find(&settings.data_dir)?;
+            let url = format!("{}/groups/{group}/kill", stack.control);
+            println!("{}", crate::stack::control::call("POST", &url).await?);
+            Ok(())
+        }
         Command::Migrate => {
             // Backends::connect migrates; connecting is the whole job.
             Backends::connect(&settings).await?;
@@ -132,6 +184,32 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Openapi => unreachable!("handled above"),
     }
+}
+
+fn render_status(status: &crate::stack::supervisor::StackStatus, balancer: &str) -> String {
+    let mut out = format!(
+        "balancer {balancer}: {} requests in the last second, {} healthy / {} unhealthy targets\n",
+        status.balancer.requests, status.balancer.healthy_hosts, status.balancer.unhealthy_hosts
+    );
+    out.push_str(&format!(
+        "{:<8} {:>4} {:>4} {:>7} {:>10} {:>7} {:>11} {:>6}\n",
+        "group", "min", "max", "desired", "in service", "pending", "terminating", "cpu %"
+    ));
+    for g in &status.groups {
+        let cpu = g.cpu_average.map_or("-".to_string(), |c| format!("{c:.0}"));
+        out.push_str(&format!(
+            "{:<8} {:>4} {:>4} {:>7} {:>10} {:>7} {:>11} {:>6}\n",
+            g.name, g.min, g.max, g.desired, g.in_service, g.pending, g.terminating, cpu
+        ));
+    }
+    out.push_str(&format!(
+        "queue: {} visible, {} in flight\n",
+        status.queue.visible, status.queue.not_visible
+    ));
+    for decision in &status.last_decisions {
+        out.push_str(&format!("  {decision}\n"));
+    }
+    out
 }
 
 async fn serve_api(

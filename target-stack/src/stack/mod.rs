@@ -5,6 +5,7 @@
 
 pub mod cgroup;
 pub mod config;
+pub mod control;
 pub mod instance;
 pub mod lb;
 pub mod policy;

@@ -43,7 +43,7 @@ pub struct StackOptions {
 }
 
 /// The figures of the last second, for `status` and the dashboard.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct StackStatus {
     pub groups: Vec<GroupSecond>,
     pub balancer: BalancerSecond,
@@ -67,19 +67,21 @@ enum Command {
     },
 }
 
-/// A running stack. Dropping it without [`RunningStack::stop`] kills the instances.
-#[derive(Debug)]
-pub struct RunningStack {
-    /// The load balancer's URL: the stack's single entry point.
-    pub url: String,
-    pub telemetry_dir: PathBuf,
+/// A clonable handle on a running stack for operator commands.
+#[derive(Debug, Clone)]
+pub struct StackControl {
     status: Arc<Mutex<StackStatus>>,
     commands: mpsc::Sender<Command>,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-impl RunningStack {
+impl StackControl {
+    pub fn status(&self) -> StackStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Sets a group's desired capacity, as SetDesiredCapacity does; returns the capacity set.
     pub async fn set_desired(&self, group: &str, capacity: u32) -> anyhow::Result<u32> {
         let (reply, answer) = oneshot::channel();
@@ -105,6 +107,35 @@ impl RunningStack {
             .await
             .context("the stack has stopped")?;
         answer.await.context("the stack has stopped")?
+    }
+}
+
+/// A running stack. Dropping it without [`RunningStack::stop`] kills the instances.
+#[derive(Debug)]
+pub struct RunningStack {
+    /// The load balancer's URL: the stack's single entry point.
+    pub url: String,
+    pub telemetry_dir: PathBuf,
+    status: Arc<Mutex<StackStatus>>,
+    commands: mpsc::Sender<Command>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningStack {
+    pub fn control(&self) -> StackControl {
+        StackControl {
+            status: Arc::clone(&self.status),
+            commands: self.commands.clone(),
+        }
+    }
+
+    pub async fn set_desired(&self, group: &str, capacity: u32) -> anyhow::Result<u32> {
+        self.control().set_desired(group, capacity).await
+    }
+
+    pub async fn kill_one(&self, group: &str) -> anyhow::Result<String> {
+        self.control().kill_one(group).await
     }
 
     pub fn status(&self) -> StackStatus {
@@ -246,14 +277,16 @@ pub async fn up(options: StackOptions) -> anyhow::Result<RunningStack> {
         }
         supervisor.shut_down().await
     });
-    Ok(RunningStack {
+    let stack = RunningStack {
         url: format!("http://{}", balancer.address()),
         telemetry_dir: options.telemetry_dir,
         status,
         commands,
         stop,
         task,
-    })
+    };
+    super::control::serve(stack.control(), &options.data_dir, &stack.url).await?;
+    Ok(stack)
 }
 
 impl Supervisor {

@@ -9,7 +9,7 @@ use rundir::MetricRow;
 use time::OffsetDateTime;
 
 /// The load balancer's second.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BalancerSecond {
     pub requests: u64,
     /// Mean TargetResponseTime in seconds, when any request completed.
@@ -25,7 +25,7 @@ pub struct BalancerSecond {
 }
 
 /// One Auto Scaling group's second.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GroupSecond {
     pub name: String,
     pub min: u32,
@@ -40,7 +40,7 @@ pub struct GroupSecond {
 }
 
 /// The queue's second.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QueueSecond {
     pub visible: u64,
     pub not_visible: u64,

@@ -480,3 +480,67 @@ async fn the_worker_group_scales_out_on_a_backlog_drains_it_and_scales_in() {
     println!("worker scale-out cause: {}", out.cause);
     stack.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_see_status_scale_and_kill_through_the_cli() {
+    let env = TestEnv::new(Flavor::Embedded).await.unwrap();
+    let stack = start_stack(&env, FAST_STACK).await;
+    let data_dir = env.dir.path().join("stack");
+    let cli = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_target-stack"))
+            .args(args)
+            .env("ANB_DATA_DIR", &data_dir)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (ok, json, _) = cli(&["status", "--json"]);
+    assert!(ok);
+    let status: target_stack::stack::supervisor::StackStatus = serde_json::from_str(&json).unwrap();
+    let web = status.groups.iter().find(|g| g.name == "web").unwrap();
+    assert_eq!((web.desired, web.max), (1, 2));
+
+    let (ok, answer, _) = cli(&["scale", "web", "2"]);
+    assert!(ok && answer.contains("\"desired\":2"), "{answer}");
+    let started = std::time::Instant::now();
+    while stack
+        .status()
+        .groups
+        .iter()
+        .find(|g| g.name == "web")
+        .unwrap()
+        .in_service
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "scale web 2 launched nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (ok, table, _) = cli(&["status"]);
+    assert!(
+        ok && table.contains("in service") && table.contains("web"),
+        "{table}"
+    );
+
+    let (ok, answer, _) = cli(&["chaos", "kill", "--group", "web"]);
+    assert!(ok && answer.contains("i-local-"), "{answer}");
+    let (ok, _, error) = cli(&["scale", "nope", "1"]);
+    assert!(!ok && error.contains("no group \"nope\""), "{error}");
+    stack.stop().await.unwrap();
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_target-stack"))
+        .arg("status")
+        .env("ANB_DATA_DIR", elsewhere.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("target-stack up"));
+}
