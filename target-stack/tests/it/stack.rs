@@ -159,25 +159,12 @@ async fn the_web_group_scales_out_under_load_and_back_in_when_it_stops() {
 
     // Load through the balancer: 4 clients as fast as they go (hundreds of requests/s).
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut clients = Vec::new();
-    for _ in 0..4 {
-        let (url, stop) = (format!("{}/health", stack.url), stop.clone());
-        clients.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
-            let mut errors = 0u32;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if !client
-                    .get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-                {
-                    errors += 1;
-                }
-            }
-            errors
-        }));
-    }
+    let clients = drive_load(
+        format!("{}/health", stack.url),
+        4,
+        std::time::Instant::now(),
+        &stop,
+    );
     let started = std::time::Instant::now();
     while launches(&activities()) < 2 {
         assert!(
@@ -203,7 +190,7 @@ async fn the_web_group_scales_out_under_load_and_back_in_when_it_stops() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut errors = 0;
     for client in clients {
-        errors += client.await.unwrap();
+        errors += client.await.unwrap().iter().filter(|(_, ok)| !ok).count();
     }
     assert_eq!(errors, 0, "scaling out loses no request");
     let started = std::time::Instant::now();
@@ -238,6 +225,34 @@ async fn the_web_group_scales_out_under_load_and_back_in_when_it_stops() {
             .iter()
             .any(|r| r.metric == "RequestCount" && r.value > 20.0)
     );
+}
+
+/// Clients hammering `url` as fast as it answers until `stop`; each returns its outcomes
+/// (time since `started`, success).
+fn drive_load(
+    url: String,
+    clients: usize,
+    started: std::time::Instant,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Vec<(Duration, bool)>>> {
+    (0..clients)
+        .map(|_| {
+            let (url, stop) = (url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut outcomes = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let ok = client
+                        .get(&url)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success());
+                    outcomes.push((started.elapsed(), ok));
+                }
+                outcomes
+            })
+        })
+        .collect()
 }
 
 async fn start_stack(env: &TestEnv, config: &str) -> target_stack::stack::supervisor::RunningStack {
@@ -290,23 +305,7 @@ async fn a_killed_api_instance_is_taken_out_and_replaced_with_bounded_errors() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     let started = std::time::Instant::now();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut clients = Vec::new();
-    for _ in 0..4 {
-        let (url, stop) = (format!("{}/health", stack.url), stop.clone());
-        clients.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
-            let mut outcomes = Vec::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let ok = client
-                    .get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                outcomes.push((started.elapsed(), ok));
-            }
-            outcomes
-        }));
-    }
+    let clients = drive_load(format!("{}/health", stack.url), 4, started, &stop);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let killed_at = started.elapsed();
     let victim = stack.kill_one("web").await.unwrap();
