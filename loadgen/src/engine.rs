@@ -211,7 +211,7 @@ pub async fn run(
         None => closed_plan(&config.stages),
         Some(open) => {
             // All slots at once; the schedule, not the plan, ends the run.
-            let horizon = whole_seconds(crate::plan::total(&config.stages)) + 3600;
+            let horizon = whole_seconds(scenarios::profile::total(&config.stages)) + 3600;
             format!("{0},0s;{0},{horizon}s;0,0s", open.slots)
         }
     };
@@ -238,7 +238,7 @@ pub async fn run(
         let _ = shared.stage_zero.set(Instant::now());
         // Goose ends a closed plan by itself; should it not (see closed_plan), the run
         // must still end.
-        let planned = crate::plan::total(&effective_stages(&config.stages, Model::Closed));
+        let planned = scenarios::profile::total(&effective_stages(&config.stages, Model::Closed));
         let grace = (planned / 10).max(Duration::from_secs(10));
         Some(tokio::spawn(async move {
             tokio::time::sleep(planned + grace).await;
@@ -335,6 +335,12 @@ async fn next_due(open: &OpenState, stage_zero: &OnceLock<Instant>) -> Option<In
     Some(due)
 }
 
+/// A stage's length as Goose runs it: whole seconds, at least one for a stage that is not
+/// empty.
+fn plan_seconds(d: Duration) -> u64 {
+    whole_seconds(d).max(u64::from(!d.is_zero()))
+}
+
 fn whole_seconds(d: Duration) -> u64 {
     d.as_secs_f64().round() as u64
 }
@@ -346,7 +352,7 @@ pub fn closed_plan(stages: &[StageSpec]) -> String {
     let mut current = 0;
     for stage in stages {
         let users = stage.level.round().max(0.0) as u64;
-        let seconds = whole_seconds(stage.duration).max(u64::from(!stage.duration.is_zero()));
+        let seconds = plan_seconds(stage.duration);
         // A jump is a zero-length step; Goose 0.19 never leaves a zero-length step that
         // changes nothing, so one is written only when the count changes.
         if !stage.ramp && users != current {
@@ -366,9 +372,7 @@ pub fn effective_stages(stages: &[StageSpec], model: Model) -> Vec<StageSpec> {
         Model::Closed => stages
             .iter()
             .map(|s| StageSpec {
-                duration: Duration::from_secs(
-                    whole_seconds(s.duration).max(u64::from(!s.duration.is_zero())),
-                ),
+                duration: Duration::from_secs(plan_seconds(s.duration)),
                 level: s.level.round(),
                 ..s.clone()
             })

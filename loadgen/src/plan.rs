@@ -100,11 +100,6 @@ impl RunPlan {
     }
 }
 
-/// The length of a list of stages.
-pub fn total(stages: &[StageSpec]) -> Duration {
-    profile::total(stages)
-}
-
 /// Parses `30s`, `5m`, `1h`, `250ms`, `1m30s`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;

@@ -297,7 +297,11 @@ async fn run_level(
         csv: RequestsWriter::new(BufWriter::new(File::create(dir.requests_path())?))?,
         stages: stages.clone(),
         stage_zero: Arc::clone(&stage_zero),
-        progress: Progress::new(id.as_str(), crate::plan::total(&stages), plan.level_unit()),
+        progress: Progress::new(
+            id.as_str(),
+            scenarios::profile::total(&stages),
+            plan.level_unit(),
+        ),
         thresholds: if plan.abort_on_fail {
             plan.thresholds.clone()
         } else {

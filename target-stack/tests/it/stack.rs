@@ -88,22 +88,23 @@ fn a_cpu_quota_caps_what_an_instance_can_use() {
     );
 }
 
-/// A stack whose timings are compressed to seconds: scale out on more than 20 requests/s
-/// per web instance, scale in after 3 quiet seconds.
-const FAST_STACK: &str = r#"
-health_check_grace_secs = 5.0
-
+/// What every compressed test stack shares: one CPU and one task per instance, health
+/// checks every 200 ms (a dead instance is out after 2 failures), half a second of draining.
+const FAST_CHECKS: &str = r#"
 [instance]
 cpus = 1.0
 worker_concurrency = 1
-
 [balancer]
 interval_secs = 0.2
 timeout_secs = 0.5
 healthy_threshold = 1
 unhealthy_threshold = 2
-deregistration_delay_secs = 1.0
+deregistration_delay_secs = 0.5
+"#;
 
+/// A stack whose timings are compressed to seconds: scale out on more than 20 requests/s
+/// per web instance, scale in after 3 quiet seconds.
+const FAST_STACK: &str = r#"
 [web]
 name = "web"
 min = 1
@@ -129,25 +130,10 @@ warmup_secs = 1.0
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_group_scales_out_under_load_and_back_in_when_it_stops() {
-    use target_stack::stack::config::StackConfig;
-    use target_stack::stack::supervisor::{StackOptions, up};
-
     let env = TestEnv::new(Flavor::Embedded).await.unwrap();
     let telemetry = env.dir.path().join("telemetry");
-    let stack = up(StackOptions {
-        config: StackConfig::parse(FAST_STACK, "test").unwrap(),
-        binary: env!("CARGO_BIN_EXE_target-stack").into(),
-        data_dir: env.dir.path().join("stack"),
-        telemetry_dir: telemetry.clone(),
-        bind: "127.0.0.1:0".parse().unwrap(),
-    })
-    .await
-    .unwrap();
-
-    let activities = || {
-        let file = std::fs::File::open(telemetry.join("activities.jsonl")).unwrap();
-        rundir::read_activities(std::io::BufReader::new(file)).unwrap()
-    };
+    let stack = start_stack(&env, 5.0, FAST_STACK).await;
+    let activities = || activities_of(&env);
     let launches = |all: &[rundir::Activity]| {
         all.iter()
             .filter(|a| {
@@ -255,11 +241,17 @@ fn drive_load(
         .collect()
 }
 
-async fn start_stack(env: &TestEnv, config: &str) -> target_stack::stack::supervisor::RunningStack {
+/// A running stack in `env`'s directory: the grace period, `FAST_CHECKS`, then `groups`.
+async fn start_stack(
+    env: &TestEnv,
+    grace_secs: f64,
+    groups: &str,
+) -> target_stack::stack::supervisor::RunningStack {
+    let config = format!("health_check_grace_secs = {grace_secs:?}\n{FAST_CHECKS}{groups}");
     use target_stack::stack::config::StackConfig;
     use target_stack::stack::supervisor::{StackOptions, up};
     up(StackOptions {
-        config: StackConfig::parse(config, "test").unwrap(),
+        config: StackConfig::parse(&config, "test").unwrap(),
         binary: env!("CARGO_BIN_EXE_target-stack").into(),
         data_dir: env.dir.path().join("stack"),
         telemetry_dir: env.dir.path().join("telemetry"),
@@ -276,16 +268,6 @@ fn activities_of(env: &TestEnv) -> Vec<rundir::Activity> {
 
 /// Two web instances, health checks every 200 ms: a dead one is out after 2 failed checks.
 const TWO_WEB: &str = r#"
-health_check_grace_secs = 2.0
-[instance]
-cpus = 1.0
-worker_concurrency = 1
-[balancer]
-interval_secs = 0.2
-timeout_secs = 0.5
-healthy_threshold = 1
-unhealthy_threshold = 2
-deregistration_delay_secs = 0.5
 [web]
 name = "web"
 min = 2
@@ -301,7 +283,7 @@ warmup_secs = 0.5
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_api_instance_is_taken_out_and_replaced_with_bounded_errors() {
     let env = TestEnv::new(Flavor::Embedded).await.unwrap();
-    let stack = start_stack(&env, TWO_WEB).await;
+    let stack = start_stack(&env, 2.0, TWO_WEB).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let started = std::time::Instant::now();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -364,15 +346,6 @@ async fn a_killed_api_instance_is_taken_out_and_replaced_with_bounded_errors() {
 
 /// A worker group scaling on its queue (seed 002's rules, compressed to seconds).
 const QUEUE_SCALING: &str = r#"
-health_check_grace_secs = 5.0
-[instance]
-cpus = 1.0
-worker_concurrency = 1
-[balancer]
-interval_secs = 0.2
-timeout_secs = 0.5
-healthy_threshold = 1
-unhealthy_threshold = 2
 [web]
 name = "web"
 min = 1
@@ -404,7 +377,7 @@ async fn the_worker_group_scales_out_on_a_backlog_drains_it_and_scales_in() {
         return;
     }
     let env = TestEnv::new(Flavor::Embedded).await.unwrap();
-    let stack = start_stack(&env, QUEUE_SCALING).await;
+    let stack = start_stack(&env, 5.0, QUEUE_SCALING).await;
     // The stack's own backends, to queue work as the API would.
     let data = env.dir.path().join("stack");
     let settings = target_stack::Settings::from_lookup(|k| {
@@ -483,7 +456,7 @@ async fn the_worker_group_scales_out_on_a_backlog_drains_it_and_scales_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_see_status_scale_and_kill_through_the_cli() {
     let env = TestEnv::new(Flavor::Embedded).await.unwrap();
-    let stack = start_stack(&env, FAST_STACK).await;
+    let stack = start_stack(&env, 5.0, FAST_STACK).await;
     let data_dir = env.dir.path().join("stack");
     let cli = |args: &[&str]| {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_target-stack"))
