@@ -15,6 +15,7 @@ mod manifest;
 mod metrics;
 mod requests;
 mod run_id;
+mod size;
 mod summary;
 mod utc;
 
@@ -29,6 +30,7 @@ pub use manifest::{HostInfo, LoadModel, Manifest, StackKind, Stage, Target, Tool
 pub use metrics::{METRICS_HEADER, MetricRow, MetricsWriter, read_metrics};
 pub use requests::{REQUESTS_HEADER, RequestsRow, RequestsWriter, read_requests};
 pub use run_id::RunId;
+pub use size::parse_size;
 pub use summary::{EndpointSummary, LatencySummary, SkippedStep, Summary, ThresholdOutcome};
 
 /// The version of the run-directory format this crate writes and the newest it reads.

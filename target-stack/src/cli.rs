@@ -48,7 +48,8 @@ enum Command {
     /// The local stack: a load balancer over an autoscaled web group and worker group, with
     /// CloudWatch-shaped telemetry. Runs until Ctrl-C or SIGTERM.
     Up {
-        /// A stack.toml replacing the defaults (see target-stack/src/stack/default-stack.toml).
+        /// A stack.toml; each section it names replaces the default one (see
+        /// target-stack/src/stack/default-stack.toml).
         #[arg(long)]
         config: Option<std::path::PathBuf>,
         /// The load balancer's address.
@@ -75,6 +76,21 @@ enum Command {
         #[command(subcommand)]
         action: ChaosAction,
     },
+    /// Queue synthetic video tasks straight into the queue (bypassing the API): a quick
+    /// stress of the worker group. Uses the same backends as the stack (ANB_* settings).
+    Enqueue {
+        /// How many tasks.
+        count: usize,
+        /// Size of the video each task processes (e.g. 2MB, 50MB): generated once with
+        /// ffmpeg at a realistic bitrate and cached under $ANB_DATA_DIR/payloads.
+        #[arg(long, default_value = "2MB", value_parser = rundir::parse_size)]
+        size: u64,
+        /// Process this video instead of a generated one.
+        #[arg(long, conflicts_with = "size")]
+        video: Option<std::path::PathBuf>,
+    },
+    /// Live dashboard of the running stack (needs `up` with the same ANB_DATA_DIR); q quits.
+    Dashboard,
     /// Apply database migrations and exit.
     Migrate,
     /// Print the OpenAPI document of the API.
@@ -175,6 +191,37 @@ pub async fn run() -> anyhow::Result<()> {
             let url = format!("{}/groups/{group}/kill", stack.control);
             println!("{}", crate::stack::control::call("POST", &url).await?);
             Ok(())
+        }
+        Command::Enqueue { count, size, video } => {
+            let backends = Backends::connect(&settings).await?;
+            let video = match video {
+                Some(video) => video,
+                None => {
+                    let cache = settings.data_dir.join("payloads");
+                    eprintln!(
+                        "preparing a {size}-byte video (cached in {})",
+                        cache.display()
+                    );
+                    crate::inject::cached_video(&settings.worker.ffmpeg, size, &cache).await?
+                }
+            };
+            let injector = crate::inject::Injector::new(backends).await?;
+            let payload = injector.upload(&video).await?;
+            let started = std::time::Instant::now();
+            let tasks = injector.enqueue(&payload, count).await?;
+            println!(
+                "queued {} task(s) of {} bytes in {:.2} s (first {}, last {})",
+                tasks.len(),
+                payload.bytes,
+                started.elapsed().as_secs_f64(),
+                tasks.first().map_or("-", |t| t.task_id.as_str()),
+                tasks.last().map_or("-", |t| t.task_id.as_str()),
+            );
+            Ok(())
+        }
+        Command::Dashboard => {
+            let stack = crate::stack::control::find(&settings.data_dir)?;
+            crate::stack::dashboard::run(&stack).await
         }
         Command::Migrate => {
             // Backends::connect migrates; connecting is the whole job.

@@ -29,6 +29,7 @@ pub const VARIABLES: &[&str] = &[
     "ANB_FFMPEG",
     "ANB_MAX_CLIP_SECS",
     "ANB_BUMPER_SECS",
+    "ANB_INSTANCE_ID",
     "AWS_REGION",
     "AWS_ENDPOINT_URL",
     "AWS_ACCESS_KEY_ID",
@@ -135,6 +136,16 @@ pub struct WorkerSettings {
     pub max_clip: Duration,
     /// Length of each of the intro and outro bumpers.
     pub bumper: Duration,
+    /// The name task runs are recorded under: the instance id the stack (or EC2 user data)
+    /// gives, else `<host>-<pid>`.
+    pub instance_id: String,
+}
+
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}-{}", std::process::id())
 }
 
 /// A secret that never shows up in `Debug` output or logs.
@@ -222,6 +233,7 @@ impl Settings {
                 ffmpeg: PathBuf::from(get("ANB_FFMPEG").unwrap_or_else(|| "ffmpeg".into())),
                 max_clip: seconds(&get, "ANB_MAX_CLIP_SECS", 30.0)?,
                 bumper: seconds(&get, "ANB_BUMPER_SECS", 2.5)?,
+                instance_id: get("ANB_INSTANCE_ID").unwrap_or_else(default_instance_id),
             },
             aws: AwsSettings {
                 region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),

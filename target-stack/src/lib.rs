@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod inject;
 pub mod queue;
 pub mod stack;
 pub mod storage;

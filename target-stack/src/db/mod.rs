@@ -5,6 +5,7 @@
 //! the `Any` driver carries on both (BIGINT, TEXT): times are epoch milliseconds. Each
 //! backend has its own migration directory because DDL differs (AUTOINCREMENT vs BIGSERIAL).
 
+mod task_runs;
 mod users;
 mod videos;
 
@@ -16,6 +17,7 @@ use sqlx::{AnyPool, Executor};
 
 use crate::config::DatabaseUrl;
 
+pub use task_runs::{RunOutcome, TaskRunRecord, TaskRunStart};
 pub use users::{NewUser, UserRecord};
 pub use videos::{NewVideo, RankingRow, VideoRecord};
 

@@ -68,6 +68,23 @@ impl LocalQueue {
         sqlx::query("CREATE INDEX IF NOT EXISTS messages_receipt ON messages (receipt)")
             .execute(&pool)
             .await?;
+        // NumberOfMessagesDeleted: a trigger counts in the deleting transaction itself, so
+        // every process's deletes are counted exactly once.
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+        )
+        .execute(&pool)
+        .await?;
+        sqlx::query("INSERT OR IGNORE INTO counters (name, value) VALUES ('deleted', 0)")
+            .execute(&pool)
+            .await?;
+        sqlx::query(
+            "CREATE TRIGGER IF NOT EXISTS count_deleted AFTER DELETE ON messages
+             WHEN old.queue = 'main'
+             BEGIN UPDATE counters SET value = value + 1 WHERE name = 'deleted'; END",
+        )
+        .execute(&pool)
+        .await?;
         Ok(Self {
             pool,
             visibility_timeout,
@@ -175,22 +192,29 @@ impl LocalQueue {
     }
 
     pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
+        let now = now_ms();
         let row = sqlx::query(
             "SELECT
                 COALESCE(SUM(queue = $1 AND visible_at <= $3), 0) AS visible,
                 COALESCE(SUM(queue = $1 AND visible_at > $3), 0) AS in_flight,
-                COALESCE(SUM(queue = $2), 0) AS dead
+                COALESCE(SUM(queue = $2), 0) AS dead,
+                MIN(CASE WHEN queue = $1 THEN sent_at END) AS oldest,
+                (SELECT value FROM counters WHERE name = 'deleted') AS deleted
              FROM messages",
         )
         .bind(MAIN)
         .bind(DEAD_LETTER)
-        .bind(now_ms())
+        .bind(now)
         .fetch_one(&self.pool)
         .await?;
+        let oldest: Option<i64> = row.try_get("oldest")?;
         Ok(QueueDepth {
             visible: row.try_get::<i64, _>("visible")? as u64,
             in_flight: row.try_get::<i64, _>("in_flight")? as u64,
             dead_letter: Some(row.try_get::<i64, _>("dead")? as u64),
+            oldest_age: oldest
+                .map(|sent| Duration::from_millis(now.saturating_sub(sent).max(0) as u64)),
+            deleted_total: row.try_get::<Option<i64>, _>("deleted")?.map(|n| n as u64),
         })
     }
 

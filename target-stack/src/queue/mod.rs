@@ -46,6 +46,12 @@ pub struct QueueDepth {
     pub in_flight: u64,
     /// In the dead-letter queue (None when the DLQ is unknown).
     pub dead_letter: Option<u64>,
+    /// Age of the oldest message not yet deleted (ApproximateAgeOfOldestMessage); None when
+    /// the queue is empty or, on SQS, where only CloudWatch reports it.
+    pub oldest_age: Option<Duration>,
+    /// Messages deleted since the queue was created, a counter whose per-second difference
+    /// is NumberOfMessagesDeleted; None on SQS (CloudWatch only).
+    pub deleted_total: Option<u64>,
 }
 
 #[derive(Debug, Clone)]

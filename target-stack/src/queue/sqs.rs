@@ -167,6 +167,8 @@ impl SqsQueue {
             visible,
             in_flight,
             dead_letter,
+            oldest_age: None,
+            deleted_total: None,
         })
     }
 

@@ -1,7 +1,8 @@
 //! The local stack's configuration (`stack.toml`): the two groups' sizes and policies, the
 //! load balancer's health checks, and per-instance resources. The defaults live in
-//! `default-stack.toml` next to this file, which documents every key; a user's file
-//! replaces it whole.
+//! `default-stack.toml` next to this file, which documents every key; each top-level key or
+//! section a user's file names replaces the default one whole (a `[web]` without policies
+//! has none), and the sections it leaves out keep their defaults.
 
 use std::path::Path;
 use std::time::Duration;
@@ -54,7 +55,13 @@ impl StackConfig {
             path: origin.to_string(),
             message,
         };
-        let config: StackConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let mut merged: toml::Table =
+            toml::from_str(DEFAULT_TOML).expect("the default configuration is valid TOML");
+        let overrides: toml::Table = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        merged.extend(overrides);
+        let config: StackConfig = merged
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
         config.balancer.validate().map_err(invalid)?;
         for spec in [&config.web, &config.worker] {
             Group::new(spec.clone()).map_err(|e| invalid(e.to_string()))?;
@@ -110,5 +117,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("x.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_partial_file_replaces_only_the_sections_it_names() {
+        let config = StackConfig::parse(
+            "health_check_grace_secs = 5.0\n[web]\nname = \"web\"\nmin = 2\nmax = 4\nwarmup_secs = 1.0\n",
+            "partial.toml",
+        )
+        .unwrap();
+        let defaults = StackConfig::load(None).unwrap();
+        assert_eq!(config.health_check_grace, Duration::from_secs(5));
+        assert_eq!((config.web.min, config.web.max), (2, 4));
+        assert!(
+            config.web.policies.is_empty(),
+            "a named section is replaced whole"
+        );
+        assert_eq!(config.worker, defaults.worker);
+        assert_eq!(config.balancer, defaults.balancer);
+        assert_eq!(config.instance, defaults.instance);
     }
 }

@@ -86,6 +86,7 @@ impl Instance {
         command
             .env("ANB_DATA_DIR", &template.data_dir)
             .env("ANB_LOG_FORMAT", "json")
+            .env("ANB_INSTANCE_ID", instance_name(id))
             .envs(template.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(if template.role == Role::Api {
@@ -201,7 +202,8 @@ async fn read_address(child: &mut Child, log: &Path) -> anyhow::Result<SocketAdd
     }
 }
 
-/// CPU time of a process (and its finished children) between samples.
+/// CPU time of a process tree between samples: the process, its live descendants (a
+/// worker's ffmpeg does the work), and the children it has reaped.
 #[derive(Debug)]
 pub struct CpuMeter {
     pid: u32,
@@ -228,7 +230,23 @@ impl CpuMeter {
 
     fn cpu_seconds(&self) -> Option<f64> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
-        Some(cpu_ticks(&stat)? as f64 / self.ticks_per_second)
+        let mut ticks = cpu_ticks(&stat)?;
+        // Live descendants: a reaped one's time moves into its parent's cutime, so each
+        // tick is counted once. One that exits between two reads may be missed for a
+        // sample, never counted twice.
+        let mut pending = children(self.pid);
+        let mut seen = 0;
+        while let Some(child) = pending.pop() {
+            seen += 1;
+            if seen > 4096 {
+                break;
+            }
+            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) {
+                ticks += cpu_ticks(&stat).unwrap_or(0);
+                pending.extend(children(child));
+            }
+        }
+        Some(ticks as f64 / self.ticks_per_second)
     }
 
     /// Percent of capacity used since the previous sample (None on the first, or when the
@@ -242,6 +260,22 @@ impl CpuMeter {
         (elapsed > 0.0)
             .then(|| ((used - before).max(0.0) / elapsed / self.capacity_cpus * 100.0).min(100.0))
     }
+}
+
+/// The children of every thread of `pid` (empty if it is gone).
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
 }
 
 /// utime + stime + cutime + cstime from a /proc/<pid>/stat line. The command name (field 2)
@@ -276,5 +310,25 @@ mod tests {
         std::hint::black_box(x);
         let percent = meter.sample().unwrap();
         assert!(percent > 30.0, "a busy loop shows as busy: {percent}");
+    }
+
+    #[test]
+    fn a_busy_child_counts_for_its_parent() {
+        // The shell stays alive (`wait`) while its child spins, as a worker waits on ffmpeg.
+        let mut shell = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "sh -c 'while :; do :; done' & sleep 0.6; kill $!; wait",
+            ])
+            .spawn()
+            .unwrap();
+        let mut meter = CpuMeter::new(shell.id(), 1.0);
+        std::thread::sleep(Duration::from_millis(400));
+        let percent = meter.sample().unwrap();
+        shell.wait().unwrap();
+        assert!(
+            percent > 30.0,
+            "the child's CPU is the instance's: {percent}"
+        );
     }
 }

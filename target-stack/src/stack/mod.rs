@@ -6,6 +6,7 @@
 pub mod cgroup;
 pub mod config;
 pub mod control;
+pub mod dashboard;
 pub mod instance;
 pub mod lb;
 pub mod policy;

@@ -43,12 +43,47 @@ pub struct StackOptions {
 }
 
 /// The figures of the last second, for `status` and the dashboard.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StackStatus {
+    /// Seconds since the stack started.
+    #[serde(default)]
+    pub uptime_secs: u64,
     pub groups: Vec<GroupSecond>,
     pub balancer: BalancerSecond,
     pub queue: QueueSecond,
+    /// Each group's latest policy evaluation, changed or not.
+    #[serde(default)]
+    pub decisions: Vec<GroupDecision>,
+    /// The decisions that changed a desired capacity, oldest first (at most 10).
     pub last_decisions: Vec<String>,
+    /// The latest scaling activities, oldest first (at most 10).
+    #[serde(default)]
+    pub activities: Vec<ActivityLine>,
+}
+
+/// What a group's policies concluded on the last tick.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GroupDecision {
+    pub group: String,
+    pub desired: u32,
+    pub reason: String,
+}
+
+/// A scaling activity, shortened for display.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ActivityLine {
+    /// Seconds since the stack started.
+    pub at_secs: u64,
+    pub group: String,
+    pub description: String,
+}
+
+/// How many recent decisions and activities the status keeps.
+const STATUS_HISTORY: usize = 10;
+
+fn keep_last<T>(items: &mut Vec<T>, n: usize) {
+    let excess = items.len().saturating_sub(n);
+    items.drain(..excess);
 }
 
 /// Operator commands, carried out by the supervisor between ticks.
@@ -171,6 +206,8 @@ struct Supervisor {
     activities: BufWriter<File>,
     names: Names,
     status: Arc<Mutex<StackStatus>>,
+    /// The queue's delete counter at the previous tick, for NumberOfMessagesDeleted.
+    last_deleted_total: Option<u64>,
 }
 
 /// Starts the stack: migrates the shared database, starts the balancer, launches each
@@ -248,6 +285,7 @@ pub async fn up(options: StackOptions) -> anyhow::Result<RunningStack> {
         ),
         names: Names::default(),
         status: Arc::new(Mutex::new(StackStatus::default())),
+        last_deleted_total: None,
     };
     for index in 0..supervisor.groups.len() {
         supervisor
@@ -355,6 +393,14 @@ impl Supervisor {
         };
         rundir::write_activity(&mut self.activities, &activity)?;
         self.activities.flush()?;
+        let at_secs = self.now().as_secs();
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status.activities.push(ActivityLine {
+            at_secs,
+            group: activity.auto_scaling_group_name,
+            description: activity.description,
+        });
+        keep_last(&mut status.activities, STATUS_HISTORY);
         Ok(())
     }
 
@@ -389,12 +435,26 @@ impl Supervisor {
         let window = self.balancer.take_window();
         let targets = self.balancer.targets();
         let depth = self.backends.queue.depth().await.ok();
+        // Tasks each worker has open: the busy workers, protected from scale-in.
+        let open_runs = match self.backends.db.open_task_runs().await {
+            Ok(open) => Some(open),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the workers' open task runs");
+                None
+            }
+        };
         let mut seconds = Vec::new();
+        let mut decisions = Vec::new();
         for index in 0..self.groups.len() {
             self.replace_failed(index, &targets)?;
-            let second = self.sample(index, &window, depth);
+            let second = self.sample(index, &window, depth, open_runs.as_ref());
             let decision = self.groups[index].policy.decide(now);
             let name = self.groups[index].policy.spec().name.clone();
+            decisions.push(GroupDecision {
+                group: name.clone(),
+                desired: decision.desired,
+                reason: decision.reason.clone(),
+            });
             match &decision.change {
                 Change::None => {}
                 Change::Out { .. } => {
@@ -426,6 +486,7 @@ impl Supervisor {
         let balancer = BalancerSecond {
             requests: window.request_count,
             target_response_time: window.target_response_time_mean_secs(),
+            target_response_time_p95: window.target_response_time_p95_secs,
             target_2xx: window.target_2xx_count,
             target_4xx: window.target_4xx_count,
             target_5xx: window.target_5xx_count,
@@ -435,11 +496,19 @@ impl Supervisor {
             healthy_hosts: window.healthy_host_count,
             unhealthy_hosts: window.unhealthy_host_count,
         };
+        let deleted = depth.and_then(|d| d.deleted_total);
+        let deleted_now = match (deleted, self.last_deleted_total) {
+            (Some(total), Some(before)) => Some(total.saturating_sub(before)),
+            _ => None,
+        };
+        if deleted.is_some() {
+            self.last_deleted_total = deleted;
+        }
         let queue = depth.map(|d| QueueSecond {
             visible: d.visible,
             not_visible: d.in_flight,
-            oldest_age_seconds: None,
-            deleted: 0,
+            oldest_age_seconds: d.oldest_age.map(|age| age.as_secs_f64()),
+            deleted: deleted_now,
         });
         let at = OffsetDateTime::now_utc();
         let snapshot = Snapshot {
@@ -454,6 +523,8 @@ impl Supervisor {
         }
         self.metrics.flush()?;
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status.uptime_secs = now.as_secs();
+        status.decisions = decisions;
         status.groups = seconds;
         status.balancer = balancer;
         status.queue = queue.unwrap_or_default();
@@ -530,8 +601,7 @@ impl Supervisor {
         status
             .last_decisions
             .push(format!("{group}: {}", decision.reason));
-        let excess = status.last_decisions.len().saturating_sub(10);
-        status.last_decisions.drain(..excess);
+        keep_last(&mut status.last_decisions, STATUS_HISTORY);
     }
 
     /// Instances whose process died, and web instances failing health checks after the
@@ -578,8 +648,8 @@ impl Supervisor {
         index: usize,
         window: &LbWindow,
         queue: Option<crate::queue::QueueDepth>,
+        open_runs: Option<&BTreeMap<String, u64>>,
     ) -> GroupSecond {
-        let concurrency = u64::from(self.config.instance.worker_concurrency.max(1));
         let now = self.now();
         let group = &mut self.groups[index];
         let in_service = group.policy.in_service_at(now);
@@ -596,6 +666,7 @@ impl Supervisor {
             (!all_cpu.is_empty()).then(|| all_cpu.iter().sum::<f64>() / all_cpu.len() as f64);
         let mut sample = Sample::at(now);
         sample.avg_cpu = avg_cpu;
+        let mut busy = None;
         match group.role {
             Role::Api => {
                 if !in_service.is_empty() {
@@ -603,16 +674,24 @@ impl Supervisor {
                     sample.requests_per_target =
                         Some(window.request_count as f64 / seconds / in_service.len() as f64);
                 }
+                sample.latency_p95_ms = window.target_response_time_p95_secs.map(|s| s * 1e3);
             }
             Role::Worker => {
                 sample.queue_visible = queue.map(|q| q.visible);
-                // Workers do not report whether they are busy; tasks in flight over each
-                // worker's concurrency estimate how many are (a SIGTERMed busy worker still
-                // finishes its tasks, so a wrong guess costs time, not work).
-                sample.busy_workers = queue.map(|q| {
-                    let busy = q.in_flight.div_ceil(concurrency);
-                    busy.min(in_service.len() as u64) as u32
-                });
+                // A worker with an open task run is busy: protected from scale-in, as a
+                // worker would protect itself with SetInstanceProtection.
+                if let Some(open) = open_runs {
+                    let ids: Vec<u64> = group.instances.keys().copied().collect();
+                    let mut busy_in_service = 0;
+                    for id in ids {
+                        let is_busy = open.get(&instance_name(id)).is_some_and(|n| *n > 0);
+                        group.policy.set_busy(InstanceId(id), is_busy);
+                        busy_in_service +=
+                            u32::from(is_busy && in_service.contains(&InstanceId(id)));
+                    }
+                    busy = Some(busy_in_service);
+                }
+                sample.busy_workers = busy;
             }
         }
         group.policy.observe(sample);
@@ -628,6 +707,7 @@ impl Supervisor {
             terminating: live.saturating_sub(in_service.len() as u32 + warming),
             cpu_average,
             cpu_maximum: all_cpu.iter().cloned().reduce(f64::max),
+            busy,
         }
     }
 

@@ -14,6 +14,8 @@ pub struct BalancerSecond {
     pub requests: u64,
     /// Mean TargetResponseTime in seconds, when any request completed.
     pub target_response_time: Option<f64>,
+    /// TargetResponseTime's p95 extended statistic, in seconds.
+    pub target_response_time_p95: Option<f64>,
     pub target_2xx: u64,
     pub target_4xx: u64,
     pub target_5xx: u64,
@@ -37,6 +39,9 @@ pub struct GroupSecond {
     /// Average CPU of the in-service instances, percent of an instance's capacity.
     pub cpu_average: Option<f64>,
     pub cpu_maximum: Option<f64>,
+    /// Instances busy with work (workers running a task); not a CloudWatch metric.
+    #[serde(default)]
+    pub busy: Option<u32>,
 }
 
 /// The queue's second.
@@ -45,7 +50,8 @@ pub struct QueueSecond {
     pub visible: u64,
     pub not_visible: u64,
     pub oldest_age_seconds: Option<f64>,
-    pub deleted: u64,
+    /// Messages deleted during the second; None where the queue does not tell (SQS).
+    pub deleted: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +124,9 @@ pub fn rows(s: &Snapshot, names: &Names) -> Vec<MetricRow> {
                 seconds,
                 "Seconds",
             );
+        }
+        if let Some(seconds) = b.target_response_time_p95 {
+            push(ELB, "TargetResponseTime", lb(), "p95", seconds, "Seconds");
         }
         push(
             ELB,
@@ -305,14 +314,16 @@ pub fn rows(s: &Snapshot, names: &Names) -> Vec<MetricRow> {
                 "Seconds",
             );
         }
-        push(
-            SQS,
-            "NumberOfMessagesDeleted",
-            queue(),
-            "Sum",
-            q.deleted as f64,
-            "Count",
-        );
+        if let Some(deleted) = q.deleted {
+            push(
+                SQS,
+                "NumberOfMessagesDeleted",
+                queue(),
+                "Sum",
+                deleted as f64,
+                "Count",
+            );
+        }
     }
     out
 }
@@ -335,6 +346,7 @@ mod tests {
             balancer: Some(BalancerSecond {
                 requests: 120,
                 target_response_time: Some(0.015),
+                target_response_time_p95: Some(0.040),
                 target_2xx: 118,
                 target_5xx: 2,
                 healthy_hosts: 2,
@@ -352,6 +364,7 @@ mod tests {
             queue: Some(QueueSecond {
                 visible: 9,
                 oldest_age_seconds: Some(4.0),
+                deleted: Some(3),
                 ..Default::default()
             }),
         };
@@ -363,6 +376,7 @@ mod tests {
             (rt.value, rt.unit.as_str(), rt.namespace.as_str()),
             (0.015, "Seconds", "AWS/ApplicationELB")
         );
+        assert_eq!(find(&rows, "TargetResponseTime", "p95").value, 0.040);
         let cpu = find(&rows, "CPUUtilization", "Average");
         assert_eq!(
             cpu.dimensions,
@@ -373,6 +387,11 @@ mod tests {
             find(&rows, "ApproximateNumberOfMessagesVisible", "Average").value,
             9.0
         );
+        assert_eq!(
+            find(&rows, "ApproximateAgeOfOldestMessage", "Maximum").value,
+            4.0
+        );
+        assert_eq!(find(&rows, "NumberOfMessagesDeleted", "Sum").value, 3.0);
         assert!(rows.iter().all(|r| r.timestamp == snapshot.at));
         // Every row is writable as metrics.csv.
         let mut writer = rundir::MetricsWriter::new(Vec::new()).unwrap();

@@ -29,19 +29,8 @@ use crate::queue::{Delivery, TaskMessage};
 /// How long one receive call waits for work (long polling).
 const POLL_WAIT: Duration = Duration::from_secs(2);
 
-/// What happened to one delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Rendered, stored, marked processed, acknowledged.
-    Processed,
-    /// Another delivery of the same task had already finished it; acknowledged.
-    AlreadyDone,
-    /// The video was deleted while its task waited; acknowledged.
-    Gone,
-    /// Processing failed; the task will be delivered again after the retry delay, or go to
-    /// the dead-letter queue when it has been received too often.
-    Failed,
-}
+/// What happened to one delivery (also what `task_runs` records).
+pub use crate::db::RunOutcome as Outcome;
 
 #[derive(Debug)]
 pub struct Worker {
@@ -50,6 +39,8 @@ pub struct Worker {
     concurrency: usize,
     retry_delay: Duration,
     max_receives: u32,
+    /// This worker's name in `task_runs`.
+    instance_id: String,
     /// Where tasks download and render (`$ANB_DATA_DIR/scratch`): local disk, one
     /// directory per task, removed when the task ends.
     scratch: PathBuf,
@@ -67,6 +58,7 @@ impl Worker {
             concurrency: settings.worker.concurrency,
             retry_delay: settings.worker.retry_delay,
             max_receives: settings.queue.max_receives,
+            instance_id: settings.worker.instance_id.clone(),
         })
     }
 
@@ -143,9 +135,16 @@ impl Worker {
                 return Outcome::Failed;
             }
         };
+        let run = self.record_start(&task, delivery.receive_count).await;
         let lease = self.keep_leased(delivery.clone());
         let result = self.process(&task).await;
         lease.abort();
+        let outcome = result.as_ref().map_or(Outcome::Failed, |o| *o);
+        if let Some(run) = run
+            && let Err(e) = self.backends.db.finish_task_run(run, outcome).await
+        {
+            tracing::warn!(task_id = %task.task_id, error = %e, "could not record the end of a task run");
+        }
 
         match result {
             Ok(outcome) => {
@@ -203,6 +202,25 @@ impl Worker {
             return Ok(Outcome::Gone);
         }
         Ok(Outcome::AlreadyDone)
+    }
+
+    /// Records the start of a delivery in `task_runs`. Tracing must never stop the work, so
+    /// a failure is logged and the task goes on unrecorded.
+    async fn record_start(&self, task: &TaskMessage, receive_count: u32) -> Option<i64> {
+        let start = crate::db::TaskRunStart {
+            task_id: &task.task_id,
+            video_id: task.video_id,
+            worker: &self.instance_id,
+            receive_count,
+            enqueued_at: task.enqueued_at,
+        };
+        match self.backends.db.start_task_run(&start).await {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!(task_id = %task.task_id, error = %e, "could not record the start of a task run");
+                None
+            }
+        }
     }
 
     /// Extends the task's lease every half visibility timeout until aborted.

@@ -211,6 +211,16 @@ async fn the_web_group_scales_out_under_load_and_back_in_when_it_stops() {
             .iter()
             .any(|r| r.metric == "RequestCount" && r.value > 20.0)
     );
+    // The p95 the latency policies track, as CloudWatch's extended statistic.
+    let p95: Vec<f64> = metrics
+        .iter()
+        .filter(|r| r.metric == "TargetResponseTime" && r.statistic == "p95")
+        .map(|r| r.value)
+        .collect();
+    assert!(
+        !p95.is_empty() && p95.iter().all(|s| *s > 0.0 && *s < 5.0),
+        "{p95:?}"
+    );
 }
 
 /// Clients hammering `url` as fast as it answers until `stop`; each returns its outcomes
@@ -378,28 +388,34 @@ async fn the_worker_group_scales_out_on_a_backlog_drains_it_and_scales_in() {
     }
     let env = TestEnv::new(Flavor::Embedded).await.unwrap();
     let stack = start_stack(&env, 5.0, QUEUE_SCALING).await;
-    // The stack's own backends, to queue work as the API would.
+    // Synthetic tasks straight into the stack's queue, as an operator would queue them.
     let data = env.dir.path().join("stack");
+    let tasks = 12;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_target-stack"))
+        .args(["enqueue", &tasks.to_string(), "--size", "300KB"])
+        .env("ANB_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && printed.contains("queued 12 task(s)"),
+        "{printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let settings = target_stack::Settings::from_lookup(|k| {
         (k == "ANB_DATA_DIR").then(|| data.display().to_string())
     })
     .unwrap();
     let backends = target_stack::Backends::connect(&settings).await.unwrap();
-    let app = crate::helpers::TestApp::spawn(&TestEnv {
-        backends: backends.clone(),
-        settings,
-        ..TestEnv::new(Flavor::Embedded).await.unwrap()
-    })
-    .await;
-    let token = app.user("ana@example.com", "Cali").await;
-    let clip = std::fs::read(crate::helpers::real_mp4(env.dir.path(), 1, "320x240")).unwrap();
-    let tasks = 12;
-    for i in 0..tasks {
-        let response = app
-            .upload(&token, Some(&format!("clip {i}")), clip.clone())
-            .await;
-        assert_eq!(response.status(), 201);
-    }
+    let owner = backends
+        .db
+        .user_by_email(
+            &target_stack::domain::Email::parse(target_stack::inject::SYNTHETIC_EMAIL).unwrap(),
+        )
+        .await
+        .unwrap()
+        .expect("the synthetic owner exists")
+        .id;
 
     let worker_activity = |what: &str| {
         activities_of(&env)
@@ -419,7 +435,7 @@ async fn the_worker_group_scales_out_on_a_backlog_drains_it_and_scales_in() {
     // Drained: every video processed, nothing left in the queue.
     loop {
         let depth = backends.queue.depth().await.unwrap();
-        let videos = backends.db.videos_of(1).await.unwrap();
+        let videos = backends.db.videos_of(owner).await.unwrap();
         let done = videos
             .iter()
             .filter(|v| v.status == target_stack::domain::VideoStatus::Processed)
@@ -451,6 +467,38 @@ async fn the_worker_group_scales_out_on_a_backlog_drains_it_and_scales_in() {
         .expect("a scale-out caused by the queue rules");
     println!("worker scale-out cause: {}", out.cause);
     stack.stop().await.unwrap();
+
+    // Every task traced to a named worker instance; more than one worker did the work.
+    let ids: Vec<String> = backends
+        .db
+        .videos_of(owner)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.task_id)
+        .collect();
+    let runs = backends.db.task_runs_of(&ids).await.unwrap();
+    assert!(runs.len() >= tasks, "{runs:?}");
+    assert!(runs.iter().all(|r| r.worker.starts_with("i-local-")
+        && r.finished_at.is_some_and(|f| f >= r.started_at)
+        && r.started_at >= r.enqueued_at));
+    let workers: std::collections::BTreeSet<&str> =
+        runs.iter().map(|r| r.worker.as_str()).collect();
+    assert!(workers.len() >= 2, "one worker did everything: {workers:?}");
+
+    // The queue's CloudWatch metrics: every delete counted once, the backlog aged.
+    let metrics = rundir::read_metrics(std::io::BufReader::new(
+        std::fs::File::open(env.dir.path().join("telemetry/metrics.csv")).unwrap(),
+    ))
+    .unwrap();
+    let of = |name: &'static str| {
+        metrics
+            .iter()
+            .filter(move |r| r.metric == name)
+            .map(|r| r.value)
+    };
+    assert_eq!(of("NumberOfMessagesDeleted").sum::<f64>(), tasks as f64);
+    assert!(of("ApproximateAgeOfOldestMessage").any(|age| age >= 1.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

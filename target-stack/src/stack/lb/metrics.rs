@@ -14,6 +14,7 @@
 //! taken (ALB sums client and target connections over the period).
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,8 @@ pub struct LbWindow {
     pub target_response_time_sum_secs: f64,
     /// `TargetResponseTime` SampleCount.
     pub target_response_time_count: u64,
+    /// `TargetResponseTime` p95 (an extended statistic), in seconds; None without responses.
+    pub target_response_time_p95_secs: Option<f64>,
     /// `HTTPCode_Target_2XX_Count` .. `HTTPCode_Target_5XX_Count`.
     pub target_2xx_count: u64,
     pub target_3xx_count: u64,
@@ -92,8 +95,11 @@ impl RequestWindow {
 }
 
 /// The window's counters outside the registry.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Counters {
+    /// Response times in microseconds, for the window's percentiles. One short lock per
+    /// response: cheap next to a proxied request.
+    target_response_times: Mutex<hdrhistogram::Histogram<u64>>,
     target_response_time_nanos: AtomicU64,
     target_response_time_count: AtomicU64,
     target_by_class: [AtomicU64; 4],
@@ -101,6 +107,25 @@ pub(super) struct Counters {
     elb_503: AtomicU64,
     elb_504: AtomicU64,
     new_connections: AtomicU64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            target_response_times: Mutex::new(
+                // 1 µs to an hour: anything longer saturates at an hour.
+                hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                    .expect("valid histogram bounds"),
+            ),
+            target_response_time_nanos: AtomicU64::default(),
+            target_response_time_count: AtomicU64::default(),
+            target_by_class: Default::default(),
+            elb_502: AtomicU64::default(),
+            elb_503: AtomicU64::default(),
+            elb_504: AtomicU64::default(),
+            new_connections: AtomicU64::default(),
+        }
+    }
 }
 
 impl Counters {
@@ -111,6 +136,13 @@ impl Counters {
             .fetch_add(nanos, Ordering::Relaxed);
         self.target_response_time_count
             .fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(elapsed.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.target_response_times
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .saturating_record(micros);
         // 1xx never reaches here (hyper handles it); anything past 5xx counts as 5xx.
         let class = usize::from(status.as_u16() / 100).clamp(2, 5) - 2;
         self.target_by_class[class].fetch_add(1, Ordering::Relaxed);
@@ -147,6 +179,15 @@ impl Counters {
             target_4xx_count,
             target_5xx_count,
         ] = self.target_by_class.each_ref().map(take);
+        let p95_secs = {
+            let mut times = self
+                .target_response_times
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let p95 = (!times.is_empty()).then(|| times.value_at_quantile(0.95) as f64 / 1e6);
+            times.reset();
+            p95
+        };
         LbWindow {
             duration: requests.started.elapsed(),
             request_count: requests.total,
@@ -156,6 +197,7 @@ impl Counters {
             ))
             .as_secs_f64(),
             target_response_time_count: take(&self.target_response_time_count),
+            target_response_time_p95_secs: p95_secs,
             target_2xx_count,
             target_3xx_count,
             target_4xx_count,
@@ -192,6 +234,9 @@ mod tests {
         assert_eq!(window.target_response_time_count, 3);
         assert!((window.target_response_time_sum_secs - 1.0).abs() < 1e-9);
         assert_eq!(window.target_response_time_mean_secs(), Some(1.0 / 3.0));
+        // p95 of {0, 250, 750} ms is the largest, within the histogram's 3 digits.
+        let p95 = window.target_response_time_p95_secs.unwrap();
+        assert!((p95 - 0.75).abs() < 0.001, "{p95}");
         let classes = [
             window.target_2xx_count,
             window.target_3xx_count,
@@ -206,5 +251,6 @@ mod tests {
         assert_eq!(next.target_response_time_count, 0);
         assert_eq!(next.target_2xx_count + next.elb_503_count, 0);
         assert_eq!(next.target_response_time_mean_secs(), None);
+        assert_eq!(next.target_response_time_p95_secs, None);
     }
 }
