@@ -1,7 +1,8 @@
-//! The analyzer: turns run directories and server telemetry into a capacity model.
-//!
-//! Today it holds the pure models ([`model`]): the Universal Scalability Law, M/M/c
-//! (Erlang C), Little's law, knee detection against an SLO and queue-growth trends. They do
-//! no I/O; the `analyze` binary will read run directories and feed them.
+//! aforo's analyzer: reads run directories and server-side telemetry and computes the
+//! capacity model. The models themselves are pure and live in the `capacity-model` crate
+//! (`analyzer/model`), which the load generator uses too without the analyzer's I/O.
 
-pub mod model;
+pub mod cli;
+pub mod usl_csv;
+
+pub use capacity_model as model;

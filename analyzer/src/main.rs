@@ -1,11 +1,5 @@
-//! `analyze`: turns run directories and server telemetry into a capacity model. Not built yet.
+//! `analyze`: a thin shell over [`analyzer::cli`].
 
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    eprintln!(
-        "analyze: not built yet. The analyzer is tracked by the analyzer issue; \
-         there are no run directories to analyse until loadgen lands."
-    );
-    ExitCode::from(2)
+fn main() -> std::process::ExitCode {
+    analyzer::cli::main()
 }

@@ -45,8 +45,9 @@ struct RunArgs {
     /// Closed model: this many concurrent users (the profile's level).
     #[arg(long, conflicts_with = "rate")]
     users: Option<u32>,
-    /// Open model: this many arrivals per second (the profile's level).
-    #[arg(long)]
+    /// Open model: this many arrivals per second (the profile's level); `R`, `R/s` or `R/min`.
+    /// Scenario 2: the arrival rate (e.g. 6/min).
+    #[arg(long, value_parser = parse_rate)]
     rate: Option<f64>,
     /// Length of the steady part of the profile (e.g. 30s, 5m).
     #[arg(long, value_parser = parse_duration)]
@@ -96,6 +97,63 @@ struct RunArgs {
     /// Search: the SLO's error limit (5% or 0.05).
     #[arg(long, default_value = "5%")]
     slo_errors: String,
+    /// Scenario 2: video size(s), comma-separated (e.g. 50MB,100MB).
+    #[arg(long, value_delimiter = ',')]
+    size: Vec<String>,
+    /// Scenario 2: tasks one worker processes at once, comma-separated (e.g. 1,2,4).
+    #[arg(long, value_delimiter = ',')]
+    concurrency: Vec<u32>,
+    /// Scenario 2: sustained, saturation, or both comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    mode: Vec<scenarios::scenario2::Mode>,
+    /// Scenario 2: the course's whole grid (50MB,100MB × 1,2,4 × both modes) unless
+    /// --size/--concurrency/--mode narrow it; one run directory per cell plus an index.
+    #[arg(long)]
+    matrix: bool,
+    /// Scenario 2, sustained: tasks to queue in all (default 3 × concurrency, at least 4).
+    #[arg(long)]
+    tasks: Option<u64>,
+    /// Scenario 2, saturation: the length of each step of the arrival staircase.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    step: Duration,
+    /// Scenario 2, saturation: how many steps.
+    #[arg(long, default_value_t = 4)]
+    steps: usize,
+    /// Scenario 2: after the last task is queued, how long to wait for the queue to drain.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    drain_timeout: Duration,
+}
+
+/// What argv asks for: a web scenario on Goose, or the worker path.
+enum Invocation {
+    Web(RunPlan),
+    Worker(crate::scenario2::Scenario2Plan),
+}
+
+/// `R`, `R/s` or `R/min` → per second.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (number, per) = match t.split_once('/') {
+        Some((n, unit)) => (n.trim(), unit.trim()),
+        None => (t, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("rate {text:?} must be a number with an optional /s or /min"))?;
+    let seconds = match per {
+        "s" | "sec" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => {
+            return Err(format!(
+                "unknown rate unit /{other} in {text:?}; use /s or /min"
+            ));
+        }
+    };
+    if !(value > 0.0 && value.is_finite()) {
+        return Err(format!("rate {text:?} must be above 0"));
+    }
+    Ok(value / seconds)
 }
 
 pub async fn main() -> i32 {
@@ -112,14 +170,18 @@ pub async fn main() -> i32 {
             0
         }
         Command::Run(args) => {
-            let plan = match plan(*args) {
-                Ok(plan) => plan,
+            let invocation = match plan(*args) {
+                Ok(invocation) => invocation,
                 Err(e) => {
                     eprintln!("loadgen: {e:#}");
                     return 2;
                 }
             };
-            match crate::run::run(&plan).await {
+            let result = match &invocation {
+                Invocation::Web(plan) => crate::run::run(plan).await,
+                Invocation::Worker(plan) => crate::scenario2::run(plan).await,
+            };
+            match result {
                 Ok(outcome) if outcome.passed => 0,
                 Ok(_) => 1,
                 Err(e) => {
@@ -139,7 +201,100 @@ fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn plan(args: RunArgs) -> anyhow::Result<RunPlan> {
+fn plan(args: RunArgs) -> anyhow::Result<Invocation> {
+    if args.scenario == "scenario2" {
+        return scenario2_plan(args).map(Invocation::Worker);
+    }
+    if args.matrix
+        || !args.size.is_empty()
+        || !args.concurrency.is_empty()
+        || !args.mode.is_empty()
+        || args.tasks.is_some()
+    {
+        bail!("--matrix, --size, --concurrency, --mode and --tasks apply to scenario2 only");
+    }
+    web_plan(args).map(Invocation::Web)
+}
+
+fn target_choice(args: &RunArgs) -> anyhow::Result<TargetChoice> {
+    Ok(match &args.host {
+        Some(host) => {
+            if !(host.starts_with("http://") || host.starts_with("https://")) {
+                bail!("--host {host:?} must be a URL such as http://127.0.0.1:8000");
+            }
+            if args.target_stack.is_some() || args.keep_stack_data {
+                bail!("--target-stack and --keep-stack-data apply to the local target (no --host)");
+            }
+            TargetChoice::Host(host.clone())
+        }
+        None => TargetChoice::Local {
+            binary: args.target_stack.clone(),
+            keep_data: args.keep_stack_data,
+        },
+    })
+}
+
+fn scenario2_plan(args: RunArgs) -> anyhow::Result<crate::scenario2::Scenario2Plan> {
+    use scenarios::scenario2::{Mode, matrix};
+    if args.users.is_some() || !args.thresholds.is_empty() || args.contract.is_some() {
+        bail!(
+            "scenario2 takes --size, --concurrency, --mode, --tasks, --rate and --matrix, not --users, --threshold or --contract"
+        );
+    }
+    let (default_sizes, default_concurrency, default_modes): (&[&str], &[u32], &[Mode]) =
+        if args.matrix {
+            (
+                &["50MB", "100MB"],
+                &[1, 2, 4],
+                &[Mode::Sustained, Mode::Saturation],
+            )
+        } else {
+            (&["50MB"], &[2], &[Mode::Sustained])
+        };
+    let sizes = if args.size.is_empty() {
+        default_sizes.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.size.clone()
+    };
+    let sizes: Vec<u64> = sizes
+        .iter()
+        .map(|s| scenarios::parse_size(s).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<_>>()?;
+    let concurrency = if args.concurrency.is_empty() {
+        default_concurrency.to_vec()
+    } else {
+        args.concurrency.clone()
+    };
+    if concurrency.contains(&0) || sizes.contains(&0) {
+        bail!("--size and --concurrency must be above 0");
+    }
+    let modes = if args.mode.is_empty() {
+        default_modes.to_vec()
+    } else {
+        args.mode.clone()
+    };
+    let cells = matrix(&sizes, &concurrency, &modes);
+    if cells.len() > 1 && !args.matrix {
+        bail!("several sizes, concurrencies or modes make a matrix: add --matrix");
+    }
+    if args.tasks == Some(0) {
+        bail!("--tasks must be at least 1");
+    }
+    let scale = TimeScale::parse(args.time_scale).map_err(anyhow::Error::msg)?;
+    Ok(crate::scenario2::Scenario2Plan {
+        target: target_choice(&args)?,
+        cells,
+        tasks: args.tasks,
+        rate_per_minute: args.rate.map(|per_sec| per_sec * 60.0),
+        step: scale.apply(args.step),
+        steps: args.steps.max(1),
+        drain_timeout: args.drain_timeout,
+        out_dir: args.out,
+        command_line: std::env::args().collect(),
+    })
+}
+
+fn web_plan(args: RunArgs) -> anyhow::Result<RunPlan> {
     let params: Vec<(String, String)> = args
         .params
         .iter()
@@ -239,21 +394,7 @@ fn plan(args: RunArgs) -> anyhow::Result<RunPlan> {
     if args.abort_on_fail && thresholds.is_empty() {
         bail!("--abort-on-fail needs at least one --threshold");
     }
-    let target = match args.host {
-        Some(host) => {
-            if !(host.starts_with("http://") || host.starts_with("https://")) {
-                bail!("--host {host:?} must be a URL such as http://127.0.0.1:8000");
-            }
-            if args.target_stack.is_some() || args.keep_stack_data {
-                bail!("--target-stack and --keep-stack-data apply to the local target (no --host)");
-            }
-            TargetChoice::Host(host)
-        }
-        None => TargetChoice::Local {
-            binary: args.target_stack,
-            keep_data: args.keep_stack_data,
-        },
-    };
+    let target = target_choice(&args)?;
     Ok(RunPlan {
         scenario,
         profile: args.profile,

@@ -10,11 +10,13 @@
 pub mod calibration;
 pub mod cli;
 pub mod engine;
+pub mod inject;
 pub mod plan;
 pub mod progress;
 pub mod recorder;
 pub mod report;
 pub mod run;
+pub mod scenario2;
 pub mod schedule;
 pub mod target;
 pub mod threshold;

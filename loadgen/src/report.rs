@@ -76,6 +76,7 @@ pub fn summarize(
             .collect(),
         endpoints,
         total,
+        worker: None,
     }
 }
 

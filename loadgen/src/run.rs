@@ -63,7 +63,7 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<Outcome> {
         TargetChoice::Local { binary, keep_data } => {
             let binary = find_target_stack(binary.as_deref())?;
             eprintln!("starting the local target ({})…", binary.display());
-            let target = LocalTarget::start(&binary, *keep_data).await?;
+            let target = LocalTarget::start(&binary, *keep_data, None).await?;
             eprintln!(
                 "local target up at {} (data in {})",
                 target.url,
@@ -176,7 +176,7 @@ async fn run_levels(
 
 /// The stack's metrics within the run's window (a second of margin each side), and its
 /// scaling activities up to the run's end (those that built the stack included).
-fn copy_telemetry(
+pub fn copy_telemetry(
     from: &std::path::Path,
     dir: &RunDir,
     start: OffsetDateTime,

@@ -20,6 +20,8 @@ use tokio::process::{Child, Command};
 pub struct LocalTarget {
     pub url: String,
     pub data_dir: PathBuf,
+    /// The target-stack binary that runs it.
+    pub binary: PathBuf,
     stack: Child,
     /// Deleted on drop unless the user keeps the data.
     _scratch: Option<tempfile::TempDir>,
@@ -56,7 +58,9 @@ pub fn find_target_stack(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     )
 }
 
-fn command(binary: &Path, data_dir: &Path, log: &Path) -> anyhow::Result<Command> {
+/// A child of loadgen in its own process group that dies with it, with the target's data
+/// directory and its stderr in `log`.
+pub fn command(binary: &Path, data_dir: &Path, log: &Path) -> anyhow::Result<Command> {
     let log =
         std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let mut command = Command::new(binary);
@@ -91,7 +95,13 @@ impl LocalTarget {
     }
 
     /// Starts the stack and waits until its load balancer answers `/health` with 200.
-    pub async fn start(binary: &Path, keep_data: bool) -> anyhow::Result<Self> {
+    /// `config` is a stack.toml whose sections replace the defaults (scenario 2 fixes the
+    /// worker group's size and concurrency with it).
+    pub async fn start(
+        binary: &Path,
+        keep_data: bool,
+        config: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let scratch = tempfile::Builder::new()
             .prefix("aforo-target-")
             .tempdir()
@@ -106,9 +116,17 @@ impl LocalTarget {
         };
         let log = data_dir.join("stack.log");
         let telemetry = data_dir.join("telemetry");
-        let mut stack = command(binary, &data_dir, &log)?
+        let mut command = command(binary, &data_dir, &log)?;
+        command
             .args(["up", "--bind", "127.0.0.1:0", "--telemetry"])
-            .arg(&telemetry)
+            .arg(&telemetry);
+        if let Some(config) = config {
+            let path = data_dir.join("stack.toml");
+            std::fs::write(&path, config)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            command.arg("--config").arg(path);
+        }
+        let mut stack = command
             .stdout(Stdio::piped())
             .spawn()
             .context("cannot start the local stack")?;
@@ -130,6 +148,7 @@ impl LocalTarget {
         let target = Self {
             url,
             data_dir,
+            binary: binary.to_path_buf(),
             stack,
             _scratch: scratch,
         };

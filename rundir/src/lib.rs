@@ -17,6 +17,7 @@ mod requests;
 mod run_id;
 mod size;
 mod summary;
+mod tasks;
 mod utc;
 
 pub use activities::{Activity, read_activities, write_activity};
@@ -31,7 +32,14 @@ pub use metrics::{METRICS_HEADER, MetricRow, MetricsWriter, read_metrics};
 pub use requests::{REQUESTS_HEADER, RequestsRow, RequestsWriter, read_requests};
 pub use run_id::RunId;
 pub use size::parse_size;
-pub use summary::{EndpointSummary, LatencySummary, SkippedStep, Summary, ThresholdOutcome};
+pub use summary::{
+    EndpointSummary, LatencySummary, SkippedStep, Summary, ThresholdOutcome, WorkerStep,
+    WorkerSummary,
+};
+pub use tasks::{
+    InjectReply, InjectRequest, QueueCounts, QueuedTask, TASKS_HEADER, TaskOutcome, TaskRun,
+    TaskStatus, TasksRow, from_epoch_ms, read_tasks, write_tasks,
+};
 
 /// The version of the run-directory format this crate writes and the newest it reads.
 ///

@@ -31,6 +31,59 @@ pub struct Summary {
     pub thresholds: Vec<ThresholdOutcome>,
     /// All thresholds passed.
     pub passed: bool,
+    /// Scenario 2 (the worker path): the tasks' figures. Absent for web scenarios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<WorkerSummary>,
+}
+
+/// Scenario 2's figures for one run (one cell of the size × concurrency × mode matrix).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerSummary {
+    /// `sustained` or `saturation`.
+    pub mode: String,
+    pub size_bytes: u64,
+    /// Tasks each worker processes at once.
+    pub concurrency: u32,
+    /// Worker instances during the run (as configured, or as the stack reported).
+    pub workers: u32,
+    pub enqueued: u64,
+    pub processed: u64,
+    pub failed: u64,
+    /// Still queued or running when the run ended: enqueued = processed + failed + unfinished.
+    pub unfinished: u64,
+    /// X: processed videos per minute, from the first enqueue to the last finish.
+    pub videos_per_minute: f64,
+    pub megabytes_per_minute: f64,
+    /// Videos finished in each whole minute since the start (the last minute may be partial).
+    pub per_minute: Vec<u64>,
+    /// S: start → end of the delivery that finished each task, in microseconds.
+    pub service_us: LatencySummary,
+    /// Queue wait: enqueue → start, in microseconds.
+    pub wait_us: LatencySummary,
+    /// Mean tasks in the system (queued + in progress) over the injection, sampled each second.
+    pub mean_in_system: f64,
+    /// Little's law: X × (mean wait + mean service), the tasks in the system it implies.
+    pub little_in_system: f64,
+    /// Least-squares slope of the visible queue depth during the injection, tasks per minute.
+    pub queue_slope_per_minute: f64,
+    /// `steady`, `growing` (unbounded: arrivals exceed capacity) or `draining`.
+    pub queue_verdict: String,
+    /// Mean CPU of the worker group during the run, percent (local stack only).
+    pub worker_cpu_percent: Option<f64>,
+    /// Saturation mode: one entry per step of the arrival-rate staircase.
+    pub steps: Vec<WorkerStep>,
+}
+
+/// One step of a saturation run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStep {
+    /// Arrivals per minute injected during the step.
+    pub rate_per_minute: f64,
+    /// Videos finished per minute during the step.
+    pub completed_per_minute: f64,
+    pub queue_slope_per_minute: f64,
+    /// `steady`, `growing` or `draining`.
+    pub queue_verdict: String,
 }
 
 /// Figures for one endpoint (or all of them) over the whole run.

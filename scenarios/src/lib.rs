@@ -16,6 +16,7 @@ pub mod mp4;
 pub mod profile;
 pub mod record;
 pub mod scenario1;
+pub mod scenario2;
 
 /// A scenario's entry in `loadgen list`.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +44,12 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
                 "relative weights of the steps; name only those that change",
             ),
         ],
+    },
+    CatalogueEntry {
+        name: "scenario2",
+        summary: "escenario 2, worker path: video tasks straight into the queue (no web layer); \
+                  --size, --concurrency, --mode sustained|saturation, --tasks, --rate R/min, --matrix",
+        params: &[],
     },
     CatalogueEntry {
         name: "get",

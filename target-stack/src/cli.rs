@@ -1,6 +1,7 @@
 //! The command line: parses argv once, loads settings, and runs one role.
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -88,6 +89,14 @@ enum Command {
         /// Process this video instead of a generated one.
         #[arg(long, conflicts_with = "size")]
         video: Option<std::path::PathBuf>,
+    },
+    /// Scenario 2's driver (used by `loadgen run scenario2`): JSON-line requests on stdin
+    /// (prepare a video, enqueue tasks, queue depth, task runs), one reply line each on
+    /// stdout. Uses the same backends as the stack (ANB_* settings).
+    Inject {
+        /// Where generated videos are cached.
+        #[arg(long)]
+        cache: Option<std::path::PathBuf>,
     },
     /// Live dashboard of the running stack (needs `up` with the same ANB_DATA_DIR); q quits.
     Dashboard,
@@ -219,6 +228,18 @@ pub async fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Inject { cache } => {
+            let backends = Backends::connect(&settings).await?;
+            let cache = cache.unwrap_or_else(|| settings.data_dir.join("payloads"));
+            crate::inject::serve_protocol(
+                backends,
+                settings.worker.ffmpeg.clone(),
+                cache,
+                tokio::io::BufReader::new(async_std_stream(std::io::stdin().as_fd())?),
+                async_std_stream(std::io::stdout().as_fd())?,
+            )
+            .await
+        }
         Command::Dashboard => {
             let stack = crate::stack::control::find(&settings.data_dir)?;
             crate::stack::dashboard::run(&stack).await
@@ -231,6 +252,13 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Openapi => unreachable!("handled above"),
     }
+}
+
+/// A standard stream as an async file (tokio's io-std feature would rebuild every crate
+/// that uses tokio for this one command).
+fn async_std_stream(fd: std::os::fd::BorrowedFd<'_>) -> anyhow::Result<tokio::fs::File> {
+    let owned = fd.try_clone_to_owned()?;
+    Ok(tokio::fs::File::from_std(std::fs::File::from(owned)))
 }
 
 fn render_status(status: &crate::stack::supervisor::StackStatus, balancer: &str) -> String {

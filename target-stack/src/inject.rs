@@ -16,6 +16,7 @@ use crate::clock::now_ms;
 use crate::db::{DbError, NewUser, NewVideo};
 use crate::domain::{Email, Label, LabelKind, Password};
 use crate::queue::TaskMessage;
+use rundir::{InjectReply, InjectRequest, QueueCounts};
 
 /// The synthetic tasks' owner. `.invalid` is reserved: no real user can have it.
 pub const SYNTHETIC_EMAIL: &str = "synthetic-load@aforo.invalid";
@@ -137,15 +138,7 @@ pub struct Payload {
     pub bytes: u64,
 }
 
-/// A task put on the queue.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct QueuedTask {
-    pub task_id: String,
-    pub video_id: i64,
-    /// Epoch milliseconds.
-    pub enqueued_at: i64,
-    pub bytes: u64,
-}
+pub use rundir::QueuedTask;
 
 /// Puts synthetic tasks on the target's own queue, with their videos in its own storage.
 #[derive(Debug, Clone)]
@@ -257,6 +250,85 @@ impl Injector {
     pub fn backends(&self) -> &Backends {
         &self.backends
     }
+
+    async fn answer(
+        &self,
+        request: InjectRequest,
+        payload: &mut Option<Payload>,
+        ffmpeg: &Path,
+        cache: &Path,
+    ) -> anyhow::Result<InjectReply> {
+        Ok(match request {
+            InjectRequest::Prepare { size_bytes } => {
+                let video = cached_video(ffmpeg, size_bytes, cache).await?;
+                let stored = self.upload(&video).await?;
+                let reply = InjectReply::Prepared {
+                    key: stored.key.clone(),
+                    bytes: stored.bytes,
+                };
+                *payload = Some(stored);
+                reply
+            }
+            InjectRequest::Enqueue { count } => {
+                let payload = payload
+                    .as_ref()
+                    .context("no video prepared: send a prepare request first")?;
+                InjectReply::Enqueued {
+                    tasks: self.enqueue(payload, count as usize).await?,
+                }
+            }
+            InjectRequest::Depth => {
+                let depth = self.backends.queue.depth().await?;
+                InjectReply::Depth {
+                    counts: QueueCounts {
+                        visible: depth.visible,
+                        in_flight: depth.in_flight,
+                        oldest_age_secs: depth.oldest_age.map(|a| a.as_secs_f64()),
+                    },
+                }
+            }
+            InjectRequest::Runs { task_ids } => InjectReply::Runs {
+                runs: self.backends.db.task_runs_of(&task_ids).await?,
+            },
+        })
+    }
+}
+
+/// `target-stack inject`: answers the [`InjectRequest`]s read as JSON lines on `input` with
+/// one [`InjectReply`] line each on `output`, until `input` ends. A request that fails gets
+/// an `error` reply; the session goes on.
+pub async fn serve_protocol(
+    backends: Backends,
+    ffmpeg: PathBuf,
+    cache: PathBuf,
+    input: impl tokio::io::AsyncBufRead + Unpin,
+    mut output: impl tokio::io::AsyncWrite + Unpin,
+) -> anyhow::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let injector = Injector::new(backends).await?;
+    let mut payload = None;
+    let mut lines = input.lines();
+    while let Some(line) = lines.next_line().await? {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let reply = match serde_json::from_str::<InjectRequest>(&line) {
+            Err(e) => InjectReply::Error {
+                message: format!("not an inject request ({e}): {line}"),
+            },
+            Ok(request) => injector
+                .answer(request, &mut payload, &ffmpeg, &cache)
+                .await
+                .unwrap_or_else(|e| InjectReply::Error {
+                    message: format!("{e:#}"),
+                }),
+        };
+        let mut text = serde_json::to_string(&reply)?;
+        text.push('\n');
+        output.write_all(text.as_bytes()).await?;
+        output.flush().await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

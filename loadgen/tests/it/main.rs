@@ -6,3 +6,4 @@ mod helpers;
 mod accuracy;
 mod faults;
 mod runs;
+mod worker_path;

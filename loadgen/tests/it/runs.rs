@@ -13,7 +13,7 @@ const ENDPOINTS: [&str; 8] = [
     "vote",
 ];
 
-fn target_stack_is_built() -> bool {
+pub(crate) fn target_stack_is_built() -> bool {
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_loadgen"));
     let built = exe.with_file_name("target-stack").is_file();
     if !built {

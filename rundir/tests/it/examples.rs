@@ -141,5 +141,6 @@ pub fn example_summary() -> Summary {
             },
         ],
         passed: false,
+        worker: None,
     }
 }

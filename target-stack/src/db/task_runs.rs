@@ -9,41 +9,8 @@ use sqlx::Row;
 use super::{Database, DbError};
 use crate::clock::now_ms;
 
-/// How a task run ended, as stored in `task_runs.outcome`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunOutcome {
-    /// Rendered, stored, marked processed, acknowledged.
-    Processed,
-    /// Another delivery of the same task had already finished it; acknowledged.
-    AlreadyDone,
-    /// The video was deleted while its task waited; acknowledged.
-    Gone,
-    /// Processing failed; the task will be delivered again after the retry delay, or go to
-    /// the dead-letter queue when it has been received too often.
-    Failed,
-}
-
-impl RunOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Processed => "processed",
-            Self::AlreadyDone => "already_done",
-            Self::Gone => "gone",
-            Self::Failed => "failed",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self, DbError> {
-        Ok(match text {
-            "processed" => Self::Processed,
-            "already_done" => Self::AlreadyDone,
-            "gone" => Self::Gone,
-            "failed" => Self::Failed,
-            other => return Err(DbError::Corrupt(format!("unknown task outcome {other:?}"))),
-        })
-    }
-}
+/// How a task run ended, as stored in `task_runs.outcome` (the run-directory contract's type).
+pub use rundir::TaskOutcome as RunOutcome;
 
 /// A delivery a worker has begun.
 #[derive(Debug, Clone)]
@@ -56,19 +23,8 @@ pub struct TaskRunStart<'a> {
     pub enqueued_at: i64,
 }
 
-/// One row of `task_runs`. Times are epoch milliseconds.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TaskRunRecord {
-    pub task_id: String,
-    pub video_id: i64,
-    pub worker: String,
-    pub receive_count: u32,
-    pub enqueued_at: i64,
-    pub started_at: i64,
-    /// None while the task runs (or when its worker died running it).
-    pub finished_at: Option<i64>,
-    pub outcome: Option<RunOutcome>,
-}
+/// One row of `task_runs`, as scenario 2 receives it.
+pub type TaskRunRecord = rundir::TaskRun;
 
 impl Database {
     /// Records that a worker began a delivery; returns the run's id for [`Self::finish_task_run`].
@@ -137,7 +93,14 @@ impl Database {
                     enqueued_at: row.try_get("enqueued_at")?,
                     started_at: row.try_get("started_at")?,
                     finished_at: row.try_get("finished_at")?,
-                    outcome: outcome.as_deref().map(RunOutcome::parse).transpose()?,
+                    outcome: outcome
+                        .as_deref()
+                        .map(|text| {
+                            RunOutcome::parse(text).ok_or_else(|| {
+                                DbError::Corrupt(format!("unknown task outcome {text:?}"))
+                            })
+                        })
+                        .transpose()?,
                 });
             }
         }

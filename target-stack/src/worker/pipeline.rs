@@ -154,12 +154,19 @@ pub fn arguments(
             args.extend(words(&["-f", "lavfi", "-t", &secs(bumper), "-i", &colour]));
         }
     }
+    // The looped logo never ends: every branch of it must meet a `shortest=1` overlay, or
+    // ffmpeg runs forever (a `nullsink` branch would keep pulling it).
+    let logo_branches = if with_bumpers {
+        "split=3[mark][logo_in][logo_out]"
+    } else {
+        "null[mark]"
+    };
     let mut graph = format!(
         // Square pixels first, then fit inside the frame and pad: never stretch.
         "[0:v]scale=trunc(iw*sar/2)*2:ih,setsar=1,\
          scale={WIDTH}:{HEIGHT}:force_original_aspect_ratio=decrease,\
          pad={WIDTH}:{HEIGHT}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={FPS}[clip];\
-         [1:v]format=rgba,split=3[mark][logo_in][logo_out];\
+         [1:v]format=rgba,{logo_branches};\
          [clip][mark]overlay=W-w-24:H-h-24:shortest=1,format=yuv420p[marked]"
     );
     if with_bumpers {
@@ -171,7 +178,7 @@ pub fn arguments(
              ;[intro][marked][outro]concat=n=3:v=1:a=0[out]",
         );
     } else {
-        graph.push_str(";[logo_in]nullsink;[logo_out]nullsink;[marked]null[out]");
+        graph.push_str(";[marked]null[out]");
     }
     args.extend(words(&["-filter_complex", &graph, "-map", "[out]", "-an"]));
     args.extend(words(&[

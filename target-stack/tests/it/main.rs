@@ -5,6 +5,7 @@ mod helpers;
 
 mod api;
 mod backends;
+mod inject;
 mod lb;
 mod stack;
 mod worker;

@@ -424,8 +424,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const CISCO_CSV: &str = include_str!("../../tests/data/usl/cisco.csv");
-    const CISCO_EXPECTED: &str = include_str!("../../tests/data/usl/expected.json");
+    const CISCO_CSV: &str = include_str!("../tests/data/usl/cisco.csv");
+    const CISCO_EXPECTED: &str = include_str!("../tests/data/usl/expected.json");
 
     fn cisco() -> Vec<(f64, f64)> {
         CISCO_CSV
