@@ -198,51 +198,65 @@ impl Injector {
         Ok(Payload { key, bytes })
     }
 
-    /// Queues one task for `payload`: a video row, then its message (the same order as an
-    /// upload, so the worker never receives a task for a video it cannot find).
-    pub async fn enqueue_one(&self, payload: &Payload) -> anyhow::Result<QueuedTask> {
-        let task_id = uuid::Uuid::new_v4().to_string();
-        let title = Label::parse(LabelKind::Title, &format!("synthetic {}", &task_id[..8]))
-            .expect("a short ASCII title is valid");
-        let video_id = self
-            .backends
-            .db
-            .insert_video(&NewVideo {
-                owner_id: self.owner_id,
-                title: &title,
-                task_id: &task_id,
-                original_key: &payload.key,
-            })
-            .await?;
-        let enqueued_at = now_ms();
-        let message = TaskMessage {
-            task_id: task_id.clone(),
-            video_id,
-            original_key: payload.key.clone(),
-            enqueued_at,
-        };
-        self.backends
-            .queue
-            .send(&message.to_json())
-            .await
-            .context("cannot send the task to the queue")?;
-        Ok(QueuedTask {
-            task_id,
-            video_id,
-            enqueued_at,
-            bytes: payload.bytes,
-        })
-    }
-
-    /// Queues `count` tasks for `payload`, one after another.
+    /// Queues `count` tasks for `payload`: their video rows first, then their messages in
+    /// batches (SendMessageBatch on SQS), the order of an upload, so the worker never
+    /// receives a task for a video it cannot find. A batch the queue refuses removes its
+    /// video rows again.
     pub async fn enqueue(
         &self,
         payload: &Payload,
         count: usize,
     ) -> anyhow::Result<Vec<QueuedTask>> {
         let mut tasks = Vec::with_capacity(count);
+        let mut pending: Vec<TaskMessage> = Vec::new();
         for _ in 0..count {
-            tasks.push(self.enqueue_one(payload).await?);
+            let task_id = uuid::Uuid::new_v4().to_string();
+            let title = Label::parse(LabelKind::Title, &format!("synthetic {}", &task_id[..8]))
+                .expect("a short ASCII title is valid");
+            let video_id = self
+                .backends
+                .db
+                .insert_video(&NewVideo {
+                    owner_id: self.owner_id,
+                    title: &title,
+                    task_id: &task_id,
+                    original_key: &payload.key,
+                })
+                .await?;
+            pending.push(TaskMessage {
+                task_id,
+                video_id,
+                original_key: payload.key.clone(),
+                enqueued_at: 0,
+            });
+        }
+        for start in (0..pending.len()).step_by(10) {
+            let end = (start + 10).min(pending.len());
+            let enqueued_at = now_ms();
+            for message in &mut pending[start..end] {
+                message.enqueued_at = enqueued_at;
+            }
+            let bodies: Vec<String> = pending[start..end]
+                .iter()
+                .map(TaskMessage::to_json)
+                .collect();
+            if let Err(e) = self.backends.queue.send_batch(&bodies).await {
+                // Without their messages these videos would wait forever.
+                for message in &pending[start..] {
+                    let _ = self
+                        .backends
+                        .db
+                        .delete_unpublished_video(message.video_id)
+                        .await;
+                }
+                return Err(anyhow::Error::new(e).context("cannot send the tasks to the queue"));
+            }
+            tasks.extend(pending[start..end].iter().map(|m| QueuedTask {
+                task_id: m.task_id.clone(),
+                video_id: m.video_id,
+                enqueued_at: m.enqueued_at,
+                bytes: payload.bytes,
+            }));
         }
         Ok(tasks)
     }

@@ -111,6 +111,28 @@ impl LocalQueue {
         Ok(id)
     }
 
+    /// Sends every body in one transaction: all or none.
+    pub async fn send_batch(&self, bodies: &[String]) -> Result<Vec<String>, QueueError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let id = uuid::Uuid::new_v4().to_string();
+            sqlx::query(
+                "INSERT INTO messages (id, queue, body, sent_at, visible_at) VALUES ($1, $2, $3, $4, $4)",
+            )
+            .bind(&id)
+            .bind(MAIN)
+            .bind(body)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
     pub async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {

@@ -82,6 +82,15 @@ impl TaskQueue {
         }
     }
 
+    /// Sends many messages at once (SendMessageBatch on SQS, one transaction locally); returns
+    /// their ids in order.
+    pub async fn send_batch(&self, bodies: &[String]) -> Result<Vec<String>, QueueError> {
+        match self {
+            Self::Local(q) => q.send_batch(bodies).await,
+            Self::Sqs(q) => q.send_batch(bodies).await,
+        }
+    }
+
     /// Receives up to `max` messages, waiting up to `wait` for the first one (long polling).
     pub async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         match self {

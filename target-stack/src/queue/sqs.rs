@@ -75,6 +75,50 @@ impl SqsQueue {
         Ok(out.message_id.unwrap_or_default())
     }
 
+    /// SendMessageBatch, ten messages per call (SQS's limit). A message SQS refuses fails
+    /// the whole call, naming it, so that no task is silently missing.
+    pub async fn send_batch(&self, bodies: &[String]) -> Result<Vec<String>, QueueError> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        let mut ids = Vec::with_capacity(bodies.len());
+        for chunk in bodies.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                        .map_err(sqs_error)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sqs_error)?;
+            if let Some(failed) = out.failed.first() {
+                return Err(QueueError::Sqs(format!(
+                    "SQS refused message {} of a batch: {} ({})",
+                    failed.id,
+                    failed.message.as_deref().unwrap_or("no message"),
+                    failed.code
+                )));
+            }
+            let mut sent: Vec<(usize, String)> = out
+                .successful
+                .into_iter()
+                .map(|e| (e.id.parse().unwrap_or(usize::MAX), e.message_id))
+                .collect();
+            sent.sort();
+            ids.extend(sent.into_iter().map(|(_, id)| id));
+        }
+        Ok(ids)
+    }
+
     pub async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         let out = self
             .client

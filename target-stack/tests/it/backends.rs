@@ -13,6 +13,7 @@ on_both_backends!(
     repository_records_only_the_first_completion,
     queue_hides_received_tasks_and_redelivers_unacknowledged_ones,
     queue_moves_a_task_received_too_often_to_the_dead_letter_queue,
+    queue_sends_batches_larger_than_sqs_allows_in_one_call,
     storage_streams_uploads_and_an_aborted_upload_leaves_nothing,
     health_is_503_when_a_dependency_is_down,
 );
@@ -200,6 +201,32 @@ async fn queue_hides_received_tasks_and_redelivers_unacknowledged_ones(env: Test
     let depth = queue.depth().await.unwrap();
     assert_eq!((depth.visible, depth.in_flight), (0, 0));
     assert_eq!(depth.dead_letter, Some(0));
+}
+
+async fn queue_sends_batches_larger_than_sqs_allows_in_one_call(env: TestEnv) {
+    let queue = &env.backends.queue;
+    // 23: two full SendMessageBatch calls and a partial one.
+    let bodies: Vec<String> = (0..23).map(|i| format!("task {i}")).collect();
+    let ids = queue.send_batch(&bodies).await.unwrap();
+    assert_eq!(ids.len(), 23);
+    assert_eq!(
+        ids.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        23,
+        "one id per message"
+    );
+    let mut received = Vec::new();
+    while received.len() < 23 {
+        let batch = queue.receive(10, Duration::from_secs(1)).await.unwrap();
+        assert!(!batch.is_empty(), "only {} of 23 arrived", received.len());
+        for delivery in batch {
+            queue.ack(&delivery).await.unwrap();
+            received.push(delivery.body);
+        }
+    }
+    received.sort();
+    let mut expected = bodies.clone();
+    expected.sort();
+    assert_eq!(received, expected);
 }
 
 async fn queue_moves_a_task_received_too_often_to_the_dead_letter_queue(env: TestEnv) {
