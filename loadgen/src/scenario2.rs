@@ -819,3 +819,115 @@ fn write_index(out: &Path, results: &[CellResult]) -> anyhow::Result<PathBuf> {
     )?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use rundir::{QueuedTask, TaskOutcome, TaskRun};
+    use time::macros::datetime;
+
+    use super::*;
+
+    const T0: OffsetDateTime = datetime!(2026-11-23 04:00:00 UTC);
+
+    fn ms(t: OffsetDateTime) -> i64 {
+        (t.unix_timestamp_nanos() / 1_000_000) as i64
+    }
+
+    /// One worker slot, tasks of 10 s each, queued as the previous one finishes.
+    fn back_to_back(n: u32) -> (Vec<TasksRow>, DriveLog) {
+        let mut rows = Vec::new();
+        let mut log = DriveLog::default();
+        for k in 0..n {
+            let at = T0 + time::Duration::seconds(10 * i64::from(k));
+            let task = QueuedTask {
+                task_id: format!("t{k}"),
+                video_id: i64::from(k),
+                enqueued_at: ms(at),
+                bytes: 2_000_000,
+            };
+            let run = TaskRun {
+                task_id: task.task_id.clone(),
+                video_id: task.video_id,
+                worker: "i-local-0002".into(),
+                receive_count: 1,
+                enqueued_at: task.enqueued_at,
+                started_at: task.enqueued_at,
+                finished_at: Some(ms(at + time::Duration::seconds(10))),
+                outcome: Some(TaskOutcome::Processed),
+            };
+            rows.push(TasksRow::from_runs(&task, &[&run]));
+            log.queued.push(task);
+        }
+        for t in 0..=(10 * n) {
+            log.samples.push(QueueSample {
+                t: f64::from(t),
+                at: T0 + time::Duration::seconds(i64::from(t)),
+                visible: 0,
+                in_flight: u64::from(t < 10 * n),
+                enqueued: u64::from(t / 10 + 1).min(u64::from(n)),
+                step: 0,
+                injecting: t < 10 * (n - 1),
+            });
+        }
+        (rows, log)
+    }
+
+    #[test]
+    fn figures_of_a_steady_worker_agree_with_littles_law() {
+        let (rows, log) = back_to_back(3);
+        let cell = Cell {
+            size_bytes: 2_000_000,
+            concurrency: 1,
+            mode: Mode::Sustained,
+        };
+        let injection = Injection::KeepInSystem {
+            backlog: 1,
+            total: 3,
+        };
+        let s = figures(&cell, 2_000_000, 1, &injection, &log, &rows, T0);
+        assert_eq!(
+            (s.enqueued, s.processed, s.failed, s.unfinished),
+            (3, 3, 0, 0)
+        );
+        // 3 videos between 0 s and 30 s.
+        assert!(
+            (s.videos_per_minute - 6.0).abs() < 1e-9,
+            "{}",
+            s.videos_per_minute
+        );
+        assert!((s.megabytes_per_minute - 12.0).abs() < 1e-9);
+        assert_eq!(s.per_minute, vec![3]);
+        assert!((s.service_us.mean - 10e6).abs() < 10e6 * 0.001);
+        // One task always in the system; X·(W+S) = 0.1/s × 10 s = 1.
+        assert!(
+            (s.little_in_system - 1.0).abs() < 0.01,
+            "{}",
+            s.little_in_system
+        );
+        assert!(
+            (s.mean_in_system - 1.0).abs() < 0.05,
+            "{}",
+            s.mean_in_system
+        );
+        assert_eq!(s.queue_verdict, "steady");
+    }
+
+    #[test]
+    fn unfinished_tasks_are_counted_not_lost() {
+        let (mut rows, log) = back_to_back(3);
+        rows[2].status = TaskStatus::Queued;
+        rows[2].started_at = None;
+        rows[2].finished_at = None;
+        rows[1].status = TaskStatus::Failed;
+        let cell = Cell {
+            size_bytes: 2_000_000,
+            concurrency: 1,
+            mode: Mode::Saturation,
+        };
+        let injection = Injection::staircase(6.0, 6.0, 1, Duration::from_secs(30));
+        let s = figures(&cell, 2_000_000, 1, &injection, &log, &rows, T0);
+        assert_eq!((s.processed, s.failed, s.unfinished), (1, 1, 1));
+        assert_eq!(s.steps.len(), 1);
+        assert_eq!(s.steps[0].rate_per_minute, 6.0);
+    }
+}

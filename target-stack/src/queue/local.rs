@@ -97,18 +97,8 @@ impl LocalQueue {
     }
 
     pub async fn send(&self, body: &str) -> Result<String, QueueError> {
-        let id = uuid::Uuid::new_v4().to_string();
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO messages (id, queue, body, sent_at, visible_at) VALUES ($1, $2, $3, $4, $4)",
-        )
-        .bind(&id)
-        .bind(MAIN)
-        .bind(body)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(id)
+        let ids = self.send_batch(&[body.to_string()]).await?;
+        Ok(ids.into_iter().next().expect("one id per message"))
     }
 
     /// Sends every body in one transaction: all or none.
