@@ -1,13 +1,18 @@
-//! The command line. `analyze usl FILE.csv` is built; the run analysis (`analyze --since`,
-//! `analyze report`, `analyze gate`) is tracked by the analyzer issue and says so.
+//! The command line: `analyze [--since 1h | --run ID…]` (the capacity model, written to
+//! `analysis.json` and summarised), `analyze gate` (SLOs and regressions, JUnit XML) and
+//! `analyze usl FILE.csv` (the scalability fit alone). `analyze report` is tracked by the
+//! reports issue and says so.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
-use crate::model::{UslFit, UslSummary};
+use crate::analysis::{Settings, analyze};
+use crate::model::{Slo, UslFit, UslSummary};
+use crate::runs::Selection;
 
 /// Turns run directories and server telemetry into a capacity model.
 #[derive(Debug, Parser)]
@@ -15,6 +20,40 @@ use crate::model::{UslFit, UslSummary};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
+}
+
+#[derive(Debug, Args)]
+struct AnalysisArgs {
+    /// Analyse the runs that overlap this window ending now (e.g. 30m, 1h, 2h30m); the
+    /// default is 1h.
+    #[arg(long, value_parser = rundir::parse_duration, conflicts_with = "runs")]
+    since: Option<Duration>,
+    /// Analyse these runs (repeatable).
+    #[arg(long = "run", value_name = "ID")]
+    runs: Vec<String>,
+    /// Where the run directories are.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
+    /// Where to write the analysis [default: RUNS_DIR/analysis.json].
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The SLO's p95, on every endpoint.
+    #[arg(long, default_value = "1s", value_parser = rundir::parse_duration)]
+    slo_p95: Duration,
+    /// The SLO's highest error share (5% or 0.05).
+    #[arg(long, default_value = "5%", value_parser = rundir::parse_percent)]
+    slo_errors: f64,
+    /// Scenario 2: the mean queue wait to size the worker pool for (Erlang C).
+    #[arg(long, default_value = "60s", value_parser = rundir::parse_duration)]
+    target_wait: Duration,
+    /// Scenario 2: the arrival rate to size for (e.g. 12/min) [default: each cell's X].
+    #[arg(long, value_parser = rundir::parse_rate)]
+    arrival_rate: Option<f64>,
+    /// Print analysis.json instead of the summary.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -27,6 +66,42 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check an analysis against SLOs (and a baseline); exits 1 when a check fails.
+    Gate {
+        /// The SLO file (TOML: p95, errors, min_rps_within_slo, max_failed_tasks,
+        /// [endpoints.NAME], [regression]; see docs/analysis.md).
+        #[arg(long)]
+        slo: PathBuf,
+        /// The analysis to check.
+        #[arg(long, default_value = "runs/analysis.json")]
+        analysis: PathBuf,
+        /// An earlier analysis to compare with (p95 and capacity regressions).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Write the verdicts as JUnit XML here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
+    /// Render the capacity report (not built yet).
+    Report,
+}
+
+/// Prints the result of a command, or its error, and turns it into an exit code.
+fn finish(result: anyhow::Result<(String, bool)>) -> ExitCode {
+    match result {
+        Ok((text, passed)) => {
+            print!("{text}");
+            if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("analyze: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -38,24 +113,96 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Some(Command::Usl { file, json }) => match usl(&file, json) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("analyze: {e:#}");
-                ExitCode::from(1)
-            }
-        },
-        None => {
+        Some(Command::Usl { file, json }) => finish(usl(&file, json).map(|t| (t, true))),
+        Some(Command::Gate {
+            slo,
+            analysis,
+            baseline,
+            junit,
+        }) => finish(gate(&slo, &analysis, baseline.as_deref(), junit.as_deref())),
+        Some(Command::Report) => {
             eprintln!(
-                "analyze: the analysis of run directories (--since, --run, report, gate) is not \
-                 built yet; `analyze usl FILE.csv` is"
+                "analyze: `analyze report` is not built yet (the reports issue); analysis.json \
+                 and `analyze gate` are"
             );
             ExitCode::from(2)
         }
+        None => finish(run_analysis(&cli.analysis).map(|t| (t, true))),
     }
+}
+
+fn run_analysis(args: &AnalysisArgs) -> anyhow::Result<String> {
+    let selection = if args.runs.is_empty() {
+        Selection::Since(args.since.unwrap_or(Duration::from_secs(3600)))
+    } else {
+        Selection::Runs(args.runs.clone())
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let selected = crate::runs::select(&args.runs_dir, &selection, now)?;
+    let mut skipped = Vec::new();
+    for (path, error) in &selected.unreadable {
+        skipped.push(format!("skipped {}: {error}", path.display()));
+    }
+    let mut runs = Vec::new();
+    for (dir, manifest) in selected.runs {
+        runs.push(crate::runs::load(dir, manifest)?);
+    }
+    let settings = Settings {
+        slo: Slo {
+            p95_ms: args.slo_p95.as_secs_f64() * 1000.0,
+            max_error_ratio: args.slo_errors,
+        },
+        target_wait_s: args.target_wait.as_secs_f64(),
+        arrival_per_minute: args.arrival_rate.map(|per_s| per_s * 60.0),
+    };
+    let mut analysis = analyze(&runs, &settings, now);
+    analysis.notes.extend(skipped);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.runs_dir.join("analysis.json"));
+    let json = serde_json::to_string_pretty(&analysis)?;
+    write_atomically(&out, json.as_bytes())?;
+    Ok(if args.json {
+        format!("{json}\n")
+    } else {
+        format!(
+            "{}\nwrote {}\n",
+            crate::summary::render(&analysis),
+            out.display()
+        )
+    })
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn gate(
+    slo: &Path,
+    analysis: &Path,
+    baseline: Option<&Path>,
+    junit: Option<&Path>,
+) -> anyhow::Result<(String, bool)> {
+    let rules = crate::gate::Gate::load(slo)?;
+    let current = crate::gate::read_analysis(analysis)?;
+    let base = baseline.map(crate::gate::read_analysis).transpose()?;
+    let checks = crate::gate::run(&rules, &current, base.as_ref());
+    if checks.is_empty() {
+        anyhow::bail!(
+            "{} checks nothing in {}: give p95/errors limits, or analyse runs with traffic",
+            slo.display(),
+            analysis.display()
+        );
+    }
+    if let Some(path) = junit {
+        std::fs::write(path, crate::gate::junit(&checks))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let passed = checks.iter().all(|c| c.passed);
+    Ok((crate::gate::render(&checks), passed))
 }
 
 fn usl(file: &std::path::Path, json: bool) -> anyhow::Result<String> {

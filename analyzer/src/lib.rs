@@ -2,7 +2,14 @@
 //! capacity model. The models themselves are pure and live in the `capacity-model` crate
 //! (`analyzer/model`), which the load generator uses too without the analyzer's I/O.
 
+pub mod analysis;
 pub mod cli;
+pub mod gate;
+pub mod reactions;
+pub mod runs;
+pub mod stages;
+pub mod summary;
+pub mod timeline;
 pub mod usl_csv;
 
 pub use capacity_model as model;

@@ -37,7 +37,7 @@ fn refuses_too_few_points_and_bad_files_with_the_fix() {
     let few = dir.path().join("few.csv");
     std::fs::write(&few, "concurrency,throughput\n1,10\n2,19\n4,35\n").unwrap();
     let out = analyze(&["usl", few.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "bad input exits 2");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("at least 6 distinct concurrency levels"),
@@ -49,6 +49,7 @@ fn refuses_too_few_points_and_bad_files_with_the_fix() {
         String::from_utf8_lossy(&missing.stderr).contains("cannot read /nonexistent/points.csv")
     );
 
-    let pending = analyze(&[]);
-    assert_eq!(pending.status.code(), Some(2));
+    // Without a subcommand it analyses ./runs, which is not here.
+    let runs = analyze(&["--runs-dir", "/nonexistent/runs"]);
+    assert_eq!(runs.status.code(), Some(2));
 }

@@ -47,7 +47,7 @@ struct RunArgs {
     users: Option<u32>,
     /// Open model: this many arrivals per second (the profile's level); `R`, `R/s` or `R/min`.
     /// Scenario 2: the arrival rate (e.g. 6/min).
-    #[arg(long, value_parser = parse_rate)]
+    #[arg(long, value_parser = rundir::parse_rate)]
     rate: Option<f64>,
     /// Length of the steady part of the profile (e.g. 30s, 5m).
     #[arg(long, value_parser = parse_duration)]
@@ -79,6 +79,10 @@ struct RunArgs {
     /// The target-stack binary for the local target.
     #[arg(long)]
     target_stack: Option<PathBuf>,
+    /// The local target's stack.toml: each section it names replaces the default one (see
+    /// target-stack/src/stack/default-stack.toml), e.g. faster scaling for a rehearsal.
+    #[arg(long, value_name = "FILE")]
+    stack_config: Option<PathBuf>,
     /// Keep the local target's data directory after the run.
     #[arg(long)]
     keep_stack_data: bool,
@@ -128,32 +132,6 @@ struct RunArgs {
 enum Invocation {
     Web(RunPlan),
     Worker(crate::scenario2::Scenario2Plan),
-}
-
-/// `R`, `R/s` or `R/min` → per second.
-fn parse_rate(text: &str) -> Result<f64, String> {
-    let t = text.trim();
-    let (number, per) = match t.split_once('/') {
-        Some((n, unit)) => (n.trim(), unit.trim()),
-        None => (t, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("rate {text:?} must be a number with an optional /s or /min"))?;
-    let seconds = match per {
-        "s" | "sec" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        other => {
-            return Err(format!(
-                "unknown rate unit /{other} in {text:?}; use /s or /min"
-            ));
-        }
-    };
-    if !(value > 0.0 && value.is_finite()) {
-        return Err(format!("rate {text:?} must be above 0"));
-    }
-    Ok(value / seconds)
 }
 
 pub async fn main() -> i32 {
@@ -222,20 +200,26 @@ fn target_choice(args: &RunArgs) -> anyhow::Result<TargetChoice> {
             if !(host.starts_with("http://") || host.starts_with("https://")) {
                 bail!("--host {host:?} must be a URL such as http://127.0.0.1:8000");
             }
-            if args.target_stack.is_some() || args.keep_stack_data {
-                bail!("--target-stack and --keep-stack-data apply to the local target (no --host)");
+            if args.target_stack.is_some() || args.keep_stack_data || args.stack_config.is_some() {
+                bail!(
+                    "--target-stack, --keep-stack-data and --stack-config apply to the local target (no --host)"
+                );
             }
             TargetChoice::Host(host.clone())
         }
         None => TargetChoice::Local {
             binary: args.target_stack.clone(),
             keep_data: args.keep_stack_data,
+            stack_config: args.stack_config.clone(),
         },
     })
 }
 
 fn scenario2_plan(args: RunArgs) -> anyhow::Result<crate::scenario2::Scenario2Plan> {
     use scenarios::scenario2::{Mode, matrix};
+    if args.stack_config.is_some() {
+        bail!("scenario2 sets the local stack's worker group itself; drop --stack-config");
+    }
     if args.users.is_some() || !args.thresholds.is_empty() || args.contract.is_some() {
         bail!(
             "scenario2 takes --size, --concurrency, --mode, --tasks, --rate and --matrix, not --users, --threshold or --contract"

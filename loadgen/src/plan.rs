@@ -48,6 +48,8 @@ pub enum TargetChoice {
     Local {
         binary: Option<PathBuf>,
         keep_data: bool,
+        /// A stack.toml whose sections replace the local stack's defaults.
+        stack_config: Option<PathBuf>,
     },
 }
 
@@ -100,53 +102,4 @@ impl RunPlan {
     }
 }
 
-/// Parses `30s`, `5m`, `1h`, `250ms`, `1m30s`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err("empty duration; write it like 30s, 5m, 1m30s or 250ms".into());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .ok_or_else(|| format!("duration {text:?} needs a unit (ms, s, m, h)"))?;
-        let (number, tail) = rest.split_at(digits);
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("duration {text:?}: {number:?} is not a number"))?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let seconds = match unit {
-            "ms" => value / 1000.0,
-            "s" => value,
-            "m" => value * 60.0,
-            "h" => value * 3600.0,
-            other => {
-                return Err(format!(
-                    "duration {text:?}: unknown unit {other:?} (use ms, s, m, h)"
-                ));
-            }
-        };
-        total += Duration::from_secs_f64(seconds);
-        rest = next;
-    }
-    Ok(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_people_write_them() {
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
-        assert!(parse_duration("30").unwrap_err().contains("unit"));
-        assert!(parse_duration("3 days").is_err());
-    }
-}
+pub use rundir::parse_duration;

@@ -60,10 +60,21 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<Outcome> {
     })?;
     let (host, local) = match &plan.target {
         TargetChoice::Host(url) => (url.trim_end_matches('/').to_string(), None),
-        TargetChoice::Local { binary, keep_data } => {
+        TargetChoice::Local {
+            binary,
+            keep_data,
+            stack_config,
+        } => {
             let binary = find_target_stack(binary.as_deref())?;
+            let config = stack_config
+                .as_deref()
+                .map(|path| {
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read --stack-config {}", path.display()))
+                })
+                .transpose()?;
             eprintln!("starting the local target ({})…", binary.display());
-            let target = LocalTarget::start(&binary, *keep_data, None).await?;
+            let target = LocalTarget::start(&binary, *keep_data, config.as_deref()).await?;
             eprintln!(
                 "local target up at {} (data in {})",
                 target.url,

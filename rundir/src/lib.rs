@@ -31,7 +31,7 @@ pub use manifest::{HostInfo, LoadModel, Manifest, StackKind, Stage, Target, Tool
 pub use metrics::{METRICS_HEADER, MetricRow, MetricsWriter, read_metrics};
 pub use requests::{REQUESTS_HEADER, RequestsRow, RequestsWriter, read_requests};
 pub use run_id::RunId;
-pub use size::parse_size;
+pub use size::{parse_duration, parse_percent, parse_rate, parse_size};
 pub use summary::{
     EndpointSummary, LatencySummary, SkippedStep, Summary, ThresholdOutcome, WorkerStep,
     WorkerSummary,

@@ -1,4 +1,7 @@
-//! Sizes as people write them on command lines and in manifests (`50MB`, `100MiB`).
+//! Sizes, durations, rates and shares as people write them on command lines (`50MB`,
+//! `1m30s`, `6/min`, `5%`).
+
+use std::time::Duration;
 
 /// Parses sizes like `512KB`, `1MB`, `100MiB`, `2000000` (bytes). KB/MB/GB are decimal,
 /// KiB/MiB/GiB binary.
@@ -28,6 +31,85 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok((value * factor).round() as u64)
 }
 
+/// Parses `30s`, `5m`, `1h`, `250ms`, `1m30s`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err("empty duration; write it like 30s, 5m, 1m30s or 250ms".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(|| format!("duration {text:?} needs a unit (ms, s, m, h)"))?;
+        let (number, tail) = rest.split_at(digits);
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("duration {text:?}: {number:?} is not a number"))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let seconds = match unit {
+            "ms" => value / 1000.0,
+            "s" => value,
+            "m" => value * 60.0,
+            "h" => value * 3600.0,
+            other => {
+                return Err(format!(
+                    "duration {text:?}: unknown unit {other:?} (use ms, s, m, h)"
+                ));
+            }
+        };
+        total += Duration::from_secs_f64(seconds);
+        rest = next;
+    }
+    Ok(total)
+}
+
+/// `R`, `R/s` or `R/min` → per second.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (number, per) = match t.split_once('/') {
+        Some((n, unit)) => (n.trim(), unit.trim()),
+        None => (t, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("rate {text:?} must be a number with an optional /s or /min"))?;
+    let seconds = match per {
+        "s" | "sec" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => {
+            return Err(format!(
+                "unknown rate unit /{other} in {text:?}; use /s or /min"
+            ));
+        }
+    };
+    if !(value > 0.0 && value.is_finite()) {
+        return Err(format!("rate {text:?} must be above 0"));
+    }
+    Ok(value / seconds)
+}
+
+/// `5%` or `0.05` → 0.05: shares (error rates) as people write them.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (number, scale) = match t.strip_suffix('%') {
+        Some(n) => (n.trim(), 100.0),
+        None => (t, 1.0),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a share; write it like 5% or 0.05"))?;
+    let share = value / scale;
+    if !(0.0..=1.0).contains(&share) {
+        return Err(format!("{text:?} must lie between 0% and 100%"));
+    }
+    Ok(share)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +122,27 @@ mod tests {
         assert_eq!(parse_size("42").unwrap(), 42);
         assert!(parse_size("MB").is_err());
         assert!(parse_size("3 parsecs").unwrap_err().contains("unit"));
+    }
+
+    #[test]
+    fn rates_and_shares_read_like_people_write_them() {
+        assert_eq!(parse_rate("6/min").unwrap(), 0.1);
+        assert_eq!(parse_rate("50").unwrap(), 50.0);
+        assert!(parse_rate("5/week").unwrap_err().contains("/week"));
+        assert!(parse_rate("0").is_err());
+        assert_eq!(parse_percent("5%").unwrap(), 0.05);
+        assert_eq!(parse_percent("0.25").unwrap(), 0.25);
+        assert!(parse_percent("150%").is_err());
+        assert!(parse_percent("lots").unwrap_err().contains("5%"));
+    }
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("30").unwrap_err().contains("unit"));
+        assert!(parse_duration("3 days").is_err());
     }
 }

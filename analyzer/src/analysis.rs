@@ -1,0 +1,722 @@
+//! The capacity model of a set of runs: what goes into `analysis.json` (its schema is
+//! documented in `docs/analysis.md`) and its readable summary.
+//!
+//! Every section is computed from measurements; a section that cannot be computed holds
+//! the reason instead (`{"unavailable": "..."}`), so a reader sees why rather than nothing.
+
+use std::collections::BTreeMap;
+
+use capacity_model::{
+    ClosedModelCheck, KneeReport, KpiRules, MmcQueue, MmcSummary, OpenModelCheck, Slo, UslFit,
+    UslSummary, closed_model_check, find_knee, open_model_check, servers_for_wait,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::reactions::{ScaleOut, scale_outs};
+use crate::runs::RunData;
+use crate::stages::{EndpointStats, LoadKind, LoadPoint, is_degradation_kpi, load_points};
+use crate::timeline::{Timeline, Window};
+
+/// The version of `analysis.json` this writes; the gate refuses newer ones.
+pub const ANALYSIS_FORMAT_VERSION: u32 = 1;
+
+/// CPU above this is a degraded KPI (the course's and AWS's usual scale-out target is 70).
+pub const CPU_LIMIT_PERCENT: f64 = 80.0;
+/// Little's law holds when users and X·(R+Z) agree within this.
+pub const LITTLE_TOLERANCE: f64 = 0.10;
+
+/// A section, or why it is missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Section<T> {
+    Available(T),
+    Unavailable { unavailable: String },
+}
+
+impl<T> Section<T> {
+    pub fn missing(why: impl Into<String>) -> Self {
+        Section::Unavailable {
+            unavailable: why.into(),
+        }
+    }
+
+    pub fn available(&self) -> Option<&T> {
+        match self {
+            Section::Available(t) => Some(t),
+            Section::Unavailable { .. } => None,
+        }
+    }
+}
+
+/// How an analysis is run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub slo: Slo,
+    /// Scenario 2: the mean queue wait Erlang C sizes the worker pool for, seconds.
+    pub target_wait_s: f64,
+    /// Scenario 2: the arrival rate to size for, videos per minute; None uses each cell's X.
+    pub arrival_per_minute: Option<f64>,
+}
+
+impl Default for Settings {
+    /// The course's SLO: p95 ≤ 1 s on every endpoint, errors ≤ 5 %; a 60 s queue wait.
+    fn default() -> Self {
+        Settings {
+            slo: Slo {
+                p95_ms: 1000.0,
+                max_error_ratio: 0.05,
+            },
+            target_wait_s: 60.0,
+            arrival_per_minute: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub format_version: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: OffsetDateTime,
+    pub aforo: String,
+    pub settings: Settings,
+    pub runs: Vec<RunInfo>,
+    /// Each endpoint's latency over every scenario-1 run, histograms added exactly.
+    pub latency: Vec<EndpointStats>,
+    /// Load points of every scenario-1 run (see `stages`), in time order.
+    pub stages: Vec<LoadPoint>,
+    pub capacity: Section<Capacity>,
+    pub usl: Section<UslSection>,
+    pub little: Vec<LittleCheck>,
+    pub scale_outs: Vec<ScaleOut>,
+    pub workers: Vec<WorkerCell>,
+    /// Things a reader should know about the data (skipped runs, mixed load kinds, …).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub scenario: String,
+    pub profile: String,
+    pub target: String,
+    /// `local`, `external` or `aws`.
+    pub stack: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    pub requests: u64,
+    pub metric_rows: usize,
+    pub activities: usize,
+    pub tasks: usize,
+}
+
+/// The knee and what it means in users, RPS and instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capacity {
+    pub load_kind: LoadKind,
+    /// Points judged, by load.
+    pub points: usize,
+    pub knee: KneeReport,
+    /// The highest throughput within SLO divided by the healthy hosts behind the load
+    /// balancer at that point; absent without load-balancer metrics.
+    pub rps_per_instance: Option<f64>,
+    pub instances_at_max: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UslSection {
+    /// `users` for the closed model; for the open model, N = X·R (Little's law).
+    pub concurrency_from: String,
+    pub points: Vec<(f64, f64)>,
+    pub fit: UslSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "snake_case")]
+pub enum LittleCheck {
+    /// users ≈ X·(R + Z), Z = 0 (scenario 1 has no think time).
+    Closed {
+        label: String,
+        run_id: String,
+        check: ClosedModelCheck,
+        holds: bool,
+    },
+    /// For the open model: in flight ≈ λ·R, the concurrency the generator needed.
+    Open {
+        label: String,
+        run_id: String,
+        rate: f64,
+        in_flight_implied: f64,
+    },
+    /// Scenario 2: tasks in the system ≈ X·(W + S).
+    Workers {
+        run_id: String,
+        check: OpenModelCheck,
+        holds: bool,
+    },
+}
+
+/// One scenario-2 run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerCell {
+    pub run_id: String,
+    pub mode: String,
+    pub size_bytes: u64,
+    pub concurrency: u32,
+    pub workers: u32,
+    pub enqueued: u64,
+    pub processed: u64,
+    pub failed: u64,
+    pub unfinished: u64,
+    pub duration_s: f64,
+    pub videos_per_minute: f64,
+    pub megabytes_per_minute: f64,
+    pub service_mean_s: f64,
+    pub service_p50_s: f64,
+    pub service_p95_s: f64,
+    pub wait_mean_s: f64,
+    pub queue_slope_per_minute: f64,
+    pub queue_verdict: String,
+    pub worker_cpu_percent: Option<f64>,
+    /// Saturation: the first step whose queue grew, arrivals per minute.
+    pub saturated_at_per_minute: Option<f64>,
+    /// Saturation: the best completion rate of a step whose queue did not grow.
+    pub max_stable_per_minute: Option<f64>,
+    pub erlang: Section<ErlangSizing>,
+}
+
+/// The pool size M/M/c prescribes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErlangSizing {
+    pub arrival_per_minute: f64,
+    pub target_wait_s: f64,
+    /// Worker slots (instances × concurrency) for a mean wait within the target.
+    pub servers: u32,
+    /// The queue at that size, in seconds and tasks per second.
+    pub queue: MmcSummary,
+    /// Erlang C takes S as fixed; on shared CPUs S grows with concurrency.
+    pub assumption: String,
+}
+
+/// Builds the analysis of `runs` (loaded by `runs::load`).
+pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> Analysis {
+    let mut notes = Vec::new();
+    let mut stages = Vec::new();
+    let mut little = Vec::new();
+    let mut scale = Vec::new();
+    let mut workers = Vec::new();
+    let mut merged: BTreeMap<String, hdrhistogram::Histogram<u64>> = BTreeMap::new();
+    let mut merged_counts: BTreeMap<String, crate::timeline::Counts> = BTreeMap::new();
+    let mut merged_seconds = 0i64;
+
+    for run in runs {
+        let timeline = Timeline::new(&run.intervals, &run.requests, &run.metrics);
+        let id = run.manifest.run_id.as_str();
+        scale.extend(scale_outs(
+            id,
+            &timeline,
+            &run.activities,
+            settings.slo.p95_ms,
+        ));
+        if let Some(worker) = run.summary.as_ref().and_then(|s| s.worker.as_ref()) {
+            let cell = worker_cell(run, worker, settings);
+            if let Some(check) = worker_little(run, worker) {
+                little.push(check);
+            }
+            workers.push(cell);
+            continue;
+        }
+        let whole = Window::new(i64::MIN / 2, i64::MAX / 2);
+        for endpoint in timeline.endpoints() {
+            merged
+                .entry(endpoint.clone())
+                .or_insert_with(|| rundir::merge(std::iter::empty()))
+                .add(timeline.latency(Some(&endpoint), whole))
+                .expect("an auto-resizing histogram takes any histogram");
+            *merged_counts.entry(endpoint.clone()).or_default() +=
+                &timeline.counts(Some(&endpoint), whole);
+        }
+        merged_seconds += run_seconds(run);
+        let points = load_points(&run.manifest, &timeline);
+        if points.is_empty() && !run.intervals.is_empty() {
+            notes.push(format!(
+                "{id}: its manifest has no stage with whole seconds of traffic; it adds to the \
+                 latency but gives no load point"
+            ));
+        }
+        for p in &points {
+            little.push(point_little(p));
+        }
+        stages.extend(points);
+    }
+    stages.sort_by_key(|p| p.from);
+
+    let latency = merged
+        .iter()
+        .map(|(name, h)| {
+            let latency = rundir::LatencySummary::from_histogram(h);
+            let counts = merged_counts.get(name).cloned().unwrap_or_default();
+            let seconds = merged_seconds.max(1) as f64;
+            EndpointStats {
+                endpoint: name.clone(),
+                samples: counts.requests.max(h.len()),
+                errors: counts.errors(),
+                error_ratio: counts.error_ratio(),
+                rps: counts.requests as f64 / seconds,
+                kb_per_s: (counts.bytes_received + counts.bytes_sent) as f64 / 1024.0 / seconds,
+                mean_ms: latency.mean / 1000.0,
+                min_ms: latency.min as f64 / 1000.0,
+                p50_ms: latency.p50 as f64 / 1000.0,
+                p90_ms: latency.p90 as f64 / 1000.0,
+                p95_ms: latency.p95 as f64 / 1000.0,
+                p99_ms: latency.p99 as f64 / 1000.0,
+                max_ms: latency.max as f64 / 1000.0,
+            }
+        })
+        .collect();
+
+    let (capacity, usl) = capacity_and_usl(&stages, settings, &mut notes);
+    Analysis {
+        format_version: ANALYSIS_FORMAT_VERSION,
+        generated_at: now,
+        aforo: env!("CARGO_PKG_VERSION").to_owned(),
+        settings: settings.clone(),
+        runs: runs.iter().map(run_info).collect(),
+        latency,
+        stages,
+        capacity,
+        usl,
+        little,
+        scale_outs: scale,
+        workers,
+        notes,
+    }
+}
+
+fn run_seconds(run: &RunData) -> i64 {
+    match run.manifest.ended_at {
+        Some(end) => (end - run.manifest.started_at).whole_seconds().max(1),
+        None => run.intervals.len().max(1) as i64,
+    }
+}
+
+fn run_info(run: &RunData) -> RunInfo {
+    RunInfo {
+        run_id: run.manifest.run_id.as_str().to_owned(),
+        scenario: run.manifest.scenario.clone(),
+        profile: run.manifest.profile.clone(),
+        target: run.manifest.target.url.clone(),
+        stack: match run.manifest.target.stack {
+            rundir::StackKind::Local { .. } => "local",
+            rundir::StackKind::External => "external",
+            rundir::StackKind::Aws { .. } => "aws",
+        }
+        .to_owned(),
+        started_at: run.manifest.started_at,
+        ended_at: run.manifest.ended_at,
+        requests: run.requests.iter().map(|r| r.requests).sum(),
+        metric_rows: run.metrics.len(),
+        activities: run.activities.len(),
+        tasks: run.tasks.len(),
+    }
+}
+
+fn point_little(p: &LoadPoint) -> LittleCheck {
+    let rps = p.total.rps;
+    let response_s = p.total.mean_ms / 1000.0;
+    match p.load_kind {
+        LoadKind::Users => match closed_model_check(p.load, rps, response_s, 0.0) {
+            Ok(check) => LittleCheck::Closed {
+                label: p.label.clone(),
+                run_id: p.run_id.clone(),
+                holds: check.holds_within(LITTLE_TOLERANCE),
+                check,
+            },
+            // Zero users (the very start of a ramp): nothing to check, so report λ·R only.
+            Err(_) => open_little(p, rps, response_s),
+        },
+        LoadKind::Rate => open_little(p, rps, response_s),
+    }
+}
+
+fn open_little(p: &LoadPoint, rps: f64, response_s: f64) -> LittleCheck {
+    LittleCheck::Open {
+        label: p.label.clone(),
+        run_id: p.run_id.clone(),
+        rate: rps,
+        in_flight_implied: rps * response_s,
+    }
+}
+
+fn capacity_and_usl(
+    stages: &[LoadPoint],
+    settings: &Settings,
+    notes: &mut Vec<String>,
+) -> (Section<Capacity>, Section<UslSection>) {
+    if stages.is_empty() {
+        let why = "no scenario-1 load point: run `loadgen run scenario1` (a ramp or a search \
+                   gives the curve)";
+        return (Section::missing(why), Section::missing(why));
+    }
+    // One kind of load per curve: the kind most points have.
+    let users = stages
+        .iter()
+        .filter(|p| p.load_kind == LoadKind::Users)
+        .count();
+    let kind = if users * 2 >= stages.len() {
+        LoadKind::Users
+    } else {
+        LoadKind::Rate
+    };
+    let mut points: Vec<&LoadPoint> = stages
+        .iter()
+        .filter(|p| p.load_kind == kind && p.load > 0.0)
+        .collect();
+    if points.len() < stages.len() {
+        notes.push(format!(
+            "the capacity curve uses the {} points measured in {}; {} other points are left out",
+            points.len(),
+            match kind {
+                LoadKind::Users => "users",
+                LoadKind::Rate => "arrivals per second",
+            },
+            stages.len() - points.len()
+        ));
+    }
+    points.sort_by(|a, b| a.load.total_cmp(&b.load));
+
+    let knee_stages: Vec<capacity_model::Stage> = points
+        .iter()
+        .map(|p| capacity_model::Stage {
+            label: format!("{} ({})", p.label, short_id(&p.run_id)),
+            load: p.load,
+            rps: p.total.rps,
+            p95_ms: p.worst_p95_ms,
+            error_ratio: p.total.error_ratio,
+            kpis: p
+                .kpis
+                .iter()
+                .filter(|(name, _)| is_degradation_kpi(name))
+                .map(|(name, value)| (name.clone(), *value))
+                .collect(),
+        })
+        .collect();
+    let mut rules = KpiRules::default();
+    for p in &points {
+        for name in p.kpis.keys().filter(|n| n.starts_with("cpu_percent:")) {
+            rules.thresholds.insert(name.clone(), CPU_LIMIT_PERCENT);
+        }
+    }
+    let capacity = match find_knee(&knee_stages, &settings.slo, &rules) {
+        Ok(knee) => {
+            let best = knee.last_within_slo().and_then(|last| {
+                // The point with the highest RPS within SLO, for the per-instance figure.
+                points[..=last.index]
+                    .iter()
+                    .zip(&knee_stages)
+                    .filter(|(_, s)| {
+                        s.p95_ms <= settings.slo.p95_ms
+                            && s.error_ratio <= settings.slo.max_error_ratio
+                    })
+                    .max_by(|a, b| a.1.rps.total_cmp(&b.1.rps))
+                    .map(|(p, _)| *p)
+            });
+            let instances = best.and_then(|p| p.healthy_hosts()).filter(|h| *h > 0.0);
+            Section::Available(Capacity {
+                load_kind: kind,
+                points: knee_stages.len(),
+                rps_per_instance: instances.map(|h| knee.max_rps_within_slo / h),
+                instances_at_max: instances,
+                knee,
+            })
+        }
+        Err(e) => Section::missing(format!("the knee cannot be found: {e}")),
+    };
+
+    let usl_points: Vec<(f64, f64)> = points
+        .iter()
+        .filter(|p| p.total.rps > 0.0)
+        .map(|p| match kind {
+            LoadKind::Users => (p.load, p.total.rps),
+            LoadKind::Rate => (p.total.rps * p.total.mean_ms / 1000.0, p.total.rps),
+        })
+        .filter(|(n, _)| *n > 0.0)
+        .collect();
+    let usl = match UslFit::fit(&usl_points) {
+        Ok(fit) => Section::Available(UslSection {
+            concurrency_from: match kind {
+                LoadKind::Users => "users",
+                LoadKind::Rate => "little",
+            }
+            .into(),
+            points: usl_points,
+            fit: fit.summary(),
+        }),
+        Err(e) => Section::missing(format!("no scalability fit: {e}")),
+    };
+    (capacity, usl)
+}
+
+fn short_id(id: &str) -> &str {
+    id.rsplit('-').next().unwrap_or(id)
+}
+
+fn worker_little(run: &RunData, w: &rundir::WorkerSummary) -> Option<LittleCheck> {
+    let x_per_s = w.videos_per_minute / 60.0;
+    let in_system = w.wait_us.mean / 1e6 + w.service_us.mean / 1e6;
+    let check = open_model_check(w.mean_in_system, x_per_s, in_system).ok()?;
+    Some(LittleCheck::Workers {
+        run_id: run.manifest.run_id.as_str().to_owned(),
+        holds: check.holds_within(LITTLE_TOLERANCE),
+        check,
+    })
+}
+
+fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) -> WorkerCell {
+    let service_s = w.service_us.mean / 1e6;
+    let arrival_per_minute = settings.arrival_per_minute.unwrap_or(w.videos_per_minute);
+    let erlang = if service_s <= 0.0 || arrival_per_minute <= 0.0 {
+        Section::missing("no task finished, so there is no service time to size with")
+    } else {
+        let lambda = arrival_per_minute / 60.0;
+        match servers_for_wait(lambda, service_s, settings.target_wait_s)
+            .and_then(|c| MmcQueue::new(lambda, service_s, c).map(|q| (c, q.summary())))
+        {
+            Ok((servers, queue)) => Section::Available(ErlangSizing {
+                arrival_per_minute,
+                target_wait_s: settings.target_wait_s,
+                servers,
+                queue,
+                assumption: format!(
+                    "M/M/c with S = {service_s:.1} s as measured at concurrency {} × {} \
+                     worker(s); where workers share CPUs, S grows with concurrency and the \
+                     pool must be re-measured at the prescribed size",
+                    w.concurrency, w.workers
+                ),
+            }),
+            Err(e) => Section::missing(format!("Erlang C: {e}")),
+        }
+    };
+    let growing = w.steps.iter().find(|s| s.queue_verdict == "growing");
+    WorkerCell {
+        run_id: run.manifest.run_id.as_str().to_owned(),
+        mode: w.mode.clone(),
+        size_bytes: w.size_bytes,
+        concurrency: w.concurrency,
+        workers: w.workers,
+        enqueued: w.enqueued,
+        processed: w.processed,
+        failed: w.failed,
+        unfinished: w.unfinished,
+        duration_s: run_seconds(run) as f64,
+        videos_per_minute: w.videos_per_minute,
+        megabytes_per_minute: w.megabytes_per_minute,
+        service_mean_s: service_s,
+        service_p50_s: w.service_us.p50 as f64 / 1e6,
+        service_p95_s: w.service_us.p95 as f64 / 1e6,
+        wait_mean_s: w.wait_us.mean / 1e6,
+        queue_slope_per_minute: w.queue_slope_per_minute,
+        queue_verdict: w.queue_verdict.clone(),
+        worker_cpu_percent: w.worker_cpu_percent,
+        saturated_at_per_minute: growing.map(|s| s.rate_per_minute),
+        max_stable_per_minute: w
+            .steps
+            .iter()
+            .filter(|s| s.queue_verdict != "growing")
+            .map(|s| s.completed_per_minute)
+            .reduce(f64::max),
+        erlang,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rundir::{Activity, Interval, LoadModel, Manifest, MetricRow, RequestsRow, RunDir, RunId};
+    use std::time::Duration;
+
+    const START: i64 = 1_800_000_000;
+
+    /// A closed-model ramp 0 → 100 users over 100 s and a 20 s hold, on a system whose
+    /// throughput follows the USL (λ 10/s, σ 0.05, κ 0.001) and whose latency follows
+    /// Little's law, with CPU at 1.5 % per user and one scale-out at 70 s.
+    fn synthetic_run(root: &std::path::Path) -> RunData {
+        let usl = |u: f64| 10.0 * u / (1.0 + 0.05 * (u - 1.0) + 0.001 * u * (u - 1.0));
+        let text = include_str!("../../rundir/tests/data/manifest.example.json");
+        let mut manifest: Manifest = serde_json::from_str(text).unwrap();
+        manifest.run_id = RunId::generate(crate::stages::at(START), "scenario1");
+        manifest.started_at = crate::stages::at(START);
+        manifest.ended_at = Some(crate::stages::at(START + 120));
+        manifest.load_model = LoadModel::Closed { max_users: 100 };
+        manifest.stages = vec![
+            rundir::Stage {
+                name: "ramp to 100".into(),
+                start_offset_ms: 0,
+                duration_ms: 100_000,
+                users: Some(100),
+                rate_per_sec: None,
+                ramp: true,
+            },
+            rundir::Stage {
+                name: "hold 100".into(),
+                start_offset_ms: 100_000,
+                duration_ms: 20_000,
+                users: Some(100),
+                rate_per_sec: None,
+                ramp: false,
+            },
+        ];
+        let mut intervals = Vec::new();
+        let mut requests = Vec::new();
+        let mut metrics = Vec::new();
+        let metric = |s: i64, ns: &str, name: &str, dims: Vec<(&str, &str)>, v: f64| MetricRow {
+            timestamp: crate::stages::at(s),
+            namespace: ns.into(),
+            metric: name.into(),
+            dimensions: dims
+                .into_iter()
+                .map(|(a, b)| (a.into(), b.into()))
+                .collect(),
+            statistic: "Average".into(),
+            value: v,
+            unit: String::new(),
+        };
+        for s in 0..120i64 {
+            let users = (s as f64 + 0.5).min(100.0);
+            let x = usl(users);
+            let n = x.round() as u64;
+            let latency_us = (users / x * 1e6) as u64;
+            let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+            h.record_n(latency_us, n).unwrap();
+            intervals.push(Interval {
+                tag: Some("get".into()),
+                start: Duration::from_secs((START + s) as u64),
+                duration: Duration::from_secs(1),
+                histogram: h,
+            });
+            requests.push(RequestsRow {
+                timestamp: crate::stages::at(START + s),
+                endpoint: "get".into(),
+                requests: n,
+                successes: n,
+                errors_4xx: 0,
+                errors_5xx: 0,
+                errors_other: 0,
+                bytes_sent: 0,
+                bytes_received: 0,
+            });
+            let web = vec![("AutoScalingGroupName", "web")];
+            metrics.push(metric(
+                START + s,
+                "AWS/EC2",
+                "CPUUtilization",
+                web.clone(),
+                (1.5 * users).min(100.0),
+            ));
+            metrics.push(metric(
+                START + s,
+                "AWS/AutoScaling",
+                "GroupInServiceInstances",
+                web,
+                if s < 75 { 1.0 } else { 2.0 },
+            ));
+            metrics.push(metric(
+                START + s,
+                "AWS/ApplicationELB",
+                "HealthyHostCount",
+                vec![("TargetGroup", "tg"), ("LoadBalancer", "lb")],
+                if s < 75 { 1.0 } else { 2.0 },
+            ));
+        }
+        let alarm = crate::stages::at(START + 69)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let activities = vec![Activity {
+            activity_id: "a-1".into(),
+            auto_scaling_group_name: "web".into(),
+            description: "Launching a new EC2 instance: i-2".into(),
+            cause: format!(
+                "At {alarm} a monitor alarm web-cpu-AlarmHigh in state ALARM triggered policy \
+                 web-cpu-70 changing the desired capacity from 1 to 2."
+            ),
+            start_time: crate::stages::at(START + 70),
+            end_time: Some(crate::stages::at(START + 71)),
+            status_code: "Successful".into(),
+            status_message: None,
+            progress: 100,
+            details: "{}".into(),
+        }];
+        RunData {
+            dir: RunDir::create(root, &manifest.run_id).unwrap(),
+            manifest,
+            summary: None,
+            intervals,
+            requests,
+            metrics,
+            activities,
+            tasks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_usl_shaped_ramp_gives_its_knee_its_fit_and_its_scale_out() {
+        let root = tempfile::tempdir().unwrap();
+        let run = synthetic_run(root.path());
+        let a = analyze(&[run], &Settings::default(), crate::stages::at(START + 200));
+        assert_eq!(a.stages.len(), 11, "ten ramp slices and the hold");
+
+        let capacity = a.capacity.available().expect("a knee");
+        // R(u) = (1 + 0.05(u−1) + 0.001u(u−1)) / 10 s crosses 1 s near u = 73.7: the slice
+        // centred on 65 users holds, the one on 75 breaks.
+        let last = capacity.knee.last_within_slo().unwrap();
+        let breach = capacity.knee.first_breach().unwrap();
+        assert!((last.load - 65.0).abs() < 1e-9, "{last:?}");
+        assert!((breach.stage.load - 75.0).abs() < 1e-9, "{breach:?}");
+        // CPU passes 80 % at 53 users, in the slice before the knee's.
+        let lead = &capacity.knee.leading_kpis[0];
+        assert_eq!(lead.kpi, "cpu_percent:web");
+        assert!((lead.stage.load - 55.0).abs() < 1e-9, "{lead:?}");
+        assert_eq!(capacity.instances_at_max, Some(1.0));
+        assert!(capacity.rps_per_instance.unwrap() > 70.0);
+
+        let usl = a.usl.available().expect("a fit");
+        assert!((0.03..0.07).contains(&usl.fit.sigma), "{:?}", usl.fit);
+        assert!(usl.fit.r_squared > 0.98, "{:?}", usl.fit);
+
+        let out = &a.scale_outs[0];
+        assert_eq!(out.activity_to_in_service_s, Some(5.0));
+        assert_eq!(out.alarm_at, Some(crate::stages::at(START + 69)));
+        // The latency broke at 74 s, after the alarm: the group scaled before the breach.
+        assert_eq!(out.breach_at, None);
+
+        let closed = a
+            .little
+            .iter()
+            .filter(|l| matches!(l, LittleCheck::Closed { holds: true, .. }))
+            .count();
+        assert!(
+            closed >= 9,
+            "Little's law holds on data made by it: {:?}",
+            a.little
+        );
+        assert_eq!(a.latency[0].endpoint, "get");
+        let text = crate::summary::render(&a);
+        assert!(text.contains("holds 65 users"), "{text}");
+        assert!(text.contains("first to degrade: cpu_percent:web"), "{text}");
+    }
+
+    #[test]
+    fn without_scenario_1_points_the_sections_say_why() {
+        let a = analyze(&[], &Settings::default(), crate::stages::at(START));
+        assert!(
+            matches!(&a.capacity, Section::Unavailable { unavailable } if unavailable.contains("loadgen run scenario1"))
+        );
+        let json = serde_json::to_value(&a).unwrap();
+        assert!(json["usl"]["unavailable"].is_string());
+        // And it reads back.
+        let back: Analysis = serde_json::from_value(json).unwrap();
+        assert_eq!(back, a);
+    }
+}

@@ -1,0 +1,393 @@
+//! `analyze gate`: SLOs and regressions against a baseline, as a verdict per check, an exit
+//! code and JUnit XML for CI systems.
+//!
+//! The SLO file (TOML):
+//!
+//! ```toml
+//! p95 = "1s"              # every endpoint, over all the analysed runs
+//! errors = "5%"
+//! min_rps_within_slo = 50 # optional: the knee's highest throughput within SLO
+//! max_failed_tasks = 0    # optional: scenario 2
+//!
+//! [endpoints.upload]      # optional overrides per endpoint
+//! p95 = "3s"
+//!
+//! [regression]            # used with --baseline; these are the defaults
+//! p95_increase = "10%"
+//! max_rps_decrease = "10%"
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::analysis::{ANALYSIS_FORMAT_VERSION, Analysis, Section};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SloFile {
+    p95: Option<String>,
+    errors: Option<String>,
+    min_rps_within_slo: Option<f64>,
+    max_failed_tasks: Option<u64>,
+    #[serde(default)]
+    endpoints: BTreeMap<String, EndpointSlo>,
+    #[serde(default)]
+    regression: RegressionFile,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointSlo {
+    p95: Option<String>,
+    errors: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegressionFile {
+    p95_increase: Option<String>,
+    max_rps_decrease: Option<String>,
+}
+
+/// The parsed SLO file: milliseconds and shares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gate {
+    pub p95_ms: Option<f64>,
+    pub max_error_ratio: Option<f64>,
+    pub min_rps_within_slo: Option<f64>,
+    pub max_failed_tasks: Option<u64>,
+    /// Per endpoint: (p95 ms, error share) overriding the defaults.
+    pub endpoints: BTreeMap<String, (Option<f64>, Option<f64>)>,
+    pub max_p95_increase: f64,
+    pub max_rps_decrease: f64,
+}
+
+fn ms(text: &str, field: &str) -> anyhow::Result<f64> {
+    rundir::parse_duration(text)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .map_err(|e| anyhow::anyhow!("{field}: {e}"))
+}
+
+fn share(text: &str, field: &str) -> anyhow::Result<f64> {
+    rundir::parse_percent(text).map_err(|e| anyhow::anyhow!("{field}: {e}"))
+}
+
+impl Gate {
+    pub fn parse(text: &str) -> anyhow::Result<Gate> {
+        let file: SloFile = toml::from_str(text)?;
+        let mut endpoints = BTreeMap::new();
+        for (name, e) in &file.endpoints {
+            let p95 = e
+                .p95
+                .as_deref()
+                .map(|t| ms(t, &format!("endpoints.{name}.p95")))
+                .transpose()?;
+            let errors = e
+                .errors
+                .as_deref()
+                .map(|t| share(t, &format!("endpoints.{name}.errors")))
+                .transpose()?;
+            endpoints.insert(name.clone(), (p95, errors));
+        }
+        Ok(Gate {
+            p95_ms: file.p95.as_deref().map(|t| ms(t, "p95")).transpose()?,
+            max_error_ratio: file
+                .errors
+                .as_deref()
+                .map(|t| share(t, "errors"))
+                .transpose()?,
+            min_rps_within_slo: file.min_rps_within_slo,
+            max_failed_tasks: file.max_failed_tasks,
+            endpoints,
+            max_p95_increase: file
+                .regression
+                .p95_increase
+                .as_deref()
+                .map(|t| share(t, "regression.p95_increase"))
+                .transpose()?
+                .unwrap_or(0.10),
+            max_rps_decrease: file
+                .regression
+                .max_rps_decrease
+                .as_deref()
+                .map(|t| share(t, "regression.max_rps_decrease"))
+                .transpose()?
+                .unwrap_or(0.10),
+        })
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<Gate> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the SLO file {}", path.display()))?;
+        Gate::parse(&text).with_context(|| {
+            format!(
+                "{} is not a valid SLO file (see `analyze gate --help` for its fields)",
+                path.display()
+            )
+        })
+    }
+}
+
+/// Reads an `analysis.json`, refusing one from a newer aforo.
+pub fn read_analysis(path: &Path) -> anyhow::Result<Analysis> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read {}: run `analyze` first, or point --analysis at one",
+            path.display()
+        )
+    })?;
+    let version: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    if let Some(v) = version.get("format_version").and_then(|v| v.as_u64())
+        && v > u64::from(ANALYSIS_FORMAT_VERSION)
+    {
+        anyhow::bail!(
+            "{} has format version {v}, newer than this analyzer reads ({ANALYSIS_FORMAT_VERSION}): \
+             upgrade aforo",
+            path.display()
+        );
+    }
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not an analysis.json", path.display()))
+}
+
+/// One verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// `slo` or `regression`.
+    pub kind: &'static str,
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+fn check(kind: &'static str, name: String, passed: bool, detail: String) -> Check {
+    Check {
+        kind,
+        name,
+        passed,
+        detail,
+    }
+}
+
+/// Every check of `gate` on `analysis` (and `baseline`).
+pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for e in &analysis.latency {
+        let (p95, errors) = gate.endpoints.get(&e.endpoint).copied().unwrap_or_default();
+        if let Some(limit) = p95.or(gate.p95_ms) {
+            checks.push(check(
+                "slo",
+                format!("p95 {}", e.endpoint),
+                e.p95_ms <= limit,
+                format!("{:.1} ms, limit {limit:.1} ms", e.p95_ms),
+            ));
+        }
+        if let Some(limit) = errors.or(gate.max_error_ratio) {
+            checks.push(check(
+                "slo",
+                format!("errors {}", e.endpoint),
+                e.error_ratio <= limit,
+                format!(
+                    "{:.2}% of {} requests, limit {:.2}%",
+                    e.error_ratio * 100.0,
+                    e.samples,
+                    limit * 100.0
+                ),
+            ));
+        }
+    }
+    for name in gate.endpoints.keys() {
+        if !analysis.latency.iter().any(|e| &e.endpoint == name) {
+            checks.push(check(
+                "slo",
+                format!("p95 {name}"),
+                false,
+                format!("the SLO names endpoint {name}, which the analysed runs never called"),
+            ));
+        }
+    }
+    if let Some(min) = gate.min_rps_within_slo {
+        let (passed, detail) = match &analysis.capacity {
+            Section::Available(c) => (
+                c.knee.max_rps_within_slo >= min,
+                format!(
+                    "{:.1} req/s within SLO, at least {min:.1} required",
+                    c.knee.max_rps_within_slo
+                ),
+            ),
+            Section::Unavailable { unavailable } => (false, unavailable.clone()),
+        };
+        checks.push(check("slo", "max rps within SLO".into(), passed, detail));
+    }
+    if let Some(max) = gate.max_failed_tasks {
+        for w in &analysis.workers {
+            checks.push(check(
+                "slo",
+                format!(
+                    "failed tasks {} c{} {}",
+                    w.mode,
+                    w.concurrency,
+                    w.run_id.rsplit('-').next().unwrap_or("")
+                ),
+                w.failed <= max,
+                format!(
+                    "{} of {} failed, at most {max} allowed",
+                    w.failed, w.enqueued
+                ),
+            ));
+        }
+    }
+    if let Some(base) = baseline {
+        for e in &analysis.latency {
+            let Some(before) = base.latency.iter().find(|b| b.endpoint == e.endpoint) else {
+                continue;
+            };
+            if before.p95_ms <= 0.0 {
+                continue;
+            }
+            let rise = e.p95_ms / before.p95_ms - 1.0;
+            checks.push(check(
+                "regression",
+                format!("p95 {} against baseline", e.endpoint),
+                rise <= gate.max_p95_increase,
+                format!(
+                    "{:.1} ms against {:.1} ms ({:+.1}%, at most +{:.0}%)",
+                    e.p95_ms,
+                    before.p95_ms,
+                    rise * 100.0,
+                    gate.max_p95_increase * 100.0
+                ),
+            ));
+        }
+        if let (Some(now), Some(before)) = (base_rps(analysis), base_rps(base))
+            && before > 0.0
+        {
+            let fall = 1.0 - now / before;
+            checks.push(check(
+                "regression",
+                "max rps within SLO against baseline".into(),
+                fall <= gate.max_rps_decrease,
+                format!(
+                    "{now:.1} req/s against {before:.1} ({:+.1}%, at most −{:.0}%)",
+                    -fall * 100.0,
+                    gate.max_rps_decrease * 100.0
+                ),
+            ));
+        }
+    }
+    checks
+}
+
+fn base_rps(a: &Analysis) -> Option<f64> {
+    a.capacity.available().map(|c| c.knee.max_rps_within_slo)
+}
+
+pub fn render(checks: &[Check]) -> String {
+    let mut out = String::new();
+    for c in checks {
+        let _ = writeln!(
+            out,
+            "{}  {:<10} {:<44} {}",
+            if c.passed { "pass" } else { "FAIL" },
+            c.kind,
+            c.name,
+            c.detail
+        );
+    }
+    let failed = checks.iter().filter(|c| !c.passed).count();
+    let _ = writeln!(
+        out,
+        "\ngate: {} of {} checks passed{}",
+        checks.len() - failed,
+        checks.len(),
+        if failed == 0 { "" } else { " — FAILED" }
+    );
+    out
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// JUnit XML, the shape Jenkins, GitLab and GitHub's test reporters read.
+pub fn junit(checks: &[Check]) -> String {
+    let failures = checks.iter().filter(|c| !c.passed).count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"aforo gate\" tests=\"{}\" failures=\"{failures}\">",
+        checks.len()
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"aforo gate\" tests=\"{}\" failures=\"{failures}\" errors=\"0\">",
+        checks.len()
+    );
+    for c in checks {
+        let _ = write!(
+            out,
+            "    <testcase classname=\"aforo.{}\" name=\"{}\"",
+            c.kind,
+            xml_escape(&c.name)
+        );
+        if c.passed {
+            let _ = writeln!(
+                out,
+                ">\n      <system-out>{}</system-out>\n    </testcase>",
+                xml_escape(&c.detail)
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                ">\n      <failure message=\"{}\"/>\n    </testcase>",
+                xml_escape(&c.detail)
+            );
+        }
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_slo_file_reads_like_people_write_it() {
+        let gate = Gate::parse(
+            "p95 = \"1s\"\nerrors = \"5%\"\n[endpoints.upload]\np95 = \"3s\"\n\
+             [regression]\np95_increase = \"20%\"\n",
+        )
+        .unwrap();
+        assert_eq!(gate.p95_ms, Some(1000.0));
+        assert_eq!(gate.max_error_ratio, Some(0.05));
+        assert_eq!(gate.endpoints["upload"], (Some(3000.0), None));
+        assert_eq!(gate.max_p95_increase, 0.2);
+        assert_eq!(gate.max_rps_decrease, 0.1);
+        let typo = Gate::parse("p59 = \"1s\"").unwrap_err();
+        assert!(format!("{typo:#}").contains("p59"), "{typo:#}");
+        let bad = Gate::parse("p95 = \"fast\"").unwrap_err();
+        assert!(format!("{bad:#}").contains("p95"), "{bad:#}");
+    }
+
+    #[test]
+    fn junit_escapes_and_counts_failures() {
+        let checks = [
+            check("slo", "p95 <a>".into(), true, "1 ms".into()),
+            check("slo", "errors b".into(), false, "9% > 5% & more".into()),
+        ];
+        let xml = junit(&checks);
+        assert!(xml.contains("tests=\"2\" failures=\"1\""));
+        assert!(xml.contains("name=\"p95 &lt;a&gt;\""));
+        assert!(xml.contains("<failure message=\"9% &gt; 5% &amp; more\"/>"));
+        assert!(render(&checks).contains("1 of 2 checks passed — FAILED"));
+    }
+}

@@ -1,0 +1,294 @@
+//! How autoscaling reacted: for every scale-out, the chain breach → alarm → activity →
+//! instance in service → latency back within the SLO, in seconds.
+//!
+//! - **breach**: the first second of the run of seconds, ending at or after the alarm, in
+//!   which some endpoint's p95 broke the SLO (none when the group scaled before the SLO
+//!   broke, which is what a good policy does);
+//! - **alarm**: the time in the activity's Cause ("At 2026-…Z a monitor alarm …"), AWS's own
+//!   record of when the policy fired;
+//! - **activity**: the activity's StartTime;
+//! - **in service**: the first sample at or after the activity in which the group's
+//!   GroupInServiceInstances reached the capacity the activity set (from the Cause's "from
+//!   N to M");
+//! - **recovered**: after a breach, the first of [`RECOVERY_SECONDS`] consecutive seconds
+//!   back within the SLO, at or after the instance came into service.
+
+use rundir::Activity;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::stages::at;
+use crate::timeline::{Kpi, Timeline, Window};
+
+/// Seconds within the SLO in a row that count as recovered.
+pub const RECOVERY_SECONDS: usize = 3;
+/// How far before the alarm a breach may have started and still be this scale-out's.
+pub const BREACH_LOOKBACK_SECONDS: i64 = 600;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScaleOut {
+    pub run_id: String,
+    pub group: String,
+    pub activity_id: String,
+    pub cause: String,
+    pub from_capacity: Option<u32>,
+    pub to_capacity: Option<u32>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub breach_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub alarm_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub activity_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub in_service_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub recovered_at: Option<OffsetDateTime>,
+    pub breach_to_activity_s: Option<f64>,
+    pub activity_to_in_service_s: Option<f64>,
+    pub in_service_to_recovered_s: Option<f64>,
+    /// breach (or, without one, the alarm) → recovered (or in service).
+    pub total_s: Option<f64>,
+}
+
+/// Whether an activity launched an instance (AWS's wording, which the local stack uses).
+pub fn is_scale_out(activity: &Activity) -> bool {
+    activity
+        .description
+        .starts_with("Launching a new EC2 instance")
+}
+
+/// "… changing the desired capacity from 1 to 2" → (1, 2).
+fn capacities(cause: &str) -> (Option<u32>, Option<u32>) {
+    let Some(rest) = cause.split("desired capacity from ").nth(1) else {
+        return (None, None);
+    };
+    let mut words = rest.split_whitespace();
+    let from = words.next().and_then(|w| w.parse().ok());
+    let to = words
+        .nth(1)
+        .and_then(|w| w.trim_end_matches('.').parse().ok());
+    (from, to)
+}
+
+/// "At 2026-11-23T03:20:04Z a monitor alarm …" → that time.
+fn alarm_time(cause: &str) -> Option<OffsetDateTime> {
+    let stamp = cause.strip_prefix("At ")?.split_whitespace().next()?;
+    OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339).ok()
+}
+
+fn seconds_between(a: Option<OffsetDateTime>, b: Option<OffsetDateTime>) -> Option<f64> {
+    Some((b? - a?).as_seconds_f64())
+}
+
+/// The reaction chain of each scale-out among `activities`, judged against `slo_p95_ms`.
+pub fn scale_outs(
+    run_id: &str,
+    timeline: &Timeline,
+    activities: &[Activity],
+    slo_p95_ms: f64,
+) -> Vec<ScaleOut> {
+    let slo_us = (slo_p95_ms * 1000.0) as u64;
+    activities
+        .iter()
+        .filter(|a| is_scale_out(a))
+        .map(|activity| {
+            let (from_capacity, to_capacity) = capacities(&activity.cause);
+            let alarm_at = alarm_time(&activity.cause);
+            let activity_at = activity.start_time;
+            let trigger = alarm_at.unwrap_or(activity_at).unix_timestamp();
+
+            let before = timeline
+                .worst_p95_per_second(Window::new(trigger - BREACH_LOOKBACK_SECONDS, trigger + 1));
+            // The breach still going at the alarm: walk back while seconds breach.
+            let breach_at = match before.last() {
+                Some(&(second, p95)) if p95 > slo_us && second >= trigger - 1 => {
+                    let mut first = second;
+                    for &(s, p) in before.iter().rev() {
+                        if p <= slo_us || s + 1 < first {
+                            break;
+                        }
+                        first = s;
+                    }
+                    Some(at(first))
+                }
+                _ => None,
+            };
+
+            let group = InServiceTarget {
+                kpi: Kpi::InService(activity.auto_scaling_group_name.clone()),
+                capacity: to_capacity,
+            };
+            let in_service_at = group.reached(timeline, activity_at.unix_timestamp());
+
+            let recovered_at = match (breach_at, in_service_at) {
+                (Some(_), Some(in_service)) => {
+                    let after = timeline
+                        .worst_p95_per_second(Window::new(in_service.unix_timestamp(), i64::MAX));
+                    after
+                        .windows(RECOVERY_SECONDS)
+                        .find(|w| {
+                            w.iter().all(|&(_, p)| p <= slo_us)
+                                && w.last().unwrap().0 - w[0].0 == RECOVERY_SECONDS as i64 - 1
+                        })
+                        .map(|w| at(w[0].0))
+                }
+                _ => None,
+            };
+            let start = breach_at.or(alarm_at);
+            ScaleOut {
+                run_id: run_id.to_owned(),
+                group: activity.auto_scaling_group_name.clone(),
+                activity_id: activity.activity_id.clone(),
+                cause: activity.cause.clone(),
+                from_capacity,
+                to_capacity,
+                breach_at,
+                alarm_at,
+                activity_at,
+                in_service_at,
+                recovered_at,
+                breach_to_activity_s: seconds_between(breach_at, Some(activity_at)),
+                activity_to_in_service_s: seconds_between(Some(activity_at), in_service_at),
+                in_service_to_recovered_s: seconds_between(in_service_at, recovered_at),
+                total_s: seconds_between(start, recovered_at.or(in_service_at)),
+            }
+        })
+        .collect()
+}
+
+struct InServiceTarget {
+    kpi: Kpi,
+    capacity: Option<u32>,
+}
+
+impl InServiceTarget {
+    /// The first sample from `from` on where the group had `capacity` in service (or, when
+    /// the Cause gave none, one more than just before).
+    fn reached(&self, timeline: &Timeline, from: i64) -> Option<OffsetDateTime> {
+        let wanted = match self.capacity {
+            Some(c) => f64::from(c),
+            None => {
+                let before = timeline.kpi_series(&self.kpi, Window::new(from - 60, from + 1));
+                before.last()?.1 + 1.0
+            }
+        };
+        timeline
+            .kpi_series(&self.kpi, Window::new(from, i64::MAX))
+            .into_iter()
+            .find(|&(_, v)| v >= wanted)
+            .map(|(t, _)| at(t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rundir::{Interval, MetricRow};
+    use std::time::Duration;
+
+    fn activity(start: i64, cause: &str) -> Activity {
+        Activity {
+            activity_id: "a-1".into(),
+            auto_scaling_group_name: "web".into(),
+            description: "Launching a new EC2 instance: i-0000000000000002".into(),
+            cause: cause.into(),
+            start_time: at(start),
+            end_time: Some(at(start + 1)),
+            status_code: "Successful".into(),
+            status_message: None,
+            progress: 100,
+            details: "{}".into(),
+        }
+    }
+
+    /// p95 per second from `p95_ms`, and in-service counts from `in_service`, from second 100.
+    fn timeline(p95_ms: &[u64], in_service: &[f64]) -> Timeline {
+        let intervals: Vec<Interval> = p95_ms
+            .iter()
+            .enumerate()
+            .map(|(i, ms)| {
+                let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+                h.record(ms * 1000).unwrap();
+                Interval {
+                    tag: Some("get".into()),
+                    start: Duration::from_secs(100 + i as u64),
+                    duration: Duration::from_secs(1),
+                    histogram: h,
+                }
+            })
+            .collect();
+        let metrics: Vec<MetricRow> = in_service
+            .iter()
+            .enumerate()
+            .map(|(i, v)| MetricRow {
+                timestamp: at(100 + i as i64),
+                namespace: "AWS/AutoScaling".into(),
+                metric: "GroupInServiceInstances".into(),
+                dimensions: vec![("AutoScalingGroupName".into(), "web".into())],
+                statistic: "Average".into(),
+                value: *v,
+                unit: "None".into(),
+            })
+            .collect();
+        Timeline::new(&intervals, &[], &metrics)
+    }
+
+    #[test]
+    fn the_chain_from_breach_to_recovery_in_seconds() {
+        // Seconds 100..: fine, fine, breach ×4 (102..105), fine from 106 on.
+        let t = timeline(
+            &[100, 100, 1500, 1600, 1700, 1200, 200, 200, 200, 200],
+            &[1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0],
+        );
+        let cause = "At 2026-01-01T00:00:00Z a monitor alarm X in state ALARM triggered policy \
+                     web-cpu changing the desired capacity from 1 to 2.";
+        let mut a = activity(104, cause);
+        // The alarm time in the cause is far from this synthetic timeline; use a local one.
+        a.cause = a.cause.replace(
+            "2026-01-01T00:00:00Z",
+            &at(103)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap(),
+        );
+        let outs = scale_outs("r", &t, &[a], 1000.0);
+        assert_eq!(outs.len(), 1);
+        let o = &outs[0];
+        assert_eq!((o.from_capacity, o.to_capacity), (Some(1), Some(2)));
+        assert_eq!(o.breach_at, Some(at(102)));
+        assert_eq!(o.alarm_at, Some(at(103)));
+        assert_eq!(o.in_service_at, Some(at(105)));
+        assert_eq!(o.recovered_at, Some(at(106)));
+        assert_eq!(o.breach_to_activity_s, Some(2.0));
+        assert_eq!(o.activity_to_in_service_s, Some(1.0));
+        assert_eq!(o.in_service_to_recovered_s, Some(1.0));
+        assert_eq!(o.total_s, Some(4.0));
+    }
+
+    #[test]
+    fn a_scale_out_before_any_breach_has_no_breach_and_no_recovery() {
+        let t = timeline(&[100; 6], &[1.0, 1.0, 1.0, 2.0, 2.0, 2.0]);
+        let outs = scale_outs(
+            "r",
+            &t,
+            &[activity(101, "an alarm triggered a scale-out")],
+            1000.0,
+        );
+        let o = &outs[0];
+        assert_eq!(o.breach_at, None);
+        assert_eq!(o.to_capacity, None);
+        // No capacity in the cause: one more than before.
+        assert_eq!(o.in_service_at, Some(at(103)));
+        assert_eq!(o.recovered_at, None);
+        assert_eq!(
+            o.total_s, None,
+            "neither a breach nor an alarm time to count from"
+        );
+    }
+
+    #[test]
+    fn scale_ins_are_not_scale_outs() {
+        let mut a = activity(100, "x");
+        a.description = "Terminating EC2 instance: i-1".into();
+        assert!(scale_outs("r", &timeline(&[1], &[1.0]), &[a], 1000.0).is_empty());
+    }
+}

@@ -1,0 +1,219 @@
+//! Which runs an analysis covers, and everything in them, loaded once.
+//!
+//! `--since 1h` takes the runs that overlap the last hour (a run still going, or killed
+//! without an end, counts from its start); `--run ID` takes the named ones. A window without
+//! runs, an unknown id, a missing directory or a corrupt file is an error that names the
+//! problem and the fix; run directories that cannot be read are reported, not skipped
+//! silently.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rundir::{
+    Activity, Interval, Manifest, MetricRow, RequestsRow, RunDir, RunDirError, Summary, TasksRow,
+};
+use time::OffsetDateTime;
+
+/// Which runs to analyse.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selection {
+    /// The runs overlapping the window that ends now.
+    Since(Duration),
+    /// These run ids.
+    Runs(Vec<String>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    #[error("no run directory {dir}: run `loadgen run …` first, or point --runs-dir at the runs")]
+    NoRunsDir { dir: PathBuf },
+    #[error(
+        "no run in the last {window}{newest}: widen --since, or name runs with --run ID{unreadable}"
+    )]
+    EmptyWindow {
+        window: String,
+        newest: String,
+        unreadable: String,
+    },
+    #[error("no run {id} in {dir}{known}")]
+    UnknownRun {
+        id: String,
+        dir: PathBuf,
+        known: String,
+    },
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+}
+
+/// The selected runs, oldest first, and the directories that could not be read.
+#[derive(Debug)]
+pub struct Selected {
+    pub runs: Vec<(RunDir, Manifest)>,
+    pub unreadable: Vec<(PathBuf, RunDirError)>,
+}
+
+pub fn select(
+    root: &Path,
+    selection: &Selection,
+    now: OffsetDateTime,
+) -> Result<Selected, SelectError> {
+    if !root.is_dir() {
+        return Err(SelectError::NoRunsDir {
+            dir: root.to_path_buf(),
+        });
+    }
+    let (dirs, unreadable) = rundir::list_runs(root)?;
+    let mut all = Vec::new();
+    for dir in dirs {
+        let manifest = dir.read_manifest()?;
+        all.push((dir, manifest));
+    }
+    let runs = match selection {
+        Selection::Since(window) => {
+            let from = now - *window;
+            let newest = all
+                .last()
+                .map(|(_, m)| {
+                    let started = m
+                        .started_at
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default();
+                    format!(" (the newest, {}, started {started})", m.run_id)
+                })
+                .unwrap_or_else(|| " (there are no runs at all)".into());
+            let chosen: Vec<_> = all
+                .into_iter()
+                .filter(|(_, m)| m.ended_at.unwrap_or(now) >= from && m.started_at <= now)
+                .collect();
+            if chosen.is_empty() {
+                return Err(SelectError::EmptyWindow {
+                    window: humanize(*window),
+                    newest,
+                    unreadable: match unreadable.first() {
+                        None => String::new(),
+                        Some((path, e)) => format!(
+                            " ({} run directories could not be read, e.g. {}: {e})",
+                            unreadable.len(),
+                            path.display()
+                        ),
+                    },
+                });
+            }
+            chosen
+        }
+        Selection::Runs(ids) => {
+            let mut chosen = Vec::new();
+            for id in ids {
+                let position = all.iter().position(|(_, m)| m.run_id.as_str() == id);
+                match position {
+                    Some(i) => chosen.push(all.remove(i)),
+                    None => {
+                        let names: Vec<&str> = all
+                            .iter()
+                            .rev()
+                            .take(5)
+                            .map(|(_, m)| m.run_id.as_str())
+                            .collect();
+                        return Err(SelectError::UnknownRun {
+                            id: id.clone(),
+                            dir: root.to_path_buf(),
+                            known: if names.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; the newest are {}", names.join(", "))
+                            },
+                        });
+                    }
+                }
+            }
+            chosen.sort_by_key(|(_, m)| m.started_at);
+            chosen
+        }
+    };
+    Ok(Selected { runs, unreadable })
+}
+
+fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// Everything one run directory holds; optional files are empty when absent.
+#[derive(Debug)]
+pub struct RunData {
+    pub dir: RunDir,
+    pub manifest: Manifest,
+    /// None for a run killed before it wrote one.
+    pub summary: Option<Summary>,
+    pub intervals: Vec<Interval>,
+    pub requests: Vec<RequestsRow>,
+    pub metrics: Vec<MetricRow>,
+    pub activities: Vec<Activity>,
+    pub tasks: Vec<TasksRow>,
+}
+
+fn open(path: &Path) -> Result<Option<std::io::BufReader<std::fs::File>>, RunDirError> {
+    match std::fs::File::open(path) {
+        Ok(file) => Ok(Some(std::io::BufReader::new(file))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(RunDirError::Io {
+            path: path.to_path_buf(),
+            action: "open",
+            source: e,
+        }),
+    }
+}
+
+/// Loads a run; every error names the file (and line, where there is one).
+pub fn load(dir: RunDir, manifest: Manifest) -> Result<RunData, RunDirError> {
+    let summary = match dir.read_summary() {
+        Ok(summary) => Some(summary),
+        Err(RunDirError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let intervals = match std::fs::read(dir.latency_log_path()) {
+        Ok(bytes) => {
+            rundir::read_intervals(&bytes).map_err(|e| e.with_path(&dir.latency_log_path()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(RunDirError::Io {
+                path: dir.latency_log_path(),
+                action: "read",
+                source: e,
+            });
+        }
+    };
+    let requests = match open(&dir.requests_path())? {
+        Some(r) => rundir::read_requests(r).map_err(|e| e.with_path(&dir.requests_path()))?,
+        None => Vec::new(),
+    };
+    let metrics = match open(&dir.metrics_path())? {
+        Some(r) => rundir::read_metrics(r).map_err(|e| e.with_path(&dir.metrics_path()))?,
+        None => Vec::new(),
+    };
+    let activities = match open(&dir.activities_path())? {
+        Some(r) => rundir::read_activities(r).map_err(|e| e.with_path(&dir.activities_path()))?,
+        None => Vec::new(),
+    };
+    let tasks = match open(&dir.tasks_path())? {
+        Some(r) => rundir::read_tasks(r).map_err(|e| e.with_path(&dir.tasks_path()))?,
+        None => Vec::new(),
+    };
+    Ok(RunData {
+        dir,
+        manifest,
+        summary,
+        intervals,
+        requests,
+        metrics,
+        activities,
+        tasks,
+    })
+}

@@ -1,0 +1,322 @@
+//! Load points: the windows of a run at one load, summarised from its timeline.
+//!
+//! A hold stage is one point. A ramp is cut into slices (a tenth of the ramp, at least
+//! [`MIN_SLICE_SECONDS`]) whose load is the level at the slice's midpoint, so that one ramp
+//! run already gives the users → latency curve and the points a scalability fit needs. A
+//! window is trimmed to the whole seconds inside it, the grid of the interval log.
+
+use std::collections::BTreeMap;
+
+use rundir::{LatencySummary, LoadModel, Manifest};
+use serde::{Deserialize, Serialize};
+
+use crate::timeline::{Kpi, Timeline, Window};
+
+/// Ramp slices are never shorter than this: a second or two of a ramp is mostly noise.
+pub const MIN_SLICE_SECONDS: i64 = 3;
+
+/// What the load of a point counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadKind {
+    /// Concurrent users (closed model).
+    Users,
+    /// Arrivals per second (open model).
+    Rate,
+}
+
+/// Latency and counts of one endpoint (or all) in one window. Milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointStats {
+    pub endpoint: String,
+    pub samples: u64,
+    pub errors: u64,
+    pub error_ratio: f64,
+    pub rps: f64,
+    pub kb_per_s: f64,
+    pub mean_ms: f64,
+    pub min_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl EndpointStats {
+    pub fn of(timeline: &Timeline, endpoint: Option<&str>, window: Window) -> EndpointStats {
+        let latency = LatencySummary::from_histogram(&timeline.latency(endpoint, window));
+        let counts = timeline.counts(endpoint, window);
+        let seconds = window.seconds().max(1) as f64;
+        let ms = |us: u64| us as f64 / 1000.0;
+        EndpointStats {
+            endpoint: endpoint.unwrap_or("all").to_owned(),
+            samples: counts.requests,
+            errors: counts.errors(),
+            error_ratio: counts.error_ratio(),
+            rps: counts.requests as f64 / seconds,
+            kb_per_s: (counts.bytes_received + counts.bytes_sent) as f64 / 1024.0 / seconds,
+            mean_ms: latency.mean / 1000.0,
+            min_ms: ms(latency.min),
+            p50_ms: ms(latency.p50),
+            p90_ms: ms(latency.p90),
+            p95_ms: ms(latency.p95),
+            p99_ms: ms(latency.p99),
+            max_ms: ms(latency.max),
+        }
+    }
+}
+
+/// One load point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadPoint {
+    pub run_id: String,
+    /// The manifest's stage name, with the slice for a ramp ("ramp to 100, 40–60 s").
+    pub label: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: time::OffsetDateTime,
+    pub ramp: bool,
+    pub load_kind: LoadKind,
+    pub load: f64,
+    /// Every endpoint together.
+    pub total: EndpointStats,
+    pub endpoints: Vec<EndpointStats>,
+    /// The endpoint with the highest p95 (the SLO holds per endpoint), and that p95.
+    pub worst_endpoint: String,
+    pub worst_p95_ms: f64,
+    /// Server KPIs over the window (see `Kpi::name`): means, a rate per second for counts,
+    /// the maximum for unhealthy hosts and queue age.
+    pub kpis: BTreeMap<String, f64>,
+}
+
+impl LoadPoint {
+    /// Mean in-service instances of the web layer: the load balancer's healthy hosts.
+    pub fn healthy_hosts(&self) -> Option<f64> {
+        self.kpis.get(&Kpi::HealthyHosts.name()).copied()
+    }
+}
+
+/// The level of the run's load at `offset_ms` from its start: ramps move linearly from the
+/// previous stage's level.
+fn level_at(manifest: &Manifest, offset_ms: f64) -> f64 {
+    let mut previous = 0.0;
+    for stage in &manifest.stages {
+        let level = stage_level(stage);
+        let start = stage.start_offset_ms as f64;
+        let end = start + stage.duration_ms as f64;
+        if offset_ms < end || std::ptr::eq(stage, manifest.stages.last().expect("not empty")) {
+            if stage.ramp && stage.duration_ms > 0 {
+                let fraction = ((offset_ms - start) / (end - start)).clamp(0.0, 1.0);
+                return previous + (level - previous) * fraction;
+            }
+            return level;
+        }
+        previous = level;
+    }
+    previous
+}
+
+fn stage_level(stage: &rundir::Stage) -> f64 {
+    stage
+        .users
+        .map(f64::from)
+        .or(stage.rate_per_sec)
+        .unwrap_or(0.0)
+}
+
+/// The load points of one run, in time order. Windows without a request are left out.
+pub fn load_points(manifest: &Manifest, timeline: &Timeline) -> Vec<LoadPoint> {
+    let load_kind = match manifest.load_model {
+        LoadModel::Closed { .. } => LoadKind::Users,
+        LoadModel::Open { .. } => LoadKind::Rate,
+    };
+    let start_ms = manifest.started_at.unix_timestamp_nanos() / 1_000_000;
+    let mut points = Vec::new();
+    for stage in &manifest.stages {
+        let stage_from_ms = start_ms + i128::from(stage.start_offset_ms);
+        let stage_to_ms = stage_from_ms + i128::from(stage.duration_ms);
+        // Whole seconds inside the stage.
+        let from = (stage_from_ms + 999).div_euclid(1000) as i64;
+        let to = stage_to_ms.div_euclid(1000) as i64;
+        if to <= from {
+            continue;
+        }
+        let slices: Vec<Window> = if stage.ramp {
+            let length = ((to - from) / 10).max(MIN_SLICE_SECONDS);
+            (from..to)
+                .step_by(length as usize)
+                .map(|s| Window::new(s, (s + length).min(to)))
+                .collect()
+        } else {
+            vec![Window::new(from, to)]
+        };
+        for window in slices {
+            let total = EndpointStats::of(timeline, None, window);
+            if total.samples == 0 {
+                continue;
+            }
+            let mid_ms = (window.from + window.to) as f64 * 500.0 - start_ms as f64;
+            let endpoints: Vec<EndpointStats> = timeline
+                .endpoints()
+                .iter()
+                .map(|e| EndpointStats::of(timeline, Some(e), window))
+                .filter(|e| e.samples > 0)
+                .collect();
+            let worst = endpoints
+                .iter()
+                .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
+                .expect("a window with requests has an endpoint");
+            let label = if stage.ramp {
+                format!(
+                    "{}, {}–{} s",
+                    stage.name,
+                    window.from - from,
+                    window.to - from
+                )
+            } else {
+                stage.name.clone()
+            };
+            points.push(LoadPoint {
+                run_id: manifest.run_id.as_str().to_owned(),
+                label,
+                from: at(window.from),
+                to: at(window.to),
+                ramp: stage.ramp,
+                load_kind,
+                load: if stage.ramp {
+                    level_at(manifest, mid_ms)
+                } else {
+                    stage_level(stage)
+                },
+                worst_endpoint: worst.endpoint.clone(),
+                worst_p95_ms: worst.p95_ms,
+                kpis: kpis(timeline, window),
+                total,
+                endpoints,
+            });
+        }
+    }
+    points
+}
+
+pub fn at(second: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(second).expect("a second within the calendar")
+}
+
+/// The server KPIs of a window, by name.
+pub fn kpis(timeline: &Timeline, window: Window) -> BTreeMap<String, f64> {
+    timeline
+        .kpis()
+        .filter_map(|kpi| {
+            let value = match kpi {
+                Kpi::UnhealthyHosts | Kpi::QueueAgeS => timeline.kpi_max(kpi, window),
+                _ => timeline.kpi_mean(kpi, window),
+            }?;
+            Some((kpi.name(), value))
+        })
+        .collect()
+}
+
+/// Whether a KPI can judge degradation (higher is worse); instance counts cannot.
+pub fn is_degradation_kpi(name: &str) -> bool {
+    !(name.starts_with("in_service:") || name.starts_with("desired:") || name == "healthy_hosts")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rundir::{Interval, RequestsRow};
+    use std::time::Duration;
+
+    fn manifest(stages: Vec<rundir::Stage>) -> Manifest {
+        let text = include_str!("../../rundir/tests/data/manifest.example.json");
+        let mut m: Manifest = serde_json::from_str(text).unwrap();
+        m.started_at = time::OffsetDateTime::from_unix_timestamp(1_000).unwrap();
+        m.load_model = LoadModel::Closed { max_users: 100 };
+        m.stages = stages;
+        m
+    }
+
+    fn stage(name: &str, start_s: u64, secs: u64, users: u32, ramp: bool) -> rundir::Stage {
+        rundir::Stage {
+            name: name.into(),
+            start_offset_ms: start_s * 1000,
+            duration_ms: secs * 1000,
+            users: Some(users),
+            rate_per_sec: None,
+            ramp,
+        }
+    }
+
+    /// One request a second per user level, each taking `level` ms.
+    fn timeline(seconds: std::ops::Range<u64>, level: impl Fn(u64) -> u64) -> Timeline {
+        let mut intervals = Vec::new();
+        let mut rows = Vec::new();
+        for s in seconds {
+            let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+            h.record(level(s) * 1000).unwrap();
+            intervals.push(Interval {
+                tag: Some("get".into()),
+                start: Duration::from_secs(s),
+                duration: Duration::from_secs(1),
+                histogram: h,
+            });
+            rows.push(RequestsRow {
+                timestamp: at(s as i64),
+                endpoint: "get".into(),
+                requests: 1,
+                successes: 1,
+                errors_4xx: 0,
+                errors_5xx: 0,
+                errors_other: 0,
+                bytes_sent: 0,
+                bytes_received: 1024,
+            });
+        }
+        Timeline::new(&intervals, &rows, &[])
+    }
+
+    #[test]
+    fn a_ramp_is_sliced_and_a_hold_is_one_point() {
+        let m = manifest(vec![
+            stage("ramp to 100", 0, 60, 100, true),
+            stage("hold 100", 60, 30, 100, false),
+        ]);
+        let t = timeline(1_000..1_090, |s| s - 999);
+        let points = load_points(&m, &t);
+        assert_eq!(points.len(), 11, "ten 6 s slices and the hold");
+        assert_eq!(points[0].label, "ramp to 100, 0–6 s");
+        // The first slice's midpoint is 3 s into a 60 s ramp to 100.
+        assert!((points[0].load - 5.0).abs() < 1e-9, "{}", points[0].load);
+        assert!((points[9].load - 95.0).abs() < 1e-9);
+        let hold = &points[10];
+        assert_eq!((hold.label.as_str(), hold.load), ("hold 100", 100.0));
+        assert_eq!(hold.total.samples, 30);
+        assert_eq!(hold.total.rps, 1.0);
+        assert_eq!(hold.total.kb_per_s, 1.0);
+        // Seconds 1060..1089 took 61..90 ms; the p95 of 30 values is the 29th, 89 ms (to
+        // the histogram's precision).
+        assert!(
+            (hold.worst_p95_ms - 89.0).abs() < 0.05,
+            "{}",
+            hold.worst_p95_ms
+        );
+        assert_eq!(hold.worst_endpoint, "get");
+        assert!(points.windows(2).all(|w| w[0].to <= w[1].from));
+    }
+
+    #[test]
+    fn a_stage_that_starts_mid_second_keeps_only_its_whole_seconds() {
+        let mut hold = stage("hold 5", 0, 10, 5, false);
+        hold.start_offset_ms = 500;
+        hold.duration_ms = 9_000;
+        let m = manifest(vec![hold]);
+        let t = timeline(1_000..1_020, |_| 1);
+        let points = load_points(&m, &t);
+        assert_eq!(points.len(), 1);
+        // 1000.5 .. 1009.5 holds the whole seconds 1001..1009.
+        assert_eq!(points[0].total.samples, 8);
+    }
+}

@@ -1,0 +1,280 @@
+//! The analysis as text for a terminal: the conclusions first, then the tables they rest on.
+
+use std::fmt::Write;
+
+use capacity_model::KneeOutcome;
+
+use crate::analysis::{Analysis, LittleCheck, Section};
+use crate::stages::LoadKind;
+
+fn secs(v: Option<f64>) -> String {
+    v.map_or("–".into(), |s| format!("{s:.0}s"))
+}
+
+pub fn render(a: &Analysis) -> String {
+    let mut out = String::new();
+    let slo = &a.settings.slo;
+    let _ = writeln!(
+        out,
+        "{} run(s); SLO: p95 ≤ {:.0} ms on every endpoint, errors ≤ {:.1}%",
+        a.runs.len(),
+        slo.p95_ms,
+        slo.max_error_ratio * 100.0
+    );
+    for run in &a.runs {
+        let _ = writeln!(
+            out,
+            "  {}  {} {} on {} ({}), {} requests, {} metric rows, {} activities, {} tasks",
+            run.run_id,
+            run.scenario,
+            run.profile,
+            run.target,
+            run.stack,
+            run.requests,
+            run.metric_rows,
+            run.activities,
+            run.tasks
+        );
+    }
+
+    out.push_str("\nCapacity\n");
+    match &a.capacity {
+        Section::Available(c) => {
+            let unit = match c.load_kind {
+                LoadKind::Users => "users",
+                LoadKind::Rate => "arrivals/s",
+            };
+            let k = &c.knee;
+            match &k.outcome {
+                KneeOutcome::WithinSloThroughout { last_stage } => {
+                    let _ = writeln!(
+                        out,
+                        "  within SLO at every tested load, up to {} {unit} ({:.1} req/s): the \
+                         capacity is at least this; test higher to find the knee",
+                        last_stage.load, k.max_rps_within_slo
+                    );
+                }
+                KneeOutcome::Knee {
+                    last_within_slo,
+                    first_breach,
+                } => {
+                    let _ = writeln!(
+                        out,
+                        "  holds {:.0} {unit} at {:.1} req/s within SLO; breaks at {:.0} {unit} \
+                         ({})",
+                        last_within_slo.load,
+                        k.max_rps_within_slo,
+                        first_breach.stage.load,
+                        first_breach.stage.label
+                    );
+                    for v in &first_breach.violations {
+                        let _ = writeln!(
+                            out,
+                            "    {:?}: {:.3} against {:.3}",
+                            v.bound, v.measured, v.limit
+                        );
+                    }
+                }
+                KneeOutcome::BreachedAtFirstStage { first_breach } => {
+                    let _ = writeln!(
+                        out,
+                        "  the SLO broke already at the lowest load, {:.0} {unit} ({}): start \
+                         lower or look for a fault",
+                        first_breach.stage.load, first_breach.stage.label
+                    );
+                }
+            }
+            match &k.leading_kpis[..] {
+                [] => out.push_str("  no server KPI degraded before the breach\n"),
+                kpis => {
+                    for d in kpis {
+                        let _ = writeln!(
+                            out,
+                            "  first to degrade: {} = {:.1} (limit {:.1}) at {}",
+                            d.kpi,
+                            d.value,
+                            d.limit.value(),
+                            d.stage.label
+                        );
+                    }
+                }
+            }
+            if let (Some(per), Some(n)) = (c.rps_per_instance, c.instances_at_max) {
+                let _ = writeln!(
+                    out,
+                    "  {per:.1} req/s per in-service instance ({n:.1} healthy hosts at the best \
+                     point)"
+                );
+            }
+        }
+        Section::Unavailable { unavailable } => {
+            let _ = writeln!(out, "  {unavailable}");
+        }
+    }
+
+    out.push_str("\nScalability (USL)\n");
+    match &a.usl {
+        Section::Available(u) => {
+            let f = &u.fit;
+            let _ = writeln!(
+                out,
+                "  σ {:.4}, κ {:.2e}, λ {:.2} req/s, R² {:.3} on {} points (N from {})",
+                f.sigma, f.kappa, f.lambda, f.r_squared, f.points, u.concurrency_from
+            );
+            if let (Some(n), Some(x)) = (f.peak_concurrency, f.max_throughput) {
+                let _ = writeln!(
+                    out,
+                    "  projection: throughput peaks near N = {n} at {x:.1} req/s"
+                );
+            }
+        }
+        Section::Unavailable { unavailable } => {
+            let _ = writeln!(out, "  {unavailable}");
+        }
+    }
+
+    if !a.stages.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nLoad points\n  {:<34} {:>7} {:>8} {:>8} {:>7} {:>9}  worst endpoint",
+            "stage", "load", "req/s", "p95 ms", "err %", "instances"
+        );
+        for p in &a.stages {
+            let _ = writeln!(
+                out,
+                "  {:<34} {:>7.1} {:>8.1} {:>8.1} {:>7.2} {:>9}  {}",
+                truncate(&p.label, 34),
+                p.load,
+                p.total.rps,
+                p.worst_p95_ms,
+                p.total.error_ratio * 100.0,
+                p.healthy_hosts().map_or("–".into(), |h| format!("{h:.1}")),
+                p.worst_endpoint
+            );
+        }
+    }
+
+    if !a.latency.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nLatency over all scenario-1 runs (ms)\n  {:<16} {:>8} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "endpoint", "samples", "err %", "p50", "p90", "p95", "p99", "max"
+        );
+        for e in &a.latency {
+            let _ = writeln!(
+                out,
+                "  {:<16} {:>8} {:>7.2} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+                e.endpoint,
+                e.samples,
+                e.error_ratio * 100.0,
+                e.p50_ms,
+                e.p90_ms,
+                e.p95_ms,
+                e.p99_ms,
+                e.max_ms
+            );
+        }
+    }
+
+    let closed: Vec<_> = a
+        .little
+        .iter()
+        .filter_map(|l| match l {
+            LittleCheck::Closed { check, holds, .. } => Some((check, holds)),
+            _ => None,
+        })
+        .collect();
+    if !closed.is_empty() {
+        let holding = closed.iter().filter(|(_, h)| **h).count();
+        let worst = closed
+            .iter()
+            .map(|(c, _)| c.relative_discrepancy)
+            .max_by(|a, b| a.abs().total_cmp(&b.abs()))
+            .unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "\nLittle's law: users ≈ X·R holds within 10% at {holding} of {} points (largest \
+             discrepancy {:+.1}%)",
+            closed.len(),
+            worst * 100.0
+        );
+    }
+
+    if !a.scale_outs.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nScale-outs\n  {:<10} {:<9} {:>16} {:>18} {:>20} {:>8}",
+            "group",
+            "capacity",
+            "breach→activity",
+            "activity→in service",
+            "in service→recovered",
+            "total"
+        );
+        for s in &a.scale_outs {
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<9} {:>16} {:>18} {:>20} {:>8}{}",
+                s.group,
+                match (s.from_capacity, s.to_capacity) {
+                    (Some(f), Some(t)) => format!("{f}→{t}"),
+                    _ => "?".into(),
+                },
+                secs(s.breach_to_activity_s),
+                secs(s.activity_to_in_service_s),
+                secs(s.in_service_to_recovered_s),
+                secs(s.total_s),
+                if s.breach_at.is_none() {
+                    "  (before any SLO breach)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+
+    if !a.workers.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nWorkers (scenario 2)\n  {:<10} {:>4} {:>8} {:>9} {:>10} {:>9} {:>8}  {:<9} Erlang C",
+            "mode", "c", "size MB", "tasks", "videos/min", "S mean s", "S p95 s", "queue",
+        );
+        for w in &a.workers {
+            let erlang = match &w.erlang {
+                Section::Available(e) => format!(
+                    "{} slots for Wq ≤ {:.0}s at {:.2}/min",
+                    e.servers, e.target_wait_s, e.arrival_per_minute
+                ),
+                Section::Unavailable { unavailable } => unavailable.clone(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<10} {:>4} {:>8.1} {:>9} {:>10.2} {:>9.1} {:>8.1}  {:<9} {}",
+                w.mode,
+                w.concurrency,
+                w.size_bytes as f64 / 1e6,
+                format!("{}/{}", w.processed, w.enqueued),
+                w.videos_per_minute,
+                w.service_mean_s,
+                w.service_p95_s,
+                w.queue_verdict,
+                erlang
+            );
+        }
+    }
+
+    for note in &a.notes {
+        let _ = writeln!(out, "\nnote: {note}");
+    }
+    out
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut t: String = text.chars().take(width - 1).collect();
+        t.push('…');
+        t
+    }
+}

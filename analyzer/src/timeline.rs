@@ -1,0 +1,426 @@
+//! One run's measurements on a common time grid of whole seconds: the client's latency
+//! intervals and request counts, and the server's CloudWatch-shaped series, so that any
+//! window (a stage, a slice of a ramp, the seconds after a scale-out) can be summarised
+//! from the same data. Pure: it takes what `runs` loaded and does no I/O.
+//!
+//! Latency is never averaged: a window's percentiles come from the interval histograms it
+//! covers, added exactly.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use rundir::{Interval, MetricRow, RequestsRow};
+use time::OffsetDateTime;
+
+/// Half-open `[from, to)` in whole seconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Window {
+    pub fn new(from: i64, to: i64) -> Window {
+        Window { from, to }
+    }
+
+    pub fn seconds(&self) -> i64 {
+        (self.to - self.from).max(0)
+    }
+
+    pub fn contains(&self, second: i64) -> bool {
+        (self.from..self.to).contains(&second)
+    }
+}
+
+/// Request counts of one endpoint (or all) over a window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub requests: u64,
+    pub successes: u64,
+    pub errors_4xx: u64,
+    pub errors_5xx: u64,
+    pub errors_other: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+impl Counts {
+    pub fn errors(&self) -> u64 {
+        self.errors_4xx + self.errors_5xx + self.errors_other
+    }
+
+    /// Errors / requests; 0 without requests.
+    pub fn error_ratio(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors() as f64 / self.requests as f64
+        }
+    }
+}
+
+impl std::ops::AddAssign<&Counts> for Counts {
+    fn add_assign(&mut self, other: &Counts) {
+        self.requests += other.requests;
+        self.successes += other.successes;
+        self.errors_4xx += other.errors_4xx;
+        self.errors_5xx += other.errors_5xx;
+        self.errors_other += other.errors_other;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+    }
+}
+
+impl From<&RequestsRow> for Counts {
+    fn from(row: &RequestsRow) -> Counts {
+        Counts {
+            requests: row.requests,
+            successes: row.successes,
+            errors_4xx: row.errors_4xx,
+            errors_5xx: row.errors_5xx,
+            errors_other: row.errors_other,
+            bytes_sent: row.bytes_sent,
+            bytes_received: row.bytes_received,
+        }
+    }
+}
+
+/// A server-side quantity the analysis reasons about, read from CloudWatch-shaped rows.
+/// Names are those of `analysis.json`'s KPIs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kpi {
+    /// AWS/EC2 CPUUtilization (Average) of an Auto Scaling group, percent.
+    Cpu(String),
+    /// AWS/AutoScaling GroupInServiceInstances.
+    InService(String),
+    /// AWS/AutoScaling GroupDesiredCapacity.
+    Desired(String),
+    /// AWS/ApplicationELB HealthyHostCount (per target group, summed).
+    HealthyHosts,
+    /// AWS/ApplicationELB UnHealthyHostCount.
+    UnhealthyHosts,
+    /// AWS/ApplicationELB HTTPCode_Target_5XX_Count per second.
+    Target5xx,
+    /// AWS/ApplicationELB HTTPCode_ELB_5XX (502 + 503 + 504) per second.
+    Elb5xx,
+    /// AWS/ApplicationELB TargetResponseTime p95, milliseconds.
+    TargetP95Ms,
+    /// AWS/SQS ApproximateNumberOfMessagesVisible.
+    QueueVisible,
+    /// AWS/SQS ApproximateAgeOfOldestMessage, seconds.
+    QueueAgeS,
+}
+
+impl Kpi {
+    /// The name in `analysis.json` and in the knee's KPI rules.
+    pub fn name(&self) -> String {
+        match self {
+            Kpi::Cpu(group) => format!("cpu_percent:{group}"),
+            Kpi::InService(group) => format!("in_service:{group}"),
+            Kpi::Desired(group) => format!("desired:{group}"),
+            Kpi::HealthyHosts => "healthy_hosts".into(),
+            Kpi::UnhealthyHosts => "unhealthy_hosts".into(),
+            Kpi::Target5xx => "target_5xx_per_s".into(),
+            Kpi::Elb5xx => "elb_5xx_per_s".into(),
+            Kpi::TargetP95Ms => "target_p95_ms".into(),
+            Kpi::QueueVisible => "queue_visible".into(),
+            Kpi::QueueAgeS => "queue_age_s".into(),
+        }
+    }
+
+    /// Which KPI a metric row feeds, and the factor to its unit; None for the rest.
+    fn of(row: &MetricRow) -> Option<(Kpi, f64)> {
+        let group = || {
+            row.dimensions
+                .iter()
+                .find(|(name, _)| name == "AutoScalingGroupName")
+                .map(|(_, value)| value.clone())
+        };
+        let per_target_group = row.dimensions.iter().any(|(name, _)| name == "TargetGroup");
+        let kpi = match (
+            row.namespace.as_str(),
+            row.metric.as_str(),
+            row.statistic.as_str(),
+        ) {
+            ("AWS/EC2", "CPUUtilization", "Average") => Kpi::Cpu(group()?),
+            ("AWS/AutoScaling", "GroupInServiceInstances", _) => Kpi::InService(group()?),
+            ("AWS/AutoScaling", "GroupDesiredCapacity", _) => Kpi::Desired(group()?),
+            ("AWS/ApplicationELB", "HealthyHostCount", _) if per_target_group => Kpi::HealthyHosts,
+            ("AWS/ApplicationELB", "UnHealthyHostCount", _) if per_target_group => {
+                Kpi::UnhealthyHosts
+            }
+            ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "Sum") if !per_target_group => {
+                Kpi::Target5xx
+            }
+            ("AWS/ApplicationELB", m, "Sum")
+                if !per_target_group && m.starts_with("HTTPCode_ELB_5") =>
+            {
+                Kpi::Elb5xx
+            }
+            ("AWS/ApplicationELB", "TargetResponseTime", "p95") if !per_target_group => {
+                return Some((Kpi::TargetP95Ms, 1000.0));
+            }
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible", _) => Kpi::QueueVisible,
+            ("AWS/SQS", "ApproximateAgeOfOldestMessage", _) => Kpi::QueueAgeS,
+            _ => return None,
+        };
+        Some((kpi, 1.0))
+    }
+
+    /// Counts per second are summed over a window and divided by its length; levels are
+    /// averaged over the seconds that have a sample.
+    fn is_count(&self) -> bool {
+        matches!(self, Kpi::Target5xx | Kpi::Elb5xx)
+    }
+}
+
+/// A run's grid.
+#[derive(Debug, Default)]
+pub struct Timeline {
+    /// Per endpoint, per second: the interval histogram (µs).
+    latency: BTreeMap<String, BTreeMap<i64, Histogram<u64>>>,
+    /// Per endpoint, per second.
+    requests: BTreeMap<String, BTreeMap<i64, Counts>>,
+    /// Per KPI, per second. Samples of one second add up (several target groups, several
+    /// ELB 5xx codes), which is right for every KPI this reads.
+    server: BTreeMap<Kpi, BTreeMap<i64, f64>>,
+}
+
+fn second_of(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+impl Timeline {
+    pub fn new(intervals: &[Interval], requests: &[RequestsRow], metrics: &[MetricRow]) -> Self {
+        let mut timeline = Timeline::default();
+        for interval in intervals {
+            let tag = interval.tag.clone().unwrap_or_else(|| "(untagged)".into());
+            let second = interval.start.as_secs() as i64;
+            let slot = timeline
+                .latency
+                .entry(tag)
+                .or_default()
+                .entry(second)
+                .or_insert_with(|| rundir::merge(std::iter::empty()));
+            slot.add(&interval.histogram)
+                .expect("an auto-resizing histogram takes any histogram");
+        }
+        for row in requests {
+            *timeline
+                .requests
+                .entry(row.endpoint.clone())
+                .or_default()
+                .entry(second_of(row.timestamp))
+                .or_default() += &Counts::from(row);
+        }
+        for row in metrics {
+            if let Some((kpi, factor)) = Kpi::of(row) {
+                *timeline
+                    .server
+                    .entry(kpi)
+                    .or_default()
+                    .entry(second_of(row.timestamp))
+                    .or_default() += row.value * factor;
+            }
+        }
+        timeline
+    }
+
+    /// Endpoints with latency or requests, in name order.
+    pub fn endpoints(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .latency
+            .keys()
+            .chain(self.requests.keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The KPIs with at least one sample.
+    pub fn kpis(&self) -> impl Iterator<Item = &Kpi> {
+        self.server.keys()
+    }
+
+    /// One endpoint's latency over a window; None for all endpoints together.
+    pub fn latency(&self, endpoint: Option<&str>, window: Window) -> Histogram<u64> {
+        let mut total = rundir::merge(std::iter::empty());
+        for (name, seconds) in &self.latency {
+            if endpoint.is_some_and(|e| e != name) {
+                continue;
+            }
+            for (_, h) in seconds.range(window.from..window.to) {
+                total
+                    .add(h)
+                    .expect("an auto-resizing histogram takes any histogram");
+            }
+        }
+        total
+    }
+
+    /// One endpoint's counts over a window; None for all endpoints together.
+    pub fn counts(&self, endpoint: Option<&str>, window: Window) -> Counts {
+        let mut total = Counts::default();
+        for (name, seconds) in &self.requests {
+            if endpoint.is_some_and(|e| e != name) {
+                continue;
+            }
+            for (_, c) in seconds.range(window.from..window.to) {
+                total += c;
+            }
+        }
+        total
+    }
+
+    /// A KPI over a window: the mean level (or, for counts, the rate per second); None when
+    /// the window has no sample of it.
+    pub fn kpi_mean(&self, kpi: &Kpi, window: Window) -> Option<f64> {
+        let samples: Vec<f64> = self
+            .server
+            .get(kpi)?
+            .range(window.from..window.to)
+            .map(|(_, v)| *v)
+            .collect();
+        if samples.is_empty() {
+            return None;
+        }
+        let sum: f64 = samples.iter().sum();
+        Some(if kpi.is_count() {
+            sum / window.seconds().max(1) as f64
+        } else {
+            sum / samples.len() as f64
+        })
+    }
+
+    /// The highest sample of a KPI in a window.
+    pub fn kpi_max(&self, kpi: &Kpi, window: Window) -> Option<f64> {
+        self.server
+            .get(kpi)?
+            .range(window.from..window.to)
+            .map(|(_, v)| *v)
+            .reduce(f64::max)
+    }
+
+    /// The samples of a KPI in a window, in time order.
+    pub fn kpi_series(&self, kpi: &Kpi, window: Window) -> Vec<(i64, f64)> {
+        self.server.get(kpi).map_or_else(Vec::new, |s| {
+            s.range(window.from..window.to)
+                .map(|(t, v)| (*t, *v))
+                .collect()
+        })
+    }
+
+    /// The worst endpoint's p95 in each second of the window that had requests, in µs: the
+    /// SLO is per endpoint, so a second breaches when any endpoint does.
+    pub fn worst_p95_per_second(&self, window: Window) -> Vec<(i64, u64)> {
+        let mut worst: BTreeMap<i64, u64> = BTreeMap::new();
+        for seconds in self.latency.values() {
+            for (t, h) in seconds.range(window.from..window.to) {
+                if !h.is_empty() {
+                    let p95 = h.value_at_quantile(0.95);
+                    let slot = worst.entry(*t).or_default();
+                    *slot = (*slot).max(p95);
+                }
+            }
+        }
+        worst.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn interval(tag: &str, second: u64, values: &[u64]) -> Interval {
+        let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for v in values {
+            histogram.record(*v).unwrap();
+        }
+        Interval {
+            tag: Some(tag.into()),
+            start: Duration::from_secs(second),
+            duration: Duration::from_secs(1),
+            histogram,
+        }
+    }
+
+    fn metric(second: i64, metric: &str, dims: &[(&str, &str)], stat: &str, v: f64) -> MetricRow {
+        MetricRow {
+            timestamp: OffsetDateTime::from_unix_timestamp(second).unwrap(),
+            namespace: match metric {
+                "CPUUtilization" => "AWS/EC2",
+                m if m.starts_with("Group") => "AWS/AutoScaling",
+                m if m.starts_with("Approximate") => "AWS/SQS",
+                _ => "AWS/ApplicationELB",
+            }
+            .into(),
+            metric: metric.into(),
+            dimensions: dims
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            statistic: stat.into(),
+            value: v,
+            unit: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_window_adds_exactly_the_seconds_it_covers() {
+        let intervals = [
+            interval("login", 100, &[1_000, 2_000]),
+            interval("login", 101, &[3_000]),
+            interval("upload", 101, &[50_000]),
+            interval("login", 102, &[9_000]),
+        ];
+        let t = Timeline::new(&intervals, &[], &[]);
+        let w = Window::new(100, 102);
+        assert_eq!(t.latency(Some("login"), w).len(), 3);
+        assert_eq!(t.latency(None, w).len(), 4);
+        assert_eq!(t.latency(None, Window::new(102, 103)).max(), 9_007);
+        assert_eq!(
+            t.worst_p95_per_second(w)
+                .iter()
+                .map(|(s, _)| *s)
+                .collect::<Vec<_>>(),
+            [100, 101]
+        );
+        // In second 101 the worst endpoint is upload.
+        assert!(t.worst_p95_per_second(w)[1].1 >= 50_000);
+        assert_eq!(t.endpoints(), ["login", "upload"]);
+    }
+
+    #[test]
+    fn server_series_become_kpis_with_their_units() {
+        let asg = [("AutoScalingGroupName", "web")];
+        let tg = [("TargetGroup", "tg"), ("LoadBalancer", "lb")];
+        let lb = [("LoadBalancer", "lb")];
+        let rows = [
+            metric(10, "CPUUtilization", &asg, "Average", 40.0),
+            metric(11, "CPUUtilization", &asg, "Average", 60.0),
+            metric(11, "CPUUtilization", &asg, "Maximum", 99.0),
+            metric(10, "HTTPCode_Target_5XX_Count", &lb, "Sum", 3.0),
+            metric(10, "HTTPCode_ELB_502_Count", &lb, "Sum", 1.0),
+            metric(10, "HTTPCode_ELB_503_Count", &lb, "Sum", 1.0),
+            metric(10, "TargetResponseTime", &lb, "p95", 0.25),
+            metric(10, "HealthyHostCount", &tg, "Average", 2.0),
+            metric(11, "GroupInServiceInstances", &asg, "Average", 3.0),
+        ];
+        let t = Timeline::new(&[], &[], &rows);
+        let w = Window::new(10, 12);
+        assert_eq!(t.kpi_mean(&Kpi::Cpu("web".into()), w), Some(50.0));
+        assert_eq!(t.kpi_max(&Kpi::Cpu("web".into()), w), Some(60.0));
+        // Counts are a rate over the whole window: 3 errors in 2 s.
+        assert_eq!(t.kpi_mean(&Kpi::Target5xx, w), Some(1.5));
+        assert_eq!(t.kpi_mean(&Kpi::Elb5xx, w), Some(1.0));
+        assert_eq!(t.kpi_mean(&Kpi::TargetP95Ms, w), Some(250.0));
+        assert_eq!(t.kpi_mean(&Kpi::HealthyHosts, w), Some(2.0));
+        assert_eq!(t.kpi_mean(&Kpi::InService("web".into()), w), Some(3.0));
+        assert_eq!(t.kpi_mean(&Kpi::QueueVisible, w), None);
+        assert_eq!(Kpi::Cpu("web".into()).name(), "cpu_percent:web");
+    }
+}

@@ -1,0 +1,249 @@
+//! The whole pipeline on real runs: a compressed scenario-1 ramp and a tiny scenario 2
+//! against the local stack, then `analyze` and `analyze gate` on what they wrote.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// loadgen and target-stack, built beside `analyze` by `cargo test --workspace`.
+fn sibling(name: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_BIN_EXE_analyze")).with_file_name(name);
+    path.is_file().then_some(path)
+}
+
+fn have(command: &str) -> bool {
+    Command::new(command)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn run(program: &Path, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("start the program")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The web group scales out above 20 requests/s per instance within two 1 s periods.
+const FAST_STACK: &str = r#"
+health_check_grace_secs = 5.0
+[instance]
+cpus = 1.0
+worker_concurrency = 1
+[balancer]
+interval_secs = 0.2
+timeout_secs = 0.5
+healthy_threshold = 1
+unhealthy_threshold = 2
+deregistration_delay_secs = 0.5
+[web]
+name = "web"
+min = 1
+max = 2
+warmup_secs = 1.0
+default_cooldown_secs = 1.0
+[[web.policies]]
+type = "target_tracking"
+name = "web-requests-per-target"
+metric = "requests_per_target"
+target = 20.0
+period_secs = 1.0
+scale_out_periods = 2
+scale_in_periods = 3
+"#;
+
+#[test]
+fn a_real_ramp_and_worker_run_fill_every_section_of_the_analysis() {
+    let (Some(loadgen), Some(_)) = (sibling("loadgen"), sibling("target-stack")) else {
+        let how = "build them with `cargo build -p loadgen -p target-stack` (cargo test --workspace does)";
+        assert!(
+            !in_ci(),
+            "CI=true but loadgen or target-stack is missing: {how}"
+        );
+        eprintln!("\n*** SKIPPED: loadgen or target-stack is not built; {how} ***\n");
+        return;
+    };
+    if !(have("ffmpeg") && have("ffprobe")) {
+        assert!(
+            !in_ci(),
+            "CI=true but ffmpeg is missing: apt-get install ffmpeg"
+        );
+        eprintln!("\n*** SKIPPED: scenario 2 needs ffmpeg (apt-get install ffmpeg) ***\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let runs_arg = runs.to_str().unwrap();
+    let stack = dir.path().join("stack.toml");
+    std::fs::write(&stack, FAST_STACK).unwrap();
+
+    // Ramp 3 min and hold 5 min at a tenth: 18 s of ramp (six 3 s slices) and 30 s of hold.
+    let ramp = run(
+        &loadgen,
+        &[
+            "run",
+            "scenario1",
+            "--profile",
+            "ramp",
+            "--users",
+            "8",
+            "--time-scale",
+            "0.1",
+            "--param",
+            "upload_size=200KB",
+            "--stack-config",
+            stack.to_str().unwrap(),
+            "--out",
+            runs_arg,
+        ],
+    );
+    assert!(ramp.status.success(), "{}", text(&ramp));
+    let cell = run(
+        &loadgen,
+        &[
+            "run",
+            "scenario2",
+            "--size",
+            "1MB",
+            "--concurrency",
+            "1",
+            "--mode",
+            "sustained",
+            "--tasks",
+            "2",
+            "--out",
+            runs_arg,
+        ],
+    );
+    assert!(cell.status.success(), "{}", text(&cell));
+
+    let analyze = Path::new(env!("CARGO_BIN_EXE_analyze"));
+    let out = run(analyze, &["--runs-dir", runs_arg, "--since", "1h"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let a: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(runs.join("analysis.json")).unwrap()).unwrap();
+
+    assert_eq!(a["runs"].as_array().unwrap().len(), 2, "{a:#}");
+    let latency = a["latency"].as_array().unwrap();
+    assert!(latency.len() >= 6, "every scenario-1 endpoint: {latency:?}");
+    assert!(latency.iter().all(|e| e["p95_ms"].as_f64().unwrap() > 0.0));
+    let stages = a["stages"].as_array().unwrap();
+    assert!(
+        stages.len() >= 7,
+        "six ramp slices and the hold: {stages:#?}"
+    );
+    let hold = stages.last().unwrap();
+    assert_eq!(hold["label"], "hold 8");
+    assert!(
+        hold["kpis"]["cpu_percent:web"].as_f64().is_some(),
+        "{hold:#}"
+    );
+    assert!(
+        hold["kpis"]["healthy_hosts"].as_f64().unwrap() >= 1.0,
+        "{hold:#}"
+    );
+
+    let capacity = &a["capacity"];
+    assert!(
+        capacity["knee"]["max_rps_within_slo"].as_f64().unwrap() > 10.0,
+        "{capacity:#}"
+    );
+    assert!(
+        capacity["rps_per_instance"].as_f64().is_some(),
+        "{capacity:#}"
+    );
+    assert!(a["usl"]["fit"]["sigma"].is_number(), "{:#}", a["usl"]);
+    assert!(a["little"].as_array().unwrap().len() >= 8);
+
+    let scale_outs = a["scale_outs"].as_array().unwrap();
+    let web = scale_outs
+        .iter()
+        .find(|s| s["group"] == "web")
+        .unwrap_or_else(|| panic!("the web group scaled out: {scale_outs:#?}\n{}", text(&ramp)));
+    assert!(
+        web["activity_to_in_service_s"].as_f64().unwrap() >= 0.0,
+        "{web:#}"
+    );
+
+    let workers = a["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 1);
+    assert_eq!(workers[0]["processed"], 2, "{:#}", workers[0]);
+    assert!(workers[0]["service_mean_s"].as_f64().unwrap() > 0.0);
+    assert!(
+        workers[0]["erlang"]["servers"].as_u64().unwrap() >= 1,
+        "{:#}",
+        workers[0]
+    );
+
+    let summary = String::from_utf8_lossy(&out.stdout);
+    for heading in [
+        "Capacity",
+        "Scalability (USL)",
+        "Load points",
+        "Scale-outs",
+        "Workers",
+    ] {
+        assert!(summary.contains(heading), "{heading}:\n{summary}");
+    }
+
+    // The gate: a lenient SLO passes and writes JUnit; a 1 ms p95 fails with exit 1.
+    let lenient = dir.path().join("lenient.toml");
+    std::fs::write(
+        &lenient,
+        "p95 = \"10s\"\nerrors = \"50%\"\nmax_failed_tasks = 0\n",
+    )
+    .unwrap();
+    let junit = dir.path().join("gate.xml");
+    let analysis = runs.join("analysis.json");
+    let analysis_arg = analysis.to_str().unwrap();
+    let gate = run(
+        analyze,
+        &[
+            "gate",
+            "--slo",
+            lenient.to_str().unwrap(),
+            "--analysis",
+            analysis_arg,
+            "--baseline",
+            analysis_arg,
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    assert!(gate.status.success(), "{}", text(&gate));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("failures=\"0\"") && xml.contains("against baseline"),
+        "{xml}"
+    );
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(&strict, "p95 = \"1ms\"\n").unwrap();
+    let gate = run(
+        analyze,
+        &[
+            "gate",
+            "--slo",
+            strict.to_str().unwrap(),
+            "--analysis",
+            analysis_arg,
+        ],
+    );
+    assert_eq!(gate.status.code(), Some(1), "{}", text(&gate));
+    assert!(String::from_utf8_lossy(&gate.stdout).contains("FAIL"));
+}
