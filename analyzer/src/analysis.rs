@@ -23,6 +23,8 @@ pub const ANALYSIS_FORMAT_VERSION: u32 = 1;
 
 /// CPU above this is a degraded KPI (the course's and AWS's usual scale-out target is 70).
 pub const CPU_LIMIT_PERCENT: f64 = 80.0;
+/// Below this R² the USL fit is reported as poor, and no projection should be read from it.
+pub const USL_POOR_FIT: f64 = 0.8;
 /// Little's law holds when users and X·(R+Z) agree within this.
 pub const LITTLE_TOLERANCE: f64 = 0.10;
 
@@ -445,18 +447,36 @@ fn capacity_and_usl(
         .filter(|(n, _)| *n > 0.0)
         .collect();
     let usl = match UslFit::fit(&usl_points) {
+        Ok(fit) if fit.r_squared() < USL_POOR_FIT => {
+            notes.push(format!(
+                "the scalability fit is poor (R² {:.2} < {USL_POOR_FIT}): throughput does not \
+                 follow the USL over these points (flat from the lowest load means the \
+                 system, or the machine running everything, was saturated from the start); \
+                 read no projection from it",
+                fit.r_squared()
+            ));
+            Section::Available(UslSection {
+                concurrency_from: usl_source(kind),
+                points: usl_points,
+                fit: fit.summary(),
+            })
+        }
         Ok(fit) => Section::Available(UslSection {
-            concurrency_from: match kind {
-                LoadKind::Users => "users",
-                LoadKind::Rate => "little",
-            }
-            .into(),
+            concurrency_from: usl_source(kind),
             points: usl_points,
             fit: fit.summary(),
         }),
         Err(e) => Section::missing(format!("no scalability fit: {e}")),
     };
     (capacity, usl)
+}
+
+fn usl_source(kind: LoadKind) -> String {
+    match kind {
+        LoadKind::Users => "users",
+        LoadKind::Rate => "little",
+    }
+    .into()
 }
 
 fn short_id(id: &str) -> &str {

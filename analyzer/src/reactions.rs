@@ -31,8 +31,8 @@ pub struct ScaleOut {
     pub group: String,
     pub activity_id: String,
     pub cause: String,
-    pub from_capacity: Option<u32>,
-    pub to_capacity: Option<u32>,
+    pub from_capacity: u32,
+    pub to_capacity: u32,
     #[serde(with = "time::serde::rfc3339::option")]
     pub breach_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -50,24 +50,26 @@ pub struct ScaleOut {
     pub total_s: Option<f64>,
 }
 
-/// Whether an activity launched an instance (AWS's wording, which the local stack uses).
-pub fn is_scale_out(activity: &Activity) -> bool {
-    activity
+/// The capacities of an activity that launched an instance because the desired capacity
+/// rose (a policy or an operator). The launches that create a group or replace an unhealthy
+/// instance are not scale-outs. AWS's wording, which the local stack uses.
+pub fn scale_out_capacities(activity: &Activity) -> Option<(u32, u32)> {
+    if !activity
         .description
         .starts_with("Launching a new EC2 instance")
+    {
+        return None;
+    }
+    capacities(&activity.cause).filter(|(from, to)| to > from)
 }
 
 /// "… changing the desired capacity from 1 to 2" → (1, 2).
-fn capacities(cause: &str) -> (Option<u32>, Option<u32>) {
-    let Some(rest) = cause.split("desired capacity from ").nth(1) else {
-        return (None, None);
-    };
+fn capacities(cause: &str) -> Option<(u32, u32)> {
+    let rest = cause.split("desired capacity from ").nth(1)?;
     let mut words = rest.split_whitespace();
-    let from = words.next().and_then(|w| w.parse().ok());
-    let to = words
-        .nth(1)
-        .and_then(|w| w.trim_end_matches('.').parse().ok());
-    (from, to)
+    let from = words.next()?.parse().ok()?;
+    let to = words.nth(1)?.trim_end_matches('.').parse().ok()?;
+    Some((from, to))
 }
 
 /// "At 2026-11-23T03:20:04Z a monitor alarm …" → that time.
@@ -90,9 +92,8 @@ pub fn scale_outs(
     let slo_us = (slo_p95_ms * 1000.0) as u64;
     activities
         .iter()
-        .filter(|a| is_scale_out(a))
-        .map(|activity| {
-            let (from_capacity, to_capacity) = capacities(&activity.cause);
+        .filter_map(|a| Some((a, scale_out_capacities(a)?)))
+        .map(|(activity, (from_capacity, to_capacity))| {
             let alarm_at = alarm_time(&activity.cause);
             let activity_at = activity.start_time;
             let trigger = alarm_at.unwrap_or(activity_at).unix_timestamp();
@@ -114,11 +115,15 @@ pub fn scale_outs(
                 _ => None,
             };
 
-            let group = InServiceTarget {
-                kpi: Kpi::InService(activity.auto_scaling_group_name.clone()),
-                capacity: to_capacity,
-            };
-            let in_service_at = group.reached(timeline, activity_at.unix_timestamp());
+            let in_service = Kpi::InService(activity.auto_scaling_group_name.clone());
+            let in_service_at = timeline
+                .kpi_series(
+                    &in_service,
+                    Window::new(activity_at.unix_timestamp(), i64::MAX),
+                )
+                .into_iter()
+                .find(|&(_, v)| v >= f64::from(to_capacity))
+                .map(|(t, _)| at(t));
 
             let recovered_at = match (breach_at, in_service_at) {
                 (Some(_), Some(in_service)) => {
@@ -154,30 +159,6 @@ pub fn scale_outs(
             }
         })
         .collect()
-}
-
-struct InServiceTarget {
-    kpi: Kpi,
-    capacity: Option<u32>,
-}
-
-impl InServiceTarget {
-    /// The first sample from `from` on where the group had `capacity` in service (or, when
-    /// the Cause gave none, one more than just before).
-    fn reached(&self, timeline: &Timeline, from: i64) -> Option<OffsetDateTime> {
-        let wanted = match self.capacity {
-            Some(c) => f64::from(c),
-            None => {
-                let before = timeline.kpi_series(&self.kpi, Window::new(from - 60, from + 1));
-                before.last()?.1 + 1.0
-            }
-        };
-        timeline
-            .kpi_series(&self.kpi, Window::new(from, i64::MAX))
-            .into_iter()
-            .find(|&(_, v)| v >= wanted)
-            .map(|(t, _)| at(t))
-    }
 }
 
 #[cfg(test)]
@@ -253,7 +234,7 @@ mod tests {
         let outs = scale_outs("r", &t, &[a], 1000.0);
         assert_eq!(outs.len(), 1);
         let o = &outs[0];
-        assert_eq!((o.from_capacity, o.to_capacity), (Some(1), Some(2)));
+        assert_eq!((o.from_capacity, o.to_capacity), (1, 2));
         assert_eq!(o.breach_at, Some(at(102)));
         assert_eq!(o.alarm_at, Some(at(103)));
         assert_eq!(o.in_service_at, Some(at(105)));
@@ -267,22 +248,32 @@ mod tests {
     #[test]
     fn a_scale_out_before_any_breach_has_no_breach_and_no_recovery() {
         let t = timeline(&[100; 6], &[1.0, 1.0, 1.0, 2.0, 2.0, 2.0]);
-        let outs = scale_outs(
-            "r",
-            &t,
-            &[activity(101, "an alarm triggered a scale-out")],
-            1000.0,
-        );
+        let cause = "a user request explicitly set group desired capacity changing the \
+                     desired capacity from 1 to 2.";
+        let outs = scale_outs("r", &t, &[activity(101, cause)], 1000.0);
         let o = &outs[0];
         assert_eq!(o.breach_at, None);
-        assert_eq!(o.to_capacity, None);
-        // No capacity in the cause: one more than before.
+        assert_eq!(o.to_capacity, 2);
         assert_eq!(o.in_service_at, Some(at(103)));
         assert_eq!(o.recovered_at, None);
         assert_eq!(
             o.total_s, None,
             "neither a breach nor an alarm time to count from"
         );
+    }
+
+    #[test]
+    fn launches_that_create_a_group_or_replace_an_instance_are_not_scale_outs() {
+        let t = timeline(&[100], &[1.0]);
+        for cause in [
+            "the group was created",
+            "an instance was taken out of service in response to a health check",
+            "At 2026-01-01T00:00:00Z a monitor alarm X in state ALARM triggered policy Y \
+             changing the desired capacity from 3 to 2.",
+        ] {
+            let outs = scale_outs("r", &t, &[activity(100, cause)], 1000.0);
+            assert!(outs.is_empty(), "{cause}");
+        }
     }
 
     #[test]

@@ -121,7 +121,9 @@ pub fn render(a: &Analysis) -> String {
                 "  σ {:.4}, κ {:.2e}, λ {:.2} req/s, R² {:.3} on {} points (N from {})",
                 f.sigma, f.kappa, f.lambda, f.r_squared, f.points, u.concurrency_from
             );
-            if let (Some(n), Some(x)) = (f.peak_concurrency, f.max_throughput) {
+            if f.r_squared < crate::analysis::USL_POOR_FIT {
+                out.push_str("  poor fit: these points do not follow the USL; no projection\n");
+            } else if let (Some(n), Some(x)) = (f.peak_concurrency, f.max_throughput) {
                 let _ = writeln!(
                     out,
                     "  projection: throughput peaks near N = {n} at {x:.1} req/s"
@@ -216,10 +218,7 @@ pub fn render(a: &Analysis) -> String {
                 out,
                 "  {:<10} {:<9} {:>16} {:>18} {:>20} {:>8}{}",
                 s.group,
-                match (s.from_capacity, s.to_capacity) {
-                    (Some(f), Some(t)) => format!("{f}→{t}"),
-                    _ => "?".into(),
-                },
+                format!("{}→{}", s.from_capacity, s.to_capacity),
                 secs(s.breach_to_activity_s),
                 secs(s.activity_to_in_service_s),
                 secs(s.in_service_to_recovered_s),

@@ -182,9 +182,11 @@ pub struct Timeline {
     latency: BTreeMap<String, BTreeMap<i64, Histogram<u64>>>,
     /// Per endpoint, per second.
     requests: BTreeMap<String, BTreeMap<i64, Counts>>,
-    /// Per KPI, per second. Samples of one second add up (several target groups, several
-    /// ELB 5xx codes), which is right for every KPI this reads.
-    server: BTreeMap<Kpi, BTreeMap<i64, f64>>,
+    /// Per KPI, per series (its metric name and dimensions), per second: the sum and the
+    /// number of samples. A sampler that ticks late writes two samples into one second; a
+    /// level is their mean, a count their sum. Series of one KPI add up (several target
+    /// groups, the three ELB 5xx codes).
+    server: BTreeMap<Kpi, BTreeMap<String, BTreeMap<i64, (f64, u32)>>>,
 }
 
 fn second_of(t: OffsetDateTime) -> i64 {
@@ -216,12 +218,17 @@ impl Timeline {
         }
         for row in metrics {
             if let Some((kpi, factor)) = Kpi::of(row) {
-                *timeline
+                let series = format!("{}{:?}", row.metric, row.dimensions);
+                let slot = timeline
                     .server
                     .entry(kpi)
                     .or_default()
+                    .entry(series)
+                    .or_default()
                     .entry(second_of(row.timestamp))
-                    .or_default() += row.value * factor;
+                    .or_default();
+                slot.0 += row.value * factor;
+                slot.1 += 1;
             }
         }
         timeline
@@ -275,19 +282,30 @@ impl Timeline {
         total
     }
 
+    /// A KPI's value in each second of a window that has a sample, in time order.
+    pub fn kpi_series(&self, kpi: &Kpi, window: Window) -> Vec<(i64, f64)> {
+        let mut seconds: BTreeMap<i64, f64> = BTreeMap::new();
+        for series in self.server.get(kpi).into_iter().flat_map(|s| s.values()) {
+            for (t, (sum, n)) in series.range(window.from..window.to) {
+                let value = if kpi.is_count() {
+                    *sum
+                } else {
+                    sum / f64::from(*n)
+                };
+                *seconds.entry(*t).or_default() += value;
+            }
+        }
+        seconds.into_iter().collect()
+    }
+
     /// A KPI over a window: the mean level (or, for counts, the rate per second); None when
     /// the window has no sample of it.
     pub fn kpi_mean(&self, kpi: &Kpi, window: Window) -> Option<f64> {
-        let samples: Vec<f64> = self
-            .server
-            .get(kpi)?
-            .range(window.from..window.to)
-            .map(|(_, v)| *v)
-            .collect();
+        let samples = self.kpi_series(kpi, window);
         if samples.is_empty() {
             return None;
         }
-        let sum: f64 = samples.iter().sum();
+        let sum: f64 = samples.iter().map(|(_, v)| v).sum();
         Some(if kpi.is_count() {
             sum / window.seconds().max(1) as f64
         } else {
@@ -295,22 +313,12 @@ impl Timeline {
         })
     }
 
-    /// The highest sample of a KPI in a window.
+    /// The highest value of a KPI in a second of the window.
     pub fn kpi_max(&self, kpi: &Kpi, window: Window) -> Option<f64> {
-        self.server
-            .get(kpi)?
-            .range(window.from..window.to)
-            .map(|(_, v)| *v)
+        self.kpi_series(kpi, window)
+            .into_iter()
+            .map(|(_, v)| v)
             .reduce(f64::max)
-    }
-
-    /// The samples of a KPI in a window, in time order.
-    pub fn kpi_series(&self, kpi: &Kpi, window: Window) -> Vec<(i64, f64)> {
-        self.server.get(kpi).map_or_else(Vec::new, |s| {
-            s.range(window.from..window.to)
-                .map(|(t, v)| (*t, *v))
-                .collect()
-        })
     }
 
     /// The worst endpoint's p95 in each second of the window that had requests, in µs: the
@@ -409,6 +417,18 @@ mod tests {
             metric(10, "TargetResponseTime", &lb, "p95", 0.25),
             metric(10, "HealthyHostCount", &tg, "Average", 2.0),
             metric(11, "GroupInServiceInstances", &asg, "Average", 3.0),
+            // A late tick: two samples of one level in one second are averaged, not added.
+            metric(11, "HealthyHostCount", &tg, "Average", 2.0),
+            metric(11, "HealthyHostCount", &tg, "Average", 2.0),
+            // Two target groups add up.
+            metric(12, "HealthyHostCount", &tg, "Average", 2.0),
+            metric(
+                12,
+                "HealthyHostCount",
+                &[("TargetGroup", "tg2")],
+                "Average",
+                1.0,
+            ),
         ];
         let t = Timeline::new(&[], &[], &rows);
         let w = Window::new(10, 12);
@@ -419,6 +439,10 @@ mod tests {
         assert_eq!(t.kpi_mean(&Kpi::Elb5xx, w), Some(1.0));
         assert_eq!(t.kpi_mean(&Kpi::TargetP95Ms, w), Some(250.0));
         assert_eq!(t.kpi_mean(&Kpi::HealthyHosts, w), Some(2.0));
+        assert_eq!(
+            t.kpi_series(&Kpi::HealthyHosts, Window::new(12, 13)),
+            [(12, 3.0)]
+        );
         assert_eq!(t.kpi_mean(&Kpi::InService("web".into()), w), Some(3.0));
         assert_eq!(t.kpi_mean(&Kpi::QueueVisible, w), None);
         assert_eq!(Kpi::Cpu("web".into()).name(), "cpu_percent:web");
