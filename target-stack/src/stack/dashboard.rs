@@ -14,7 +14,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, List, ListItem, Paragraph, Row, Sparkline, Table};
+use ratatui::widgets::{
+    Block, Borders, Cell, List, ListItem, Paragraph, Row, Sparkline, Table, Wrap,
+};
 
 use super::control::{StackFile, call};
 use super::supervisor::StackStatus;
@@ -79,11 +81,25 @@ fn or_dash<T: std::fmt::Display>(value: Option<T>) -> String {
 pub fn draw(frame: &mut Frame, state: &DashboardState) {
     let s = &state.status;
     let groups_height = s.groups.len() as u16 + 3;
+    // A policy's reason is a sentence: wrap it rather than cut it at the border.
+    let reasons: Vec<String> = if s.decisions.is_empty() {
+        vec!["no evaluation yet".to_string()]
+    } else {
+        s.decisions
+            .iter()
+            .map(|d| format!("{} (desired {}): {}", d.group, d.desired, d.reason))
+            .collect()
+    };
+    let inner_width = usize::from(frame.area().width.saturating_sub(2).max(1));
+    let reason_rows: usize = reasons
+        .iter()
+        .map(|r| r.chars().count().div_ceil(inner_width).max(1))
+        .sum();
     let [header, groups, traffic, decisions, activities] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(groups_height),
         Constraint::Length(6),
-        Constraint::Length(s.decisions.len().max(1) as u16 + 2),
+        Constraint::Length(reason_rows as u16 + 2),
         Constraint::Min(3),
     ])
     .areas(frame.area());
@@ -111,15 +127,13 @@ pub fn draw(frame: &mut Frame, state: &DashboardState) {
     draw_groups(frame, groups, s);
     draw_traffic(frame, traffic, state);
 
-    let reasons: Vec<ListItem> = if s.decisions.is_empty() {
-        vec![ListItem::new("no evaluation yet")]
-    } else {
-        s.decisions
-            .iter()
-            .map(|d| ListItem::new(format!("{} (desired {}): {}", d.group, d.desired, d.reason)))
-            .collect()
-    };
-    frame.render_widget(List::new(reasons).block(titled("Policies")), decisions);
+    let reasons: Vec<Line> = reasons.into_iter().map(Line::from).collect();
+    frame.render_widget(
+        Paragraph::new(reasons)
+            .wrap(Wrap { trim: false })
+            .block(titled("Policies")),
+        decisions,
+    );
 
     let lines: Vec<ListItem> = s
         .activities
@@ -418,6 +432,21 @@ mod tests {
         let oldest = screen.find("i-local-0001").unwrap();
         assert!(newest < oldest, "{screen}");
         assert_eq!(state.requests, [100, 250, 412]);
+    }
+
+    #[test]
+    fn a_long_policy_reason_wraps_instead_of_being_cut() {
+        let mut state = DashboardState::new("http://127.0.0.1:8080");
+        let mut s = status();
+        s.decisions[0].reason = "web-cpu-70: waiting for 15 periods of CPUUtilization; \
+                                 web-requests-per-target: waiting for 15 periods of \
+                                 RequestCountPerTarget (the end)"
+            .into();
+        state.update(s);
+        let screen = render(&state, 60, 30);
+        assert!(screen.contains("(the end)"), "{screen}");
+        // The activities still show below the policies.
+        assert!(screen.contains("2m01s web     Launching"), "{screen}");
     }
 
     #[test]
