@@ -54,6 +54,67 @@ struct AnalysisArgs {
     /// Print analysis.json instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Never call AWS: analyse AWS runs with the telemetry already saved beside them.
+    #[arg(long, conflicts_with = "refetch")]
+    offline: bool,
+    /// Fetch AWS runs' telemetry again even when it is saved beside them.
+    #[arg(long)]
+    refetch: bool,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+/// Names of an AWS deployment, for runs whose manifest lacks them (e.g. `--host` runs).
+#[derive(Debug, Args)]
+struct AwsArgs {
+    /// The AWS region of the deployment (with it, runs against an external host are
+    /// treated as AWS runs with the names below).
+    #[arg(long)]
+    aws_region: Option<String>,
+    /// The ALB, as CloudWatch's LoadBalancer dimension (app/NAME/ID).
+    #[arg(long)]
+    load_balancer: Option<String>,
+    /// A target group, as CloudWatch's TargetGroup dimension (targetgroup/NAME/ID).
+    #[arg(long = "target-group")]
+    target_groups: Vec<String>,
+    /// An Auto Scaling group name (repeatable).
+    #[arg(long = "asg")]
+    autoscaling_groups: Vec<String>,
+    /// An SQS queue URL (repeatable).
+    #[arg(long = "queue-url")]
+    queue_urls: Vec<String>,
+}
+
+impl AwsArgs {
+    /// The run's AWS names: the manifest's, with any given here in their place.
+    fn resources(&self, stack: &rundir::StackKind) -> Option<crate::aws::Resources> {
+        let mut r = match (crate::aws::Resources::from_stack(stack), &self.aws_region) {
+            (Some(r), _) => r,
+            (None, Some(region)) if matches!(stack, rundir::StackKind::External) => {
+                crate::aws::Resources {
+                    region: region.clone(),
+                    ..Default::default()
+                }
+            }
+            _ => return None,
+        };
+        if let Some(region) = &self.aws_region {
+            r.region = region.clone();
+        }
+        if self.load_balancer.is_some() {
+            r.load_balancer = self.load_balancer.clone();
+        }
+        for (given, field) in [
+            (&self.target_groups, &mut r.target_groups),
+            (&self.autoscaling_groups, &mut r.autoscaling_groups),
+            (&self.queue_urls, &mut r.queue_urls),
+        ] {
+            if !given.is_empty() {
+                *field = given.clone();
+            }
+        }
+        Some(r)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +208,29 @@ fn run_analysis(args: &AnalysisArgs) -> anyhow::Result<String> {
     for (dir, manifest) in selected.runs {
         runs.push(crate::runs::load(dir, manifest)?);
     }
+    let mut fetched = Vec::new();
+    for run in &mut runs {
+        let Some(resources) = args.aws.resources(&run.manifest.target.stack) else {
+            continue;
+        };
+        if args.offline || (!run.metrics.is_empty() && !args.refetch) {
+            continue;
+        }
+        eprintln!(
+            "fetching CloudWatch and Auto Scaling telemetry for {} ({})…",
+            run.manifest.run_id, resources.region
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime for the AWS calls")?;
+        let got = runtime.block_on(crate::aws::fetch_and_save(run, &resources, now))?;
+        fetched.push(format!(
+            "{}: fetched {} CloudWatch datapoints ({} s period) and {} scaling activities, \
+             saved beside the run",
+            run.manifest.run_id, got.metric_rows, got.period, got.activities
+        ));
+    }
     let settings = Settings {
         slo: Slo {
             p95_ms: args.slo_p95.as_secs_f64() * 1000.0,
@@ -157,6 +241,7 @@ fn run_analysis(args: &AnalysisArgs) -> anyhow::Result<String> {
     };
     let mut analysis = analyze(&runs, &settings, now);
     analysis.notes.extend(skipped);
+    analysis.notes.extend(fetched);
     let out = args
         .out
         .clone()

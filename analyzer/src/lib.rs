@@ -3,6 +3,7 @@
 //! (`analyzer/model`), which the load generator uses too without the analyzer's I/O.
 
 pub mod analysis;
+pub mod aws;
 pub mod cli;
 pub mod gate;
 pub mod reactions;

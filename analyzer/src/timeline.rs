@@ -447,4 +447,54 @@ mod tests {
         assert_eq!(t.kpi_mean(&Kpi::QueueVisible, w), None);
         assert_eq!(Kpi::Cpu("web".into()).name(), "cpu_percent:web");
     }
+
+    fn recorded(h: &Histogram<u64>) -> Vec<(u64, u64)> {
+        h.iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Samples spread over seconds and endpoints, written to an interval log, read back
+        /// and merged by any window, equal a histogram that recorded those samples at once.
+        #[test]
+        fn merging_intervals_equals_recording_every_sample_in_one(
+            samples in proptest::collection::vec((0u64..20, 0usize..3, 1u64..10_000_000), 1..300),
+            from in 0i64..20,
+            length in 1i64..20,
+        ) {
+            let start = std::time::UNIX_EPOCH + Duration::from_secs(1_000);
+            let mut log = rundir::LatencyLogWriter::new(Vec::new(), start).unwrap();
+            for second in 0..20u64 {
+                for endpoint in 0..3usize {
+                    let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+                    for (s, e, v) in &samples {
+                        if *s == second && *e == endpoint {
+                            h.record(*v).unwrap();
+                        }
+                    }
+                    if !h.is_empty() {
+                        let at = start + Duration::from_secs(second);
+                        log.write_interval(&format!("e{endpoint}"), at, Duration::from_secs(1), &h)
+                            .unwrap();
+                    }
+                }
+            }
+            let intervals = rundir::read_intervals(&log.into_inner()).unwrap();
+            let timeline = Timeline::new(&intervals, &[], &[]);
+            let window = Window::new(1_000 + from, 1_000 + from + length);
+            let mut all = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+            let mut e1 = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+            for (s, e, v) in &samples {
+                if window.contains(1_000 + *s as i64) {
+                    all.record(*v).unwrap();
+                    if *e == 1 {
+                        e1.record(*v).unwrap();
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(recorded(&timeline.latency(None, window)), recorded(&all));
+            proptest::prop_assert_eq!(recorded(&timeline.latency(Some("e1"), window)), recorded(&e1));
+        }
+    }
 }
