@@ -7,200 +7,23 @@
 use std::collections::BTreeMap;
 
 use capacity_model::{
-    ClosedModelCheck, KneeReport, KpiRules, MmcQueue, MmcSummary, OpenModelCheck, Slo, UslFit,
-    UslSummary, closed_model_check, find_knee, open_model_check, servers_for_wait,
+    KpiRules, MmcQueue, UslFit, closed_model_check, find_knee, open_model_check, servers_for_wait,
 };
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::reactions::{ScaleOut, scale_outs};
-use crate::runs::RunData;
-use crate::stages::{EndpointStats, LoadKind, LoadPoint, is_degradation_kpi, load_points};
-use crate::timeline::{Timeline, Window};
+pub use capacity_model::analysis::{
+    ANALYSIS_FORMAT_VERSION, Analysis, Capacity, EndpointStats, ErlangSizing, LITTLE_TOLERANCE,
+    LittleCheck, LoadKind, LoadPoint, RunInfo, RunTimeline, SPECTRUM_PERCENTILES, ScaleOut, Second,
+    Section, Settings, Spectrum, StageInfo, USL_POOR_FIT, UslSection, WorkerCell,
+};
 
-/// The version of `analysis.json` this writes; the gate refuses newer ones.
-pub const ANALYSIS_FORMAT_VERSION: u32 = 1;
+use crate::reactions::scale_outs;
+use crate::runs::RunData;
+use crate::stages::{is_degradation_kpi, load_points};
+use crate::timeline::{Kpi, Timeline, Window};
 
 /// CPU above this is a degraded KPI (the course's and AWS's usual scale-out target is 70).
 pub const CPU_LIMIT_PERCENT: f64 = 80.0;
-/// Below this R² the USL fit is reported as poor, and no projection should be read from it.
-pub const USL_POOR_FIT: f64 = 0.8;
-/// Little's law holds when users and X·(R+Z) agree within this.
-pub const LITTLE_TOLERANCE: f64 = 0.10;
-
-/// A section, or why it is missing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Section<T> {
-    Available(T),
-    Unavailable { unavailable: String },
-}
-
-impl<T> Section<T> {
-    pub fn missing(why: impl Into<String>) -> Self {
-        Section::Unavailable {
-            unavailable: why.into(),
-        }
-    }
-
-    pub fn available(&self) -> Option<&T> {
-        match self {
-            Section::Available(t) => Some(t),
-            Section::Unavailable { .. } => None,
-        }
-    }
-}
-
-/// How an analysis is run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Settings {
-    pub slo: Slo,
-    /// Scenario 2: the mean queue wait Erlang C sizes the worker pool for, seconds.
-    pub target_wait_s: f64,
-    /// Scenario 2: the arrival rate to size for, videos per minute; None uses each cell's X.
-    pub arrival_per_minute: Option<f64>,
-}
-
-impl Default for Settings {
-    /// The course's SLO: p95 ≤ 1 s on every endpoint, errors ≤ 5 %; a 60 s queue wait.
-    fn default() -> Self {
-        Settings {
-            slo: Slo {
-                p95_ms: 1000.0,
-                max_error_ratio: 0.05,
-            },
-            target_wait_s: 60.0,
-            arrival_per_minute: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Analysis {
-    pub format_version: u32,
-    #[serde(with = "time::serde::rfc3339")]
-    pub generated_at: OffsetDateTime,
-    pub aforo: String,
-    pub settings: Settings,
-    pub runs: Vec<RunInfo>,
-    /// Each endpoint's latency over every scenario-1 run, histograms added exactly.
-    pub latency: Vec<EndpointStats>,
-    /// Load points of every scenario-1 run (see `stages`), in time order.
-    pub stages: Vec<LoadPoint>,
-    pub capacity: Section<Capacity>,
-    pub usl: Section<UslSection>,
-    pub little: Vec<LittleCheck>,
-    pub scale_outs: Vec<ScaleOut>,
-    pub workers: Vec<WorkerCell>,
-    /// Things a reader should know about the data (skipped runs, mixed load kinds, …).
-    pub notes: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunInfo {
-    pub run_id: String,
-    pub scenario: String,
-    pub profile: String,
-    pub target: String,
-    /// `local`, `external` or `aws`.
-    pub stack: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub ended_at: Option<OffsetDateTime>,
-    pub requests: u64,
-    pub metric_rows: usize,
-    pub activities: usize,
-    pub tasks: usize,
-}
-
-/// The knee and what it means in users, RPS and instances.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Capacity {
-    pub load_kind: LoadKind,
-    /// Points judged, by load.
-    pub points: usize,
-    pub knee: KneeReport,
-    /// The highest throughput within SLO divided by the healthy hosts behind the load
-    /// balancer at that point; absent without load-balancer metrics.
-    pub rps_per_instance: Option<f64>,
-    pub instances_at_max: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UslSection {
-    /// `users` for the closed model; for the open model, N = X·R (Little's law).
-    pub concurrency_from: String,
-    pub points: Vec<(f64, f64)>,
-    pub fit: UslSummary,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "model", rename_all = "snake_case")]
-pub enum LittleCheck {
-    /// users ≈ X·(R + Z), Z = 0 (scenario 1 has no think time).
-    Closed {
-        label: String,
-        run_id: String,
-        check: ClosedModelCheck,
-        holds: bool,
-    },
-    /// For the open model: in flight ≈ λ·R, the concurrency the generator needed.
-    Open {
-        label: String,
-        run_id: String,
-        rate: f64,
-        in_flight_implied: f64,
-    },
-    /// Scenario 2: tasks in the system ≈ X·(W + S).
-    Workers {
-        run_id: String,
-        check: OpenModelCheck,
-        holds: bool,
-    },
-}
-
-/// One scenario-2 run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WorkerCell {
-    pub run_id: String,
-    pub mode: String,
-    pub size_bytes: u64,
-    pub concurrency: u32,
-    pub workers: u32,
-    pub enqueued: u64,
-    pub processed: u64,
-    pub failed: u64,
-    pub unfinished: u64,
-    pub duration_s: f64,
-    pub videos_per_minute: f64,
-    pub megabytes_per_minute: f64,
-    pub service_mean_s: f64,
-    pub service_p50_s: f64,
-    pub service_p95_s: f64,
-    pub wait_mean_s: f64,
-    pub queue_slope_per_minute: f64,
-    pub queue_verdict: String,
-    pub worker_cpu_percent: Option<f64>,
-    /// Saturation: the first step whose queue grew, arrivals per minute.
-    pub saturated_at_per_minute: Option<f64>,
-    /// Saturation: the best completion rate of a step whose queue did not grow.
-    pub max_stable_per_minute: Option<f64>,
-    pub erlang: Section<ErlangSizing>,
-}
-
-/// The pool size M/M/c prescribes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ErlangSizing {
-    pub arrival_per_minute: f64,
-    pub target_wait_s: f64,
-    /// Worker slots (instances × concurrency) for a mean wait within the target.
-    pub servers: u32,
-    /// The queue at that size, in seconds and tasks per second.
-    pub queue: MmcSummary,
-    /// Erlang C takes S as fixed; on shared CPUs S grows with concurrency.
-    pub assumption: String,
-}
 
 /// Builds the analysis of `runs` (loaded by `runs::load`).
 pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> Analysis {
@@ -209,6 +32,7 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
     let mut little = Vec::new();
     let mut scale = Vec::new();
     let mut workers = Vec::new();
+    let mut timelines = Vec::new();
     let mut merged: BTreeMap<String, hdrhistogram::Histogram<u64>> = BTreeMap::new();
     let mut merged_counts: BTreeMap<String, crate::timeline::Counts> = BTreeMap::new();
     let mut merged_seconds = 0i64;
@@ -216,6 +40,7 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
     for run in runs {
         let timeline = Timeline::new(&run.intervals, &run.requests, &run.metrics);
         let id = run.manifest.run_id.as_str();
+        timelines.push(run_timeline(run, &timeline));
         scale.extend(scale_outs(
             id,
             &timeline,
@@ -293,7 +118,67 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
         little,
         scale_outs: scale,
         workers,
+        timelines,
+        spectra: merged
+            .iter()
+            .map(|(endpoint, h)| Spectrum {
+                endpoint: endpoint.clone(),
+                points: SPECTRUM_PERCENTILES
+                    .iter()
+                    .map(|p| (*p, h.value_at_quantile(p / 100.0) as f64 / 1000.0))
+                    .collect(),
+            })
+            .collect(),
         notes,
+    }
+}
+
+/// The run's seconds, from its start (or first sample) to its end (or last sample).
+fn run_timeline(run: &RunData, timeline: &Timeline) -> RunTimeline {
+    let start = run.manifest.started_at.unix_timestamp();
+    let end = run
+        .manifest
+        .ended_at
+        .map_or(start + run_seconds(run), |e| e.unix_timestamp() + 1);
+    let ms = |us: u64| us as f64 / 1000.0;
+    let seconds = (start..end)
+        .map(|t| {
+            let window = Window::new(t, t + 1);
+            let h = timeline.latency(None, window);
+            let counts = timeline.counts(None, window);
+            let mut second = Second {
+                requests: counts.requests,
+                errors: counts.errors(),
+                queue_visible: timeline.kpi_mean(&Kpi::QueueVisible, window),
+                ..Second::default()
+            };
+            if !h.is_empty() {
+                second.p50_ms = Some(ms(h.value_at_quantile(0.50)));
+                second.p95_ms = Some(ms(h.value_at_quantile(0.95)));
+                second.p99_ms = Some(ms(h.value_at_quantile(0.99)));
+            }
+            for kpi in timeline.kpis() {
+                match kpi {
+                    Kpi::InService(g) => {
+                        if let Some(v) = timeline.kpi_mean(kpi, window) {
+                            second.in_service.insert(g.clone(), v);
+                        }
+                    }
+                    Kpi::Cpu(g) => {
+                        if let Some(v) = timeline.kpi_mean(kpi, window) {
+                            second.cpu_percent.insert(g.clone(), v);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            second
+        })
+        .collect();
+    RunTimeline {
+        run_id: run.manifest.run_id.as_str().to_owned(),
+        start,
+        seconds,
     }
 }
 
@@ -322,6 +207,27 @@ fn run_info(run: &RunData) -> RunInfo {
         metric_rows: run.metrics.len(),
         activities: run.activities.len(),
         tasks: run.tasks.len(),
+        load: match run.manifest.load_model {
+            rundir::LoadModel::Closed { max_users } => format!("closed, up to {max_users} users"),
+            rundir::LoadModel::Open {
+                max_rate_per_sec, ..
+            } => format!("open, up to {max_rate_per_sec}/s"),
+        },
+        stages: run
+            .manifest
+            .stages
+            .iter()
+            .map(|s| StageInfo {
+                name: s.name.clone(),
+                seconds: s.duration_ms as f64 / 1000.0,
+                level: s.users.map(f64::from).or(s.rate_per_sec).unwrap_or(0.0),
+                ramp: s.ramp,
+            })
+            .collect(),
+        time_scale: run.manifest.time_scale,
+        host_cores: run.manifest.host.cores,
+        host: format!("{} ({})", run.manifest.host.hostname, run.manifest.host.os),
+        command_line: run.manifest.command_line.clone(),
     }
 }
 
@@ -540,6 +446,18 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
         queue_slope_per_minute: w.queue_slope_per_minute,
         queue_verdict: w.queue_verdict.clone(),
         worker_cpu_percent: w.worker_cpu_percent,
+        per_minute: w.per_minute.clone(),
+        steps: w
+            .steps
+            .iter()
+            .map(|s| {
+                (
+                    s.rate_per_minute,
+                    s.completed_per_minute,
+                    s.queue_verdict.clone(),
+                )
+            })
+            .collect(),
         saturated_at_per_minute: growing.map(|s| s.rate_per_minute),
         max_stable_per_minute: w
             .steps

@@ -13,8 +13,8 @@
 //! - **recovered**: after a breach, the first of [`RECOVERY_SECONDS`] consecutive seconds
 //!   back within the SLO, at or after the instance came into service.
 
+use capacity_model::analysis::ScaleOut;
 use rundir::Activity;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::stages::at;
@@ -24,31 +24,6 @@ use crate::timeline::{Kpi, Timeline, Window};
 pub const RECOVERY_SECONDS: usize = 3;
 /// How far before the alarm a breach may have started and still be this scale-out's.
 pub const BREACH_LOOKBACK_SECONDS: i64 = 600;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScaleOut {
-    pub run_id: String,
-    pub group: String,
-    pub activity_id: String,
-    pub cause: String,
-    pub from_capacity: u32,
-    pub to_capacity: u32,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub breach_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub alarm_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub activity_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub in_service_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub recovered_at: Option<OffsetDateTime>,
-    pub breach_to_activity_s: Option<f64>,
-    pub activity_to_in_service_s: Option<f64>,
-    pub in_service_to_recovered_s: Option<f64>,
-    /// breach (or, without one, the alarm) → recovered (or in service).
-    pub total_s: Option<f64>,
-}
 
 /// The capacities of an activity that launched an instance because the desired capacity
 /// rose (a policy or an operator). The launches that create a group or replace an unhealthy

@@ -7,94 +7,38 @@
 
 use std::collections::BTreeMap;
 
+use capacity_model::analysis::{EndpointStats, LoadKind, LoadPoint};
 use rundir::{LatencySummary, LoadModel, Manifest};
-use serde::{Deserialize, Serialize};
 
 use crate::timeline::{Kpi, Timeline, Window};
 
 /// Ramp slices are never shorter than this: a second or two of a ramp is mostly noise.
 pub const MIN_SLICE_SECONDS: i64 = 3;
 
-/// What the load of a point counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LoadKind {
-    /// Concurrent users (closed model).
-    Users,
-    /// Arrivals per second (open model).
-    Rate,
-}
-
-/// Latency and counts of one endpoint (or all) in one window. Milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EndpointStats {
-    pub endpoint: String,
-    pub samples: u64,
-    pub errors: u64,
-    pub error_ratio: f64,
-    pub rps: f64,
-    pub kb_per_s: f64,
-    pub mean_ms: f64,
-    pub min_ms: f64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-}
-
-impl EndpointStats {
-    pub fn of(timeline: &Timeline, endpoint: Option<&str>, window: Window) -> EndpointStats {
-        let latency = LatencySummary::from_histogram(&timeline.latency(endpoint, window));
-        let counts = timeline.counts(endpoint, window);
-        let seconds = window.seconds().max(1) as f64;
-        let ms = |us: u64| us as f64 / 1000.0;
-        EndpointStats {
-            endpoint: endpoint.unwrap_or("all").to_owned(),
-            samples: counts.requests,
-            errors: counts.errors(),
-            error_ratio: counts.error_ratio(),
-            rps: counts.requests as f64 / seconds,
-            kb_per_s: (counts.bytes_received + counts.bytes_sent) as f64 / 1024.0 / seconds,
-            mean_ms: latency.mean / 1000.0,
-            min_ms: ms(latency.min),
-            p50_ms: ms(latency.p50),
-            p90_ms: ms(latency.p90),
-            p95_ms: ms(latency.p95),
-            p99_ms: ms(latency.p99),
-            max_ms: ms(latency.max),
-        }
-    }
-}
-
-/// One load point.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LoadPoint {
-    pub run_id: String,
-    /// The manifest's stage name, with the slice for a ramp ("ramp to 100, 40–60 s").
-    pub label: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub from: time::OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub to: time::OffsetDateTime,
-    pub ramp: bool,
-    pub load_kind: LoadKind,
-    pub load: f64,
-    /// Every endpoint together.
-    pub total: EndpointStats,
-    pub endpoints: Vec<EndpointStats>,
-    /// The endpoint with the highest p95 (the SLO holds per endpoint), and that p95.
-    pub worst_endpoint: String,
-    pub worst_p95_ms: f64,
-    /// Server KPIs over the window (see `Kpi::name`): means, a rate per second for counts,
-    /// the maximum for unhealthy hosts and queue age.
-    pub kpis: BTreeMap<String, f64>,
-}
-
-impl LoadPoint {
-    /// Mean in-service instances of the web layer: the load balancer's healthy hosts.
-    pub fn healthy_hosts(&self) -> Option<f64> {
-        self.kpis.get(&Kpi::HealthyHosts.name()).copied()
+/// One endpoint's (or, with None, every endpoint's) figures over a window.
+pub fn endpoint_stats(
+    timeline: &Timeline,
+    endpoint: Option<&str>,
+    window: Window,
+) -> EndpointStats {
+    let latency = LatencySummary::from_histogram(&timeline.latency(endpoint, window));
+    let counts = timeline.counts(endpoint, window);
+    let seconds = window.seconds().max(1) as f64;
+    let ms = |us: u64| us as f64 / 1000.0;
+    EndpointStats {
+        endpoint: endpoint.unwrap_or("all").to_owned(),
+        samples: counts.requests,
+        errors: counts.errors(),
+        error_ratio: counts.error_ratio(),
+        rps: counts.requests as f64 / seconds,
+        kb_per_s: (counts.bytes_received + counts.bytes_sent) as f64 / 1024.0 / seconds,
+        mean_ms: latency.mean / 1000.0,
+        min_ms: ms(latency.min),
+        p50_ms: ms(latency.p50),
+        p90_ms: ms(latency.p90),
+        p95_ms: ms(latency.p95),
+        p99_ms: ms(latency.p99),
+        max_ms: ms(latency.max),
     }
 }
 
@@ -153,7 +97,7 @@ pub fn load_points(manifest: &Manifest, timeline: &Timeline) -> Vec<LoadPoint> {
             vec![Window::new(from, to)]
         };
         for window in slices {
-            let total = EndpointStats::of(timeline, None, window);
+            let total = endpoint_stats(timeline, None, window);
             if total.samples == 0 {
                 continue;
             }
@@ -161,7 +105,7 @@ pub fn load_points(manifest: &Manifest, timeline: &Timeline) -> Vec<LoadPoint> {
             let endpoints: Vec<EndpointStats> = timeline
                 .endpoints()
                 .iter()
-                .map(|e| EndpointStats::of(timeline, Some(e), window))
+                .map(|e| endpoint_stats(timeline, Some(e), window))
                 .filter(|e| e.samples > 0)
                 .collect();
             let worst = endpoints

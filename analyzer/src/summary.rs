@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use capacity_model::KneeOutcome;
 
+use crate::analysis::LoadKind;
 use crate::analysis::{Analysis, LittleCheck, Section};
-use crate::stages::LoadKind;
 
 fn secs(v: Option<f64>) -> String {
     v.map_or("–".into(), |s| format!("{s:.0}s"))

@@ -119,7 +119,7 @@ impl Kpi {
             Kpi::Cpu(group) => format!("cpu_percent:{group}"),
             Kpi::InService(group) => format!("in_service:{group}"),
             Kpi::Desired(group) => format!("desired:{group}"),
-            Kpi::HealthyHosts => "healthy_hosts".into(),
+            Kpi::HealthyHosts => capacity_model::analysis::HEALTHY_HOSTS_KPI.into(),
             Kpi::UnhealthyHosts => "unhealthy_hosts".into(),
             Kpi::Target5xx => "target_5xx_per_s".into(),
             Kpi::Elb5xx => "elb_5xx_per_s".into(),

@@ -7,9 +7,12 @@
 //! - [`knee`]: the last load within SLO, the first breach, and the KPI that warned first.
 //! - [`trend`]: least-squares trends, and whether a queue's depth is growing.
 //!
+//! - [`analysis`]: the types of `analysis.json`, what the analyzer concludes from runs.
+//!
 //! Each model validates its input and refuses with a typed error that names the problem and
 //! the fix, rather than returning NaN. Results that go into `analysis.json` are serde types.
 
+pub mod analysis;
 pub mod erlang;
 pub mod knee;
 pub mod little;

@@ -1,0 +1,355 @@
+//! What an analysis concludes: the types of `analysis.json` (documented in
+//! `docs/analysis.md`). The analyzer computes them from run directories; the reports render
+//! them. Pure data, no computation beyond small accessors.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{ClosedModelCheck, KneeReport, MmcSummary, OpenModelCheck, Slo, UslSummary};
+
+/// The KPI name of the healthy hosts behind the load balancer (AWS/ApplicationELB
+/// HealthyHostCount).
+pub const HEALTHY_HOSTS_KPI: &str = "healthy_hosts";
+
+/// The version of `analysis.json` this writes; the gate refuses newer ones.
+pub const ANALYSIS_FORMAT_VERSION: u32 = 1;
+
+/// Below this R² the USL fit is reported as poor, and no projection should be read from it.
+pub const USL_POOR_FIT: f64 = 0.8;
+/// Little's law holds when users and X·(R+Z) agree within this.
+pub const LITTLE_TOLERANCE: f64 = 0.10;
+
+/// A section, or why it is missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Section<T> {
+    Available(T),
+    Unavailable { unavailable: String },
+}
+
+impl<T> Section<T> {
+    pub fn missing(why: impl Into<String>) -> Self {
+        Section::Unavailable {
+            unavailable: why.into(),
+        }
+    }
+
+    pub fn available(&self) -> Option<&T> {
+        match self {
+            Section::Available(t) => Some(t),
+            Section::Unavailable { .. } => None,
+        }
+    }
+}
+
+/// How an analysis is run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub slo: Slo,
+    /// Scenario 2: the mean queue wait Erlang C sizes the worker pool for, seconds.
+    pub target_wait_s: f64,
+    /// Scenario 2: the arrival rate to size for, videos per minute; None uses each cell's X.
+    pub arrival_per_minute: Option<f64>,
+}
+
+impl Default for Settings {
+    /// The course's SLO: p95 ≤ 1 s on every endpoint, errors ≤ 5 %; a 60 s queue wait.
+    fn default() -> Self {
+        Settings {
+            slo: Slo {
+                p95_ms: 1000.0,
+                max_error_ratio: 0.05,
+            },
+            target_wait_s: 60.0,
+            arrival_per_minute: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub format_version: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: OffsetDateTime,
+    pub aforo: String,
+    pub settings: Settings,
+    pub runs: Vec<RunInfo>,
+    /// Each endpoint's latency over every scenario-1 run, histograms added exactly.
+    pub latency: Vec<EndpointStats>,
+    /// Load points of every scenario-1 run (see `stages`), in time order.
+    pub stages: Vec<LoadPoint>,
+    pub capacity: Section<Capacity>,
+    pub usl: Section<UslSection>,
+    pub little: Vec<LittleCheck>,
+    pub scale_outs: Vec<ScaleOut>,
+    pub workers: Vec<WorkerCell>,
+    /// Each run second by second, for charts.
+    #[serde(default)]
+    pub timelines: Vec<RunTimeline>,
+    /// Each endpoint's latency by percentile over every scenario-1 run (the HDR spectrum).
+    #[serde(default)]
+    pub spectra: Vec<Spectrum>,
+    /// Things a reader should know about the data (skipped runs, mixed load kinds, …).
+    pub notes: Vec<String>,
+}
+
+/// One run on a grid of whole seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunTimeline {
+    pub run_id: String,
+    /// The first second, Unix time; `seconds[i]` is `start + i`.
+    pub start: i64,
+    pub seconds: Vec<Second>,
+}
+
+/// One second of a run: the client's view over every endpoint, and the server's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Second {
+    pub requests: u64,
+    pub errors: u64,
+    /// Latency over every endpoint in this second; absent without requests.
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// Per Auto Scaling group.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub in_service: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cpu_percent: BTreeMap<String, f64>,
+    pub queue_visible: Option<f64>,
+}
+
+/// Latency at standard percentiles, milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spectrum {
+    pub endpoint: String,
+    /// (percentile 0–100, latency ms), ascending.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The percentiles of a [`Spectrum`]: the nines, as HdrHistogram's percentile plots show.
+pub const SPECTRUM_PERCENTILES: [f64; 10] = [
+    0.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 99.999, 100.0,
+];
+
+/// One stage of a run's load timeline, as its manifest gives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageInfo {
+    pub name: String,
+    pub seconds: f64,
+    /// Users or arrivals per second at the end of the stage.
+    pub level: f64,
+    pub ramp: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub scenario: String,
+    pub profile: String,
+    pub target: String,
+    /// `local`, `external` or `aws`.
+    pub stack: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    pub requests: u64,
+    pub metric_rows: usize,
+    pub activities: usize,
+    pub tasks: usize,
+    /// "closed, up to 8 users" or "open, up to 50/s".
+    #[serde(default)]
+    pub load: String,
+    #[serde(default)]
+    pub stages: Vec<StageInfo>,
+    #[serde(default)]
+    pub time_scale: f64,
+    #[serde(default)]
+    pub host_cores: usize,
+    #[serde(default)]
+    pub host: String,
+    #[serde(default)]
+    pub command_line: Vec<String>,
+}
+
+/// The knee and what it means in users, RPS and instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capacity {
+    pub load_kind: LoadKind,
+    /// Points judged, by load.
+    pub points: usize,
+    pub knee: KneeReport,
+    /// The highest throughput within SLO divided by the healthy hosts behind the load
+    /// balancer at that point; absent without load-balancer metrics.
+    pub rps_per_instance: Option<f64>,
+    pub instances_at_max: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UslSection {
+    /// `users` for the closed model; for the open model, N = X·R (Little's law).
+    pub concurrency_from: String,
+    pub points: Vec<(f64, f64)>,
+    pub fit: UslSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "snake_case")]
+pub enum LittleCheck {
+    /// users ≈ X·(R + Z), Z = 0 (scenario 1 has no think time).
+    Closed {
+        label: String,
+        run_id: String,
+        check: ClosedModelCheck,
+        holds: bool,
+    },
+    /// For the open model: in flight ≈ λ·R, the concurrency the generator needed.
+    Open {
+        label: String,
+        run_id: String,
+        rate: f64,
+        in_flight_implied: f64,
+    },
+    /// Scenario 2: tasks in the system ≈ X·(W + S).
+    Workers {
+        run_id: String,
+        check: OpenModelCheck,
+        holds: bool,
+    },
+}
+
+/// One scenario-2 run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerCell {
+    pub run_id: String,
+    pub mode: String,
+    pub size_bytes: u64,
+    pub concurrency: u32,
+    pub workers: u32,
+    pub enqueued: u64,
+    pub processed: u64,
+    pub failed: u64,
+    pub unfinished: u64,
+    pub duration_s: f64,
+    pub videos_per_minute: f64,
+    pub megabytes_per_minute: f64,
+    pub service_mean_s: f64,
+    pub service_p50_s: f64,
+    pub service_p95_s: f64,
+    pub wait_mean_s: f64,
+    pub queue_slope_per_minute: f64,
+    pub queue_verdict: String,
+    pub worker_cpu_percent: Option<f64>,
+    /// Videos finished in each minute of the run.
+    #[serde(default)]
+    pub per_minute: Vec<u64>,
+    /// Saturation: (arrivals per minute, completions per minute, queue verdict) per step.
+    #[serde(default)]
+    pub steps: Vec<(f64, f64, String)>,
+    /// Saturation: the first step whose queue grew, arrivals per minute.
+    pub saturated_at_per_minute: Option<f64>,
+    /// Saturation: the best completion rate of a step whose queue did not grow.
+    pub max_stable_per_minute: Option<f64>,
+    pub erlang: Section<ErlangSizing>,
+}
+
+/// The pool size M/M/c prescribes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErlangSizing {
+    pub arrival_per_minute: f64,
+    pub target_wait_s: f64,
+    /// Worker slots (instances × concurrency) for a mean wait within the target.
+    pub servers: u32,
+    /// The queue at that size, in seconds and tasks per second.
+    pub queue: MmcSummary,
+    /// Erlang C takes S as fixed; on shared CPUs S grows with concurrency.
+    pub assumption: String,
+}
+
+/// What the load of a point counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadKind {
+    /// Concurrent users (closed model).
+    Users,
+    /// Arrivals per second (open model).
+    Rate,
+}
+
+/// Latency and counts of one endpoint (or all) in one window. Milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointStats {
+    pub endpoint: String,
+    pub samples: u64,
+    pub errors: u64,
+    pub error_ratio: f64,
+    pub rps: f64,
+    pub kb_per_s: f64,
+    pub mean_ms: f64,
+    pub min_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// One load point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadPoint {
+    pub run_id: String,
+    /// The manifest's stage name, with the slice for a ramp ("ramp to 100, 40–60 s").
+    pub label: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: time::OffsetDateTime,
+    pub ramp: bool,
+    pub load_kind: LoadKind,
+    pub load: f64,
+    /// Every endpoint together.
+    pub total: EndpointStats,
+    pub endpoints: Vec<EndpointStats>,
+    /// The endpoint with the highest p95 (the SLO holds per endpoint), and that p95.
+    pub worst_endpoint: String,
+    pub worst_p95_ms: f64,
+    /// Server KPIs over the window (see `Kpi::name`): means, a rate per second for counts,
+    /// the maximum for unhealthy hosts and queue age.
+    pub kpis: BTreeMap<String, f64>,
+}
+
+impl LoadPoint {
+    /// Mean in-service instances of the web layer: the load balancer's healthy hosts.
+    pub fn healthy_hosts(&self) -> Option<f64> {
+        self.kpis.get(HEALTHY_HOSTS_KPI).copied()
+    }
+}
+
+/// One scale-out and how long each step of the reaction took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScaleOut {
+    pub run_id: String,
+    pub group: String,
+    pub activity_id: String,
+    pub cause: String,
+    pub from_capacity: u32,
+    pub to_capacity: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub breach_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub alarm_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub activity_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub in_service_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub recovered_at: Option<OffsetDateTime>,
+    pub breach_to_activity_s: Option<f64>,
+    pub activity_to_in_service_s: Option<f64>,
+    pub in_service_to_recovered_s: Option<f64>,
+    /// breach (or, without one, the alarm) → recovered (or in service).
+    pub total_s: Option<f64>,
+}
