@@ -19,7 +19,7 @@ pub use capacity_model::analysis::{
 
 use crate::reactions::scale_outs;
 use crate::runs::RunData;
-use crate::stages::{is_degradation_kpi, load_points};
+use crate::stages::{endpoint_stats, is_degradation_kpi, load_points};
 use crate::timeline::{Kpi, Timeline, Window};
 
 /// CPU above this is a degraded KPI (the course's and AWS's usual scale-out target is 70).
@@ -175,10 +175,16 @@ fn run_timeline(run: &RunData, timeline: &Timeline) -> RunTimeline {
             second
         })
         .collect();
+    let whole = Window::new(start, end);
     RunTimeline {
         run_id: run.manifest.run_id.as_str().to_owned(),
         start,
         seconds,
+        endpoints: timeline
+            .endpoints()
+            .iter()
+            .map(|e| endpoint_stats(timeline, Some(e), whole))
+            .collect(),
     }
 }
 
@@ -463,7 +469,7 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
             .steps
             .iter()
             .filter(|s| s.queue_verdict != "growing")
-            .map(|s| s.completed_per_minute)
+            .map(|s| s.rate_per_minute)
             .reduce(f64::max),
         erlang,
     }

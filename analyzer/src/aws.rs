@@ -244,7 +244,7 @@ pub async fn fetch_metrics(
             }
         }
     }
-    rows.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+    rows.sort_by_key(|r| r.timestamp);
     Ok(rows)
 }
 
@@ -299,7 +299,7 @@ pub async fn fetch_activities(
             }
         }
     }
-    all.sort_by(|a, b| a.start_time.cmp(&b.start_time));
+    all.sort_by_key(|a| a.start_time);
     Ok(all)
 }
 

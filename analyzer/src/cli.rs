@@ -1,7 +1,7 @@
 //! The command line: `analyze [--since 1h | --run ID…]` (the capacity model, written to
 //! `analysis.json` and summarised), `analyze gate` (SLOs and regressions, JUnit XML) and
-//! `analyze usl FILE.csv` (the scalability fit alone). `analyze report` is tracked by the
-//! reports issue and says so.
+//! `analyze report` (the markdown capacity report with charts, through `reports`) and
+//! `analyze usl FILE.csv` (the scalability fit alone).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -143,8 +143,31 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
     },
-    /// Render the capacity report (not built yet).
-    Report,
+    /// Render the capacity report: markdown with charts (PNG and SVG), from an analysis.
+    Report {
+        /// The analysis to render.
+        #[arg(long, default_value = "runs/analysis.json")]
+        analysis: PathBuf,
+        /// Where the report and its charts/ go.
+        #[arg(long, default_value = "capacity-planning")]
+        out: PathBuf,
+        /// The language of the built-in template.
+        #[arg(long, default_value = "es", value_parser = ["es", "en"])]
+        lang: String,
+        /// A template name instead of the built-in one: NAME.md.j2 in --template-dir.
+        #[arg(long)]
+        template: Option<String>,
+        /// A directory of your own templates (searched before the built-ins).
+        #[arg(long)]
+        template_dir: Option<PathBuf>,
+        /// The markdown file's name [default: pruebas_de_carga_entrega4.md for es,
+        /// capacity-report.md for en].
+        #[arg(long)]
+        name: Option<String>,
+        /// An earlier analysis to compare with.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+    },
 }
 
 /// Prints the result of a command, or its error, and turns it into an exit code.
@@ -181,13 +204,33 @@ pub fn main() -> ExitCode {
             baseline,
             junit,
         }) => finish(gate(&slo, &analysis, baseline.as_deref(), junit.as_deref())),
-        Some(Command::Report) => {
-            eprintln!(
-                "analyze: `analyze report` is not built yet (the reports issue); analysis.json \
-                 and `analyze gate` are"
-            );
-            ExitCode::from(2)
-        }
+        Some(Command::Report {
+            analysis,
+            out,
+            lang,
+            template,
+            template_dir,
+            name,
+            baseline,
+        }) => finish(
+            report(
+                &analysis,
+                reports::Options {
+                    template: template.unwrap_or_else(|| lang.clone()),
+                    template_dir,
+                    out_dir: out,
+                    file_name: name.unwrap_or_else(|| {
+                        if lang == "es" {
+                            "pruebas_de_carga_entrega4.md".into()
+                        } else {
+                            "capacity-report.md".into()
+                        }
+                    }),
+                },
+                baseline.as_deref(),
+            )
+            .map(|t| (t, true)),
+        ),
         None => finish(run_analysis(&cli.analysis).map(|t| (t, true))),
     }
 }
@@ -263,6 +306,22 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn report(
+    analysis: &Path,
+    options: reports::Options,
+    baseline: Option<&Path>,
+) -> anyhow::Result<String> {
+    let current = crate::gate::read_analysis(analysis)?;
+    let base = baseline.map(crate::gate::read_analysis).transpose()?;
+    let written = reports::render(&current, base.as_ref(), &options)?;
+    Ok(format!(
+        "wrote {} and {} chart files in {}\n",
+        written.markdown.display(),
+        written.charts.len(),
+        options.out_dir.join("charts").display()
+    ))
 }
 
 fn gate(

@@ -175,6 +175,9 @@ impl Kpi {
     }
 }
 
+/// One series' samples: per second, their sum and how many there were.
+type SecondSums = BTreeMap<i64, (f64, u32)>;
+
 /// A run's grid.
 #[derive(Debug, Default)]
 pub struct Timeline {
@@ -186,7 +189,7 @@ pub struct Timeline {
     /// number of samples. A sampler that ticks late writes two samples into one second; a
     /// level is their mean, a count their sum. Series of one KPI add up (several target
     /// groups, the three ELB 5xx codes).
-    server: BTreeMap<Kpi, BTreeMap<String, BTreeMap<i64, (f64, u32)>>>,
+    server: BTreeMap<Kpi, BTreeMap<String, SecondSums>>,
 }
 
 fn second_of(t: OffsetDateTime) -> i64 {

@@ -40,33 +40,9 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// The web group scales out above 20 requests/s per instance within two 1 s periods.
-const FAST_STACK: &str = r#"
-health_check_grace_secs = 5.0
-[instance]
-cpus = 1.0
-worker_concurrency = 1
-[balancer]
-interval_secs = 0.2
-timeout_secs = 0.5
-healthy_threshold = 1
-unhealthy_threshold = 2
-deregistration_delay_secs = 0.5
-[web]
-name = "web"
-min = 1
-max = 2
-warmup_secs = 1.0
-default_cooldown_secs = 1.0
-[[web.policies]]
-type = "target_tracking"
-name = "web-requests-per-target"
-metric = "requests_per_target"
-target = 20.0
-period_secs = 1.0
-scale_out_periods = 2
-scale_in_periods = 3
-"#;
+/// The web group scales out above 20 requests/s per instance within two 1 s periods (the
+/// stack CI's pipeline rehearses on too).
+const FAST_STACK: &str = include_str!("../../target-stack/stacks/rehearsal.toml");
 
 #[test]
 fn a_real_ramp_and_worker_run_fill_every_section_of_the_analysis() {
@@ -200,6 +176,43 @@ fn a_real_ramp_and_worker_run_fill_every_section_of_the_analysis() {
         "Workers",
     ] {
         assert!(summary.contains(heading), "{heading}:\n{summary}");
+    }
+
+    // The report: the course's markdown, with the charts it links.
+    let report_dir = dir.path().join("report");
+    let report = run(
+        analyze,
+        &[
+            "report",
+            "--analysis",
+            runs.join("analysis.json").to_str().unwrap(),
+            "--out",
+            report_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(report.status.success(), "{}", text(&report));
+    let markdown =
+        std::fs::read_to_string(report_dir.join("pruebas_de_carga_entrega4.md")).unwrap();
+    let ramp_id = a["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["scenario"] == "scenario1")
+        .unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(markdown.contains(&ramp_id), "{markdown}");
+    assert!(markdown.contains("## 3. Escenario 2"), "{markdown}");
+    for link in markdown
+        .split("](")
+        .skip(1)
+        .filter_map(|r| r.split(')').next())
+    {
+        assert!(
+            report_dir.join(link).is_file(),
+            "{link} is linked but not drawn"
+        );
     }
 
     // The gate: a lenient SLO passes and writes JUnit; a 1 ms p95 fails with exit 1.

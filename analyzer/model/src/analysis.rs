@@ -102,6 +102,9 @@ pub struct RunTimeline {
     /// The first second, Unix time; `seconds[i]` is `start + i`.
     pub start: i64,
     pub seconds: Vec<Second>,
+    /// Each endpoint over the whole run (exact: its interval histograms added).
+    #[serde(default)]
+    pub endpoints: Vec<EndpointStats>,
 }
 
 /// One second of a run: the client's view over every endpoint, and the server's.
@@ -251,7 +254,7 @@ pub struct WorkerCell {
     pub steps: Vec<(f64, f64, String)>,
     /// Saturation: the first step whose queue grew, arrivals per minute.
     pub saturated_at_per_minute: Option<f64>,
-    /// Saturation: the best completion rate of a step whose queue did not grow.
+    /// Saturation: the highest arrival rate (per minute) of a step whose queue did not grow.
     pub max_stable_per_minute: Option<f64>,
     pub erlang: Section<ErlangSizing>,
 }

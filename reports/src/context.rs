@@ -1,0 +1,369 @@
+//! What the templates see: the analysis arranged the way the report reads, every row with
+//! the run it came from. Numbers stay numbers; the templates format them.
+
+use capacity_model::KneeOutcome;
+use capacity_model::analysis::{
+    Analysis, EndpointStats, LoadKind, LoadPoint, RunInfo, ScaleOut, Section, WorkerCell,
+};
+use serde::Serialize;
+
+use crate::charts::Charts;
+use crate::rules::{Recommendation, recommendations};
+
+#[derive(Debug, Serialize)]
+pub struct Context {
+    pub generated_at: String,
+    pub aforo: String,
+    pub slo_p95_ms: f64,
+    pub slo_errors: f64,
+    pub target_wait_s: f64,
+    pub environment: Environment,
+    pub scenario1: Vec<RunSection>,
+    pub latency: Vec<SloRow>,
+    pub capacity: Option<CapacityView>,
+    pub capacity_missing: Option<String>,
+    pub usl: Option<UslView>,
+    pub usl_missing: Option<String>,
+    pub scale_outs: Vec<ScaleOut>,
+    pub workers: Vec<WorkerRow>,
+    /// CPU and queue charts of the scenario-2 runs.
+    pub worker_charts: Vec<crate::charts::RunChart>,
+    pub comparison: Option<Comparison>,
+    pub recommendations: Vec<Recommendation>,
+    pub charts: Charts,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Environment {
+    pub hosts: Vec<String>,
+    pub targets: Vec<String>,
+    pub stacks: Vec<String>,
+    pub runs: Vec<RunInfo>,
+}
+
+/// One scenario-1 run: its configuration and its table.
+#[derive(Debug, Serialize)]
+pub struct RunSection {
+    pub run: RunInfo,
+    pub short_id: String,
+    /// Hold stages and ramp slices, in time order.
+    pub points: Vec<PointRow>,
+    /// The whole run per endpoint (the course's table).
+    pub endpoints: Vec<EndpointStats>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PointRow {
+    pub label: String,
+    pub load: f64,
+    pub unit: &'static str,
+    pub total: EndpointStats,
+    pub worst_endpoint: String,
+    pub worst_p95_ms: f64,
+    pub within_slo: bool,
+    pub instances: Option<f64>,
+    pub cpu_web: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SloRow {
+    #[serde(flatten)]
+    pub stats: EndpointStats,
+    pub p95_ok: bool,
+    pub errors_ok: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CapacityView {
+    pub unit: &'static str,
+    pub lower_bound: bool,
+    pub breached_at_first: bool,
+    pub max_load: f64,
+    pub max_rps: f64,
+    pub last_label: Option<String>,
+    pub breach_label: Option<String>,
+    pub breach_load: Option<f64>,
+    /// "p95 1205.3 ms > 1000 ms" and the like, for the breach.
+    pub violations: Vec<String>,
+    pub leading: Vec<Leading>,
+    pub rps_per_instance: Option<f64>,
+    pub instances: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Leading {
+    pub kpi: String,
+    pub value: f64,
+    pub limit: f64,
+    pub at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UslView {
+    pub sigma: f64,
+    pub kappa: f64,
+    pub lambda: f64,
+    pub r_squared: f64,
+    pub points: usize,
+    pub poor_fit: bool,
+    pub peak_concurrency: Option<u64>,
+    pub max_throughput: Option<f64>,
+    pub concurrency_from: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkerRow {
+    #[serde(flatten)]
+    pub cell: WorkerCell,
+    pub short_id: String,
+    pub size_mb: f64,
+    pub stable: bool,
+    pub erlang_servers: Option<u32>,
+    pub erlang_missing: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    pub baseline_generated_at: String,
+    pub rows: Vec<ComparisonRow>,
+    pub max_rps_before: Option<f64>,
+    pub max_rps_now: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ComparisonRow {
+    pub endpoint: String,
+    pub p95_before: f64,
+    pub p95_now: f64,
+    pub change_pct: f64,
+}
+
+fn short(id: &str) -> String {
+    id.split('-').nth(2).unwrap_or(id).to_owned()
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// `users` or `rate`; the templates word it in their language.
+fn unit(kind: LoadKind) -> &'static str {
+    match kind {
+        LoadKind::Users => "users",
+        LoadKind::Rate => "rate",
+    }
+}
+
+pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Context {
+    let slo = &a.settings.slo;
+    let within =
+        |p: &LoadPoint| p.worst_p95_ms <= slo.p95_ms && p.total.error_ratio <= slo.max_error_ratio;
+    let dedup = |items: Vec<String>| {
+        let mut items = items;
+        items.sort();
+        items.dedup();
+        items
+    };
+    let environment = Environment {
+        hosts: dedup(
+            a.runs
+                .iter()
+                .map(|r| format!("{}, {} cores", r.host, r.host_cores))
+                .collect(),
+        ),
+        targets: dedup(a.runs.iter().map(|r| r.target.clone()).collect()),
+        stacks: dedup(a.runs.iter().map(|r| r.stack.clone()).collect()),
+        runs: a.runs.clone(),
+    };
+
+    let scenario1 = a
+        .runs
+        .iter()
+        .filter(|r| r.scenario != "scenario2")
+        .map(|run| {
+            let points: Vec<PointRow> = a
+                .stages
+                .iter()
+                .filter(|p| p.run_id == run.run_id)
+                .map(|p| PointRow {
+                    label: p.label.clone(),
+                    load: p.load,
+                    unit: unit(p.load_kind),
+                    total: p.total.clone(),
+                    worst_endpoint: p.worst_endpoint.clone(),
+                    worst_p95_ms: p.worst_p95_ms,
+                    within_slo: within(p),
+                    instances: p.healthy_hosts(),
+                    cpu_web: p
+                        .kpis
+                        .iter()
+                        .find(|(k, _)| k.starts_with("cpu_percent:web"))
+                        .map(|(_, v)| *v),
+                })
+                .collect();
+            let endpoints = a
+                .timelines
+                .iter()
+                .find(|t| t.run_id == run.run_id)
+                .map(|t| t.endpoints.clone())
+                .unwrap_or_default();
+            RunSection {
+                run: run.clone(),
+                short_id: short(&run.run_id),
+                points,
+                endpoints,
+            }
+        })
+        .collect();
+
+    let latency = a
+        .latency
+        .iter()
+        .map(|e| SloRow {
+            stats: e.clone(),
+            p95_ok: e.p95_ms <= slo.p95_ms,
+            errors_ok: e.error_ratio <= slo.max_error_ratio,
+        })
+        .collect();
+
+    let (capacity, capacity_missing) = match &a.capacity {
+        Section::Available(c) => {
+            let k = &c.knee;
+            let (breach_label, breach_load, violations) = match k.first_breach() {
+                Some(b) => (
+                    Some(b.stage.label.clone()),
+                    Some(b.stage.load),
+                    b.violations
+                        .iter()
+                        .map(|v| match v.bound {
+                            capacity_model::SloBound::P95Latency => {
+                                format!("p95 {:.1} ms > {:.0} ms", v.measured, v.limit)
+                            }
+                            capacity_model::SloBound::ErrorRatio => format!(
+                                "error {:.2} % > {:.2} %",
+                                v.measured * 100.0,
+                                v.limit * 100.0
+                            ),
+                        })
+                        .collect(),
+                ),
+                None => (None, None, Vec::new()),
+            };
+            (
+                Some(CapacityView {
+                    unit: unit(c.load_kind),
+                    lower_bound: k.capacity_is_lower_bound,
+                    breached_at_first: matches!(
+                        k.outcome,
+                        KneeOutcome::BreachedAtFirstStage { .. }
+                    ),
+                    max_load: k.max_load_within_slo,
+                    max_rps: k.max_rps_within_slo,
+                    last_label: k.last_within_slo().map(|s| s.label.clone()),
+                    breach_label,
+                    breach_load,
+                    violations,
+                    leading: k
+                        .leading_kpis
+                        .iter()
+                        .map(|d| Leading {
+                            kpi: d.kpi.clone(),
+                            value: d.value,
+                            limit: d.limit.value(),
+                            at: d.stage.label.clone(),
+                        })
+                        .collect(),
+                    rps_per_instance: c.rps_per_instance,
+                    instances: c.instances_at_max,
+                }),
+                None,
+            )
+        }
+        Section::Unavailable { unavailable } => (None, Some(unavailable.clone())),
+    };
+
+    let (usl, usl_missing) = match &a.usl {
+        Section::Available(u) => (
+            Some(UslView {
+                sigma: u.fit.sigma,
+                kappa: u.fit.kappa,
+                lambda: u.fit.lambda,
+                r_squared: u.fit.r_squared,
+                points: u.fit.points,
+                poor_fit: u.fit.r_squared < capacity_model::analysis::USL_POOR_FIT,
+                peak_concurrency: u.fit.peak_concurrency,
+                max_throughput: u.fit.max_throughput,
+                concurrency_from: u.concurrency_from.clone(),
+            }),
+            None,
+        ),
+        Section::Unavailable { unavailable } => (None, Some(unavailable.clone())),
+    };
+
+    let workers = a
+        .workers
+        .iter()
+        .map(|w| WorkerRow {
+            short_id: short(&w.run_id),
+            size_mb: w.size_bytes as f64 / 1e6,
+            stable: w.queue_verdict != "growing",
+            erlang_servers: w.erlang.available().map(|e| e.servers),
+            erlang_missing: match &w.erlang {
+                Section::Unavailable { unavailable } => Some(unavailable.clone()),
+                Section::Available(_) => None,
+            },
+            cell: w.clone(),
+        })
+        .collect();
+
+    let comparison = baseline.map(|b| {
+        let rows = a
+            .latency
+            .iter()
+            .filter_map(|now| {
+                let before = b.latency.iter().find(|e| e.endpoint == now.endpoint)?;
+                (before.p95_ms > 0.0).then(|| ComparisonRow {
+                    endpoint: now.endpoint.clone(),
+                    p95_before: before.p95_ms,
+                    p95_now: now.p95_ms,
+                    change_pct: (now.p95_ms / before.p95_ms - 1.0) * 100.0,
+                })
+            })
+            .collect();
+        Comparison {
+            baseline_generated_at: rfc3339(b.generated_at),
+            rows,
+            max_rps_before: b.capacity.available().map(|c| c.knee.max_rps_within_slo),
+            max_rps_now: a.capacity.available().map(|c| c.knee.max_rps_within_slo),
+        }
+    });
+
+    Context {
+        generated_at: rfc3339(a.generated_at),
+        aforo: a.aforo.clone(),
+        slo_p95_ms: slo.p95_ms,
+        slo_errors: slo.max_error_ratio,
+        target_wait_s: a.settings.target_wait_s,
+        environment,
+        scenario1,
+        latency,
+        capacity,
+        capacity_missing,
+        usl,
+        usl_missing,
+        scale_outs: a.scale_outs.clone(),
+        workers,
+        worker_charts: charts
+            .resources
+            .iter()
+            .filter(|c| a.workers.iter().any(|w| w.run_id == c.run_id))
+            .cloned()
+            .collect(),
+        comparison,
+        recommendations: recommendations(a),
+        charts: charts.clone(),
+        notes: a.notes.clone(),
+    }
+}

@@ -1,0 +1,119 @@
+//! The rendered report from a fixed analysis (snapshots), its charts, sections without
+//! data, and a user's own template.
+
+use capacity_model::analysis::{Analysis, Section, Settings};
+
+fn fixture() -> Analysis {
+    let text = include_str!("data/analysis.json");
+    serde_json::from_str(text).expect("the fixture is an analysis.json")
+}
+
+fn rendered(lang: &str, baseline: Option<&Analysis>) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = reports::Options::course(dir.path());
+    options.template = lang.into();
+    let written = reports::render(&fixture(), baseline, &options).unwrap();
+    (std::fs::read_to_string(written.markdown).unwrap(), dir)
+}
+
+#[test]
+fn the_spanish_report_of_a_real_analysis() {
+    let a = fixture();
+    let (markdown, _dir) = rendered("es", Some(&a));
+    insta::assert_snapshot!("es", markdown);
+}
+
+#[test]
+fn the_english_report_of_a_real_analysis() {
+    let (markdown, _dir) = rendered("en", None);
+    insta::assert_snapshot!("en", markdown);
+}
+
+#[test]
+fn every_chart_the_report_links_is_drawn_as_png_and_svg() {
+    let (markdown, dir) = rendered("es", None);
+    let linked: Vec<&str> = markdown
+        .split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .filter(|link| link.starts_with("charts/"))
+        .collect();
+    // Latency and resources of the ramp, resources of the worker run, the curve, USL,
+    // spectrum and workers.
+    assert_eq!(linked.len(), 7, "{linked:?}");
+    for link in linked {
+        let png = std::fs::read(dir.path().join(link)).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{link} is a PNG");
+        assert!(
+            png.len() > 20_000,
+            "{link} has content: {} bytes",
+            png.len()
+        );
+        let svg = std::fs::read_to_string(dir.path().join(link).with_extension("svg")).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.contains("<text"),
+            "{link}.svg has text"
+        );
+    }
+}
+
+#[test]
+fn sections_without_data_say_so() {
+    let empty = Analysis {
+        format_version: 1,
+        generated_at: time::OffsetDateTime::UNIX_EPOCH,
+        aforo: "test".into(),
+        settings: Settings::default(),
+        runs: vec![],
+        latency: vec![],
+        stages: vec![],
+        capacity: Section::missing("no scenario-1 load point"),
+        usl: Section::missing("no scalability fit"),
+        little: vec![],
+        scale_outs: vec![],
+        workers: vec![],
+        timelines: vec![],
+        spectra: vec![],
+        notes: vec![],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let written = reports::render(&empty, None, &reports::Options::course(dir.path())).unwrap();
+    let md = std::fs::read_to_string(&written.markdown).unwrap();
+    for expected in [
+        "Sin corridas del escenario 1",
+        "Sin modelo de capacidad: no scenario-1 load point",
+        "no scalability fit",
+        "Sin corridas del escenario 2",
+        "Ninguna actividad de escalado",
+        "Sin análisis anterior",
+    ] {
+        assert!(md.contains(expected), "{expected:?} missing from\n{md}");
+    }
+    assert!(written.charts.is_empty());
+}
+
+#[test]
+fn a_users_own_template_is_used_and_a_missing_one_is_named() {
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(
+        templates.path().join("short.md.j2"),
+        "capacity {{ capacity.max_rps | f1 }} req/s from {{ environment.runs | length }} runs\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let options = reports::Options {
+        template: "short".into(),
+        template_dir: Some(templates.path().to_path_buf()),
+        out_dir: out.path().to_path_buf(),
+        file_name: "short.md".into(),
+    };
+    let written = reports::render(&fixture(), None, &options).unwrap();
+    let md = std::fs::read_to_string(written.markdown).unwrap();
+    assert!(
+        md.starts_with("capacity ") && md.contains("from 2 runs"),
+        "{md}"
+    );
+
+    let missing = reports::template_source("nope", Some(templates.path())).unwrap_err();
+    assert!(format!("{missing}").contains("the built-ins are es and en"));
+}
