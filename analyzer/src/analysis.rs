@@ -234,6 +234,30 @@ fn run_info(run: &RunData) -> RunInfo {
         host_cores: run.manifest.host.cores,
         host: format!("{} ({})", run.manifest.host.hostname, run.manifest.host.os),
         command_line: run.manifest.command_line.clone(),
+        stack_config: run.stack.as_ref().map_or_else(Vec::new, |s| {
+            let mut lines = vec![
+                format!(
+                    "instances: {} CPU each; worker concurrency {}",
+                    s.instance_cpus, s.worker_concurrency
+                ),
+                format!("load balancer: {}", s.balancer),
+            ];
+            for g in &s.groups {
+                lines.push(format!(
+                    "group {}: {}–{} instances, warm-up {} s; policies: {}",
+                    g.name,
+                    g.min,
+                    g.max,
+                    g.warmup_secs,
+                    if g.policies.is_empty() {
+                        "none".to_string()
+                    } else {
+                        g.policies.join("; ")
+                    }
+                ));
+            }
+            lines
+        }),
     }
 }
 
@@ -534,12 +558,12 @@ mod tests {
             let latency_us = (users / x * 1e6) as u64;
             let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
             h.record_n(latency_us, n).unwrap();
-            intervals.push(Interval {
+            intervals.push(crate::timeline::RecordedInterval::from(&Interval {
                 tag: Some("get".into()),
                 start: Duration::from_secs((START + s) as u64),
                 duration: Duration::from_secs(1),
                 histogram: h,
-            });
+            }));
             requests.push(RequestsRow {
                 timestamp: crate::stages::at(START + s),
                 endpoint: "get".into(),
@@ -593,6 +617,7 @@ mod tests {
             details: "{}".into(),
         }];
         RunData {
+            stack: None,
             dir: RunDir::create(root, &manifest.run_id).unwrap(),
             manifest,
             summary: None,

@@ -159,18 +159,18 @@ mod tests {
 
     /// p95 per second from `p95_ms`, and in-service counts from `in_service`, from second 100.
     fn timeline(p95_ms: &[u64], in_service: &[f64]) -> Timeline {
-        let intervals: Vec<Interval> = p95_ms
+        let intervals: Vec<crate::timeline::RecordedInterval> = p95_ms
             .iter()
             .enumerate()
             .map(|(i, ms)| {
                 let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
                 h.record(ms * 1000).unwrap();
-                Interval {
+                crate::timeline::RecordedInterval::from(&Interval {
                     tag: Some("get".into()),
                     start: Duration::from_secs(100 + i as u64),
                     duration: Duration::from_secs(1),
                     histogram: h,
-                }
+                })
             })
             .collect();
         let metrics: Vec<MetricRow> = in_service

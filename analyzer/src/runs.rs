@@ -9,9 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rundir::{
-    Activity, Interval, Manifest, MetricRow, RequestsRow, RunDir, RunDirError, Summary, TasksRow,
-};
+use rundir::{Activity, Manifest, MetricRow, RequestsRow, RunDir, RunDirError, Summary, TasksRow};
 use time::OffsetDateTime;
 
 /// Which runs to analyse.
@@ -149,11 +147,14 @@ pub struct RunData {
     pub manifest: Manifest,
     /// None for a run killed before it wrote one.
     pub summary: Option<Summary>,
-    pub intervals: Vec<Interval>,
+    /// The interval log, as each interval's recorded values.
+    pub intervals: Vec<crate::timeline::RecordedInterval>,
     pub requests: Vec<RequestsRow>,
     pub metrics: Vec<MetricRow>,
     pub activities: Vec<Activity>,
     pub tasks: Vec<TasksRow>,
+    /// What the local stack ran as (`stack.json`), when it was the target.
+    pub stack: Option<rundir::StackDescription>,
 }
 
 fn open(path: &Path) -> Result<Option<std::io::BufReader<std::fs::File>>, RunDirError> {
@@ -179,7 +180,12 @@ pub fn load(dir: RunDir, manifest: Manifest) -> Result<RunData, RunDirError> {
     };
     let intervals = match std::fs::read(dir.latency_log_path()) {
         Ok(bytes) => {
-            rundir::read_intervals(&bytes).map_err(|e| e.with_path(&dir.latency_log_path()))?
+            let mut intervals = Vec::new();
+            rundir::for_each_interval(&bytes, |i| {
+                intervals.push(crate::timeline::RecordedInterval::from(&i));
+            })
+            .map_err(|e| e.with_path(&dir.latency_log_path()))?;
+            intervals
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => {
@@ -206,7 +212,9 @@ pub fn load(dir: RunDir, manifest: Manifest) -> Result<RunData, RunDirError> {
         Some(r) => rundir::read_tasks(r).map_err(|e| e.with_path(&dir.tasks_path()))?,
         None => Vec::new(),
     };
+    let stack = dir.read_stack()?;
     Ok(RunData {
+        stack,
         dir,
         manifest,
         summary,

@@ -201,12 +201,12 @@ mod tests {
         for s in seconds {
             let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
             h.record(level(s) * 1000).unwrap();
-            intervals.push(Interval {
+            intervals.push(crate::timeline::RecordedInterval::from(&Interval {
                 tag: Some("get".into()),
                 start: Duration::from_secs(s),
                 duration: Duration::from_secs(1),
                 histogram: h,
-            });
+            }));
             rows.push(RequestsRow {
                 timestamp: at(s as i64),
                 endpoint: "get".into(),

@@ -178,11 +178,46 @@ impl Kpi {
 /// One series' samples: per second, their sum and how many there were.
 type SecondSums = BTreeMap<i64, (f64, u32)>;
 
+/// One interval of a latency log, kept as its recorded values: a decoded histogram holds
+/// counts for every bucket up to its highest trackable value (about 190 KB for aforo's one
+/// hour at 3 digits), its recorded values a few KB. Adding them into a histogram of the
+/// same precision gives the same buckets as adding the histograms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedInterval {
+    pub tag: Option<String>,
+    /// Since the Unix epoch (see `rundir::Interval::start`).
+    pub start: std::time::Duration,
+    /// (value, count), ascending; the value is its bucket's highest equivalent value.
+    pub values: Vec<(u64, u64)>,
+}
+
+impl From<&Interval> for RecordedInterval {
+    fn from(interval: &Interval) -> Self {
+        RecordedInterval {
+            tag: interval.tag.clone(),
+            start: interval.start,
+            values: interval
+                .histogram
+                .iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect(),
+        }
+    }
+}
+
+/// Records (value, count) pairs into `h` (which resizes to fit).
+fn record_all(h: &mut Histogram<u64>, values: &[(u64, u64)]) {
+    for &(value, count) in values {
+        h.record_n(value, count)
+            .expect("an auto-resizing histogram takes any value");
+    }
+}
+
 /// A run's grid.
 #[derive(Debug, Default)]
 pub struct Timeline {
-    /// Per endpoint, per second: the interval histogram (µs).
-    latency: BTreeMap<String, BTreeMap<i64, Histogram<u64>>>,
+    /// Per endpoint, per second: the recorded values (µs) of that second's intervals.
+    latency: BTreeMap<String, BTreeMap<i64, Vec<(u64, u64)>>>,
     /// Per endpoint, per second.
     requests: BTreeMap<String, BTreeMap<i64, Counts>>,
     /// Per KPI, per series (its metric name and dimensions), per second: the sum and the
@@ -197,19 +232,22 @@ fn second_of(t: OffsetDateTime) -> i64 {
 }
 
 impl Timeline {
-    pub fn new(intervals: &[Interval], requests: &[RequestsRow], metrics: &[MetricRow]) -> Self {
+    pub fn new(
+        intervals: &[RecordedInterval],
+        requests: &[RequestsRow],
+        metrics: &[MetricRow],
+    ) -> Self {
         let mut timeline = Timeline::default();
         for interval in intervals {
             let tag = interval.tag.clone().unwrap_or_else(|| "(untagged)".into());
             let second = interval.start.as_secs() as i64;
-            let slot = timeline
+            timeline
                 .latency
                 .entry(tag)
                 .or_default()
                 .entry(second)
-                .or_insert_with(|| rundir::merge(std::iter::empty()));
-            slot.add(&interval.histogram)
-                .expect("an auto-resizing histogram takes any histogram");
+                .or_default()
+                .extend_from_slice(&interval.values);
         }
         for row in requests {
             *timeline
@@ -262,10 +300,8 @@ impl Timeline {
             if endpoint.is_some_and(|e| e != name) {
                 continue;
             }
-            for (_, h) in seconds.range(window.from..window.to) {
-                total
-                    .add(h)
-                    .expect("an auto-resizing histogram takes any histogram");
+            for (_, values) in seconds.range(window.from..window.to) {
+                record_all(&mut total, values);
             }
         }
         total
@@ -328,12 +364,15 @@ impl Timeline {
     /// SLO is per endpoint, so a second breaches when any endpoint does.
     pub fn worst_p95_per_second(&self, window: Window) -> Vec<(i64, u64)> {
         let mut worst: BTreeMap<i64, u64> = BTreeMap::new();
+        // One histogram, reset between seconds: reset keeps the size it grew to.
+        let mut h = rundir::merge(std::iter::empty());
         for seconds in self.latency.values() {
-            for (t, h) in seconds.range(window.from..window.to) {
+            for (t, values) in seconds.range(window.from..window.to) {
+                h.reset();
+                record_all(&mut h, values);
                 if !h.is_empty() {
-                    let p95 = h.value_at_quantile(0.95);
                     let slot = worst.entry(*t).or_default();
-                    *slot = (*slot).max(p95);
+                    *slot = (*slot).max(h.value_at_quantile(0.95));
                 }
             }
         }
@@ -346,17 +385,17 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn interval(tag: &str, second: u64, values: &[u64]) -> Interval {
+    fn interval(tag: &str, second: u64, values: &[u64]) -> RecordedInterval {
         let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
         for v in values {
             histogram.record(*v).unwrap();
         }
-        Interval {
+        RecordedInterval::from(&Interval {
             tag: Some(tag.into()),
             start: Duration::from_secs(second),
             duration: Duration::from_secs(1),
             histogram,
-        }
+        })
     }
 
     fn metric(second: i64, metric: &str, dims: &[(&str, &str)], stat: &str, v: f64) -> MetricRow {
@@ -483,7 +522,9 @@ mod tests {
                     }
                 }
             }
-            let intervals = rundir::read_intervals(&log.into_inner()).unwrap();
+            let mut intervals = Vec::new();
+            rundir::for_each_interval(&log.into_inner(), |i| intervals.push(RecordedInterval::from(&i)))
+                .unwrap();
             let timeline = Timeline::new(&intervals, &[], &[]);
             let window = Window::new(1_000 + from, 1_000 + from + length);
             let mut all = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();

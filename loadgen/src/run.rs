@@ -212,6 +212,11 @@ pub fn copy_telemetry(
         rundir::write_activity(&mut out, activity)?;
     }
     std::io::Write::flush(&mut out)?;
+    // What the stack ran as; a stack from before this file existed has none.
+    let stack = from.join(rundir::STACK_FILE);
+    if stack.is_file() {
+        std::fs::copy(&stack, dir.stack_path())?;
+    }
     Ok(())
 }
 

@@ -36,10 +36,18 @@ pub struct Context {
 
 #[derive(Debug, Serialize)]
 pub struct Environment {
+    /// Each distinct local-stack configuration and the runs (short ids) that ran on it.
+    pub stack_configs: Vec<StackConfigView>,
     pub hosts: Vec<String>,
     pub targets: Vec<String>,
     pub stacks: Vec<String>,
     pub runs: Vec<RunInfo>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StackConfigView {
+    pub runs: Vec<String>,
+    pub lines: Vec<String>,
 }
 
 /// One scenario-1 run: its configuration and its table.
@@ -166,7 +174,18 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
         items.dedup();
         items
     };
+    let mut stack_configs: Vec<StackConfigView> = Vec::new();
+    for r in a.runs.iter().filter(|r| !r.stack_config.is_empty()) {
+        match stack_configs.iter_mut().find(|c| c.lines == r.stack_config) {
+            Some(c) => c.runs.push(short(&r.run_id)),
+            None => stack_configs.push(StackConfigView {
+                runs: vec![short(&r.run_id)],
+                lines: r.stack_config.clone(),
+            }),
+        }
+    }
     let environment = Environment {
+        stack_configs,
         hosts: dedup(
             a.runs
                 .iter()

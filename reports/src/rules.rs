@@ -165,7 +165,12 @@ pub fn recommendations(a: &Analysis) -> Vec<Recommendation> {
         ));
     }
     for w in &a.workers {
-        if let Some(e) = w.erlang.available() {
+        // Sizing at the X a closed test measured is circular (arrivals equal capacity there,
+        // so M/M/c always asks for one more slot); it is a recommendation only for a target
+        // rate the user gave (`analyze --arrival-rate`).
+        if let Some(e) = w.erlang.available()
+            && a.settings.arrival_per_minute.is_some()
+        {
             let slots = w.workers * w.concurrency;
             if e.servers > slots {
                 out.push(rec(

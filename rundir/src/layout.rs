@@ -19,6 +19,7 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub const METRICS_FILE: &str = "metrics.csv";
 pub const ACTIVITIES_FILE: &str = "activities.jsonl";
 pub const TASKS_FILE: &str = "tasks.csv";
+pub const STACK_FILE: &str = "stack.json";
 
 /// A run's directory, `<root>/<run id>/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +95,18 @@ impl RunDir {
 
     pub fn read_summary(&self) -> Result<Summary, RunDirError> {
         read_json(&self.summary_path())
+    }
+
+    pub fn stack_path(&self) -> PathBuf {
+        self.path.join(STACK_FILE)
+    }
+
+    /// The local stack's description, when the run had one (`stack.json`).
+    pub fn read_stack(&self) -> Result<Option<crate::StackDescription>, RunDirError> {
+        if !self.stack_path().is_file() {
+            return Ok(None);
+        }
+        read_json(&self.stack_path()).map(Some)
     }
 }
 

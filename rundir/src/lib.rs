@@ -16,22 +16,24 @@ mod metrics;
 mod requests;
 mod run_id;
 mod size;
+mod stack;
 mod summary;
 mod tasks;
 mod utc;
 
 pub use activities::{Activity, read_activities, write_activity};
 pub use error::RunDirError;
-pub use hlog::{Interval, LatencyLogWriter, merge, read_intervals};
+pub use hlog::{Interval, LatencyLogWriter, for_each_interval, merge, read_intervals};
 pub use layout::{
     ACTIVITIES_FILE, LATENCY_LOG_FILE, MANIFEST_FILE, METRICS_FILE, REQUESTS_FILE, RunDir,
-    SUMMARY_FILE, TASKS_FILE, list_runs,
+    STACK_FILE, SUMMARY_FILE, TASKS_FILE, list_runs,
 };
 pub use manifest::{HostInfo, LoadModel, Manifest, StackKind, Stage, Target, ToolVersions};
 pub use metrics::{METRICS_HEADER, MetricRow, MetricsWriter, read_metrics};
 pub use requests::{REQUESTS_HEADER, RequestsRow, RequestsWriter, read_requests};
 pub use run_id::RunId;
 pub use size::{parse_duration, parse_percent, parse_rate, parse_size};
+pub use stack::{GroupDescription, StackDescription};
 pub use summary::{
     EndpointSummary, LatencySummary, SkippedStep, Summary, ThresholdOutcome, WorkerStep,
     WorkerSummary,

@@ -176,6 +176,10 @@ pub struct RunInfo {
     pub host: String,
     #[serde(default)]
     pub command_line: Vec<String>,
+    /// The local stack's configuration as it ran, one line per item (instance, balancer,
+    /// each group with its limits and policies); empty when the run did not record it.
+    #[serde(default)]
+    pub stack_config: Vec<String>,
 }
 
 /// The knee and what it means in users, RPS and instances.

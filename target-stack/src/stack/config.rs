@@ -72,6 +72,39 @@ impl StackConfig {
         Ok(config)
     }
 
+    /// What the stack runs as, for the run directory's `stack.json`.
+    pub fn describe(&self) -> rundir::StackDescription {
+        let b = &self.balancer;
+        rundir::StackDescription {
+            format_version: rundir::FORMAT_VERSION,
+            instance_cpus: self.instance.cpus,
+            worker_concurrency: self.instance.worker_concurrency,
+            balancer: format!(
+                "{}; {} every {} s, timeout {} s, {} to healthy, {} to unhealthy; draining {} s",
+                match b.algorithm {
+                    super::lb::Algorithm::LeastOutstandingRequests => "least outstanding requests",
+                    super::lb::Algorithm::RoundRobin => "round robin",
+                },
+                b.health_path,
+                b.interval.as_secs_f64(),
+                b.timeout.as_secs_f64(),
+                b.healthy_threshold,
+                b.unhealthy_threshold,
+                b.deregistration_delay.as_secs_f64()
+            ),
+            groups: [&self.web, &self.worker]
+                .into_iter()
+                .map(|g| rundir::GroupDescription {
+                    name: g.name.clone(),
+                    min: g.min,
+                    max: g.max,
+                    warmup_secs: g.warmup.as_secs_f64(),
+                    policies: g.policies.iter().map(|p| p.describe()).collect(),
+                })
+                .collect(),
+        }
+    }
+
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         match path {
             None => Self::parse(DEFAULT_TOML, "the default stack configuration"),
@@ -98,6 +131,17 @@ mod tests {
         assert_eq!(config.worker.policies[0].name(), "worker-queue-rules");
         assert_eq!(config.balancer.interval, Duration::from_secs(5));
         assert_eq!(config.health_check_grace, Duration::from_secs(30));
+        let d = config.describe();
+        assert_eq!((d.groups[0].min, d.groups[0].max), (1, 3));
+        assert_eq!(
+            d.groups[0].policies[0],
+            "web-cpu-70: target tracking, average CPU % at 70"
+        );
+        assert!(d.groups[1].policies[0].contains("queue > 8"), "{d:?}");
+        assert!(
+            d.balancer
+                .starts_with("least outstanding requests; /health every 5 s")
+        );
     }
 
     #[test]

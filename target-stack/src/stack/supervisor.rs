@@ -267,6 +267,11 @@ pub async fn up(options: StackOptions) -> anyhow::Result<RunningStack> {
     ];
     let metrics_path = options.telemetry_dir.join(rundir::METRICS_FILE);
     let activities_path = options.telemetry_dir.join(rundir::ACTIVITIES_FILE);
+    // What the stack runs as (after the ffmpeg check above), for the runs' reports.
+    let stack_path = options.telemetry_dir.join(rundir::STACK_FILE);
+    let description = serde_json::to_vec_pretty(&config.describe())?;
+    std::fs::write(&stack_path, description)
+        .with_context(|| format!("cannot write {}", stack_path.display()))?;
     let mut supervisor = Supervisor {
         config,
         started: Instant::now(),

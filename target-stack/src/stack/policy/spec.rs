@@ -57,6 +57,45 @@ impl PolicySpec {
         }
     }
 
+    /// One line for a reader: the policy's name, kind and thresholds.
+    pub fn describe(&self) -> String {
+        let metric = |m: &Metric| match m {
+            Metric::AvgCpu => "average CPU %",
+            Metric::RequestsPerTarget => "requests/s per target",
+            Metric::LatencyP95 => "p95 latency ms",
+            Metric::BacklogPerInstance => "queue backlog per instance",
+            Metric::QueueVisible => "visible queue messages",
+            Metric::Utilisation => "worker utilisation %",
+        };
+        match self {
+            PolicySpec::TargetTracking(p) => format!(
+                "{}: target tracking, {} at {}",
+                p.name,
+                metric(&p.metric),
+                p.target
+            ),
+            PolicySpec::StepScaling(p) => format!(
+                "{}: step scaling on {}, {} steps",
+                p.name,
+                metric(&p.metric),
+                p.steps.len()
+            ),
+            PolicySpec::QueueRules(p) => format!(
+                "{}: out when queue > {} or utilisation > {} % or CPU > {} % (cooldown {} s); in \
+                 when queue < {} and utilisation < {} % for {} s (cooldown {} s)",
+                p.name,
+                p.scale_out_queue_above,
+                p.scale_out_utilisation_above,
+                p.scale_out_cpu_above,
+                p.scale_out_cooldown.as_secs_f64(),
+                p.scale_in_queue_below,
+                p.scale_in_utilisation_below,
+                p.scale_in_sustain.as_secs_f64(),
+                p.scale_in_cooldown.as_secs_f64()
+            ),
+        }
+    }
+
     /// How far back this policy looks: its metric period times the datapoints it needs, plus
     /// the period still being filled.
     pub(super) fn lookback(&self) -> Duration {
