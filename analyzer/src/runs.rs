@@ -60,12 +60,7 @@ pub fn select(
             dir: root.to_path_buf(),
         });
     }
-    let (dirs, unreadable) = rundir::list_runs(root)?;
-    let mut all = Vec::new();
-    for dir in dirs {
-        let manifest = dir.read_manifest()?;
-        all.push((dir, manifest));
-    }
+    let (mut all, unreadable) = rundir::list_runs(root)?;
     let runs = match selection {
         Selection::Since(window) => {
             let from = now - *window;

@@ -118,12 +118,15 @@ fn open_with_manifest(path: &Path) -> Result<(RunDir, Manifest), RunDirError> {
     Ok((dir, manifest))
 }
 
-/// Run directories under `root`, oldest first by the manifest's `started_at`. Directories
+/// Run directories under `root` with their manifests (read once, here), oldest first by
+/// `started_at`. Directories
 /// without a valid manifest (e.g. a run killed before writing one, or one from a newer aforo)
 /// are returned separately, with the reason, so callers can report them. Entries that are not
 /// directories, and hidden ones, are ignored.
-#[allow(clippy::type_complexity)] // the pair is the documented contract
-pub fn list_runs(root: &Path) -> Result<(Vec<RunDir>, Vec<(PathBuf, RunDirError)>), RunDirError> {
+#[allow(clippy::type_complexity)] // the pairs are the documented contract
+pub fn list_runs(
+    root: &Path,
+) -> Result<(Vec<(RunDir, Manifest)>, Vec<(PathBuf, RunDirError)>), RunDirError> {
     let entries = fs::read_dir(root).map_err(|e| RunDirError::io(root, "list", e))?;
     let mut runs = Vec::new();
     let mut broken = Vec::new();
@@ -136,13 +139,18 @@ pub fn list_runs(root: &Path) -> Result<(Vec<RunDir>, Vec<(PathBuf, RunDirError)
             continue;
         }
         match open_with_manifest(&path) {
-            Ok((dir, manifest)) => runs.push((manifest.started_at, dir)),
+            Ok(run) => runs.push(run),
             Err(e) => broken.push((path, e)),
         }
     }
-    runs.sort_by(|(a_start, a), (b_start, b)| a_start.cmp(b_start).then(a.path.cmp(&b.path)));
+    runs.sort_by(|(a, a_manifest), (b, b_manifest)| {
+        a_manifest
+            .started_at
+            .cmp(&b_manifest.started_at)
+            .then(a.path.cmp(&b.path))
+    });
     broken.sort_by(|(a, _), (b, _)| a.cmp(b));
-    Ok((runs.into_iter().map(|(_, dir)| dir).collect(), broken))
+    Ok((runs, broken))
 }
 
 /// Reads a versioned JSON file: checks `format_version` first, so a file from a newer aforo

@@ -100,7 +100,7 @@ fn list_runs_sorts_by_start_and_reports_broken_directories() {
     std::fs::create_dir(root.path().join(".cache")).unwrap();
 
     let (runs, bad) = list_runs(root.path()).unwrap();
-    let paths: Vec<_> = runs.iter().map(|r| r.path().to_path_buf()).collect();
+    let paths: Vec<_> = runs.iter().map(|(r, _)| r.path().to_path_buf()).collect();
     assert_eq!(paths, [earlier.path(), later.path()]);
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0].0, broken.path());
