@@ -19,7 +19,7 @@ pub use capacity_model::analysis::{
 
 use crate::reactions::scale_outs;
 use crate::runs::RunData;
-use crate::stages::{endpoint_stats, is_degradation_kpi, load_points};
+use crate::stages::{endpoint_stats, is_degradation_kpi, load_points, stats_of};
 use crate::timeline::{Kpi, Timeline, Window};
 
 /// CPU above this is a degraded KPI (the course's and AWS's usual scale-out target is 70).
@@ -83,24 +83,10 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
     let latency = merged
         .iter()
         .map(|(name, h)| {
-            let latency = rundir::LatencySummary::from_histogram(h);
             let counts = merged_counts.get(name).cloned().unwrap_or_default();
-            let seconds = merged_seconds.max(1) as f64;
-            EndpointStats {
-                endpoint: name.clone(),
-                samples: counts.requests.max(h.len()),
-                errors: counts.errors(),
-                error_ratio: counts.error_ratio(),
-                rps: counts.requests as f64 / seconds,
-                kb_per_s: (counts.bytes_received + counts.bytes_sent) as f64 / 1024.0 / seconds,
-                mean_ms: latency.mean / 1000.0,
-                min_ms: latency.min as f64 / 1000.0,
-                p50_ms: latency.p50 as f64 / 1000.0,
-                p90_ms: latency.p90 as f64 / 1000.0,
-                p95_ms: latency.p95 as f64 / 1000.0,
-                p99_ms: latency.p99 as f64 / 1000.0,
-                max_ms: latency.max as f64 / 1000.0,
-            }
+            // A log without requests.csv (another tool's) still counts its samples.
+            let samples = counts.requests.max(h.len());
+            stats_of(name, h, &counts, samples, merged_seconds)
         })
         .collect();
 

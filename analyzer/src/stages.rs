@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use capacity_model::analysis::{EndpointStats, LoadKind, LoadPoint};
 use rundir::{LatencySummary, LoadModel, Manifest};
 
-use crate::timeline::{Kpi, Timeline, Window};
+use crate::timeline::{Counts, Kpi, Timeline, Window};
 
 /// Ramp slices are never shorter than this: a second or two of a ramp is mostly noise.
 pub const MIN_SLICE_SECONDS: i64 = 3;
@@ -21,13 +21,30 @@ pub fn endpoint_stats(
     endpoint: Option<&str>,
     window: Window,
 ) -> EndpointStats {
-    let latency = LatencySummary::from_histogram(&timeline.latency(endpoint, window));
     let counts = timeline.counts(endpoint, window);
-    let seconds = window.seconds().max(1) as f64;
+    stats_of(
+        endpoint.unwrap_or("all"),
+        &timeline.latency(endpoint, window),
+        &counts,
+        counts.requests,
+        window.seconds(),
+    )
+}
+
+/// An endpoint's figures from its latency histogram (µs) and counts over `seconds`.
+pub fn stats_of(
+    endpoint: &str,
+    histogram: &hdrhistogram::Histogram<u64>,
+    counts: &Counts,
+    samples: u64,
+    seconds: i64,
+) -> EndpointStats {
+    let latency = LatencySummary::from_histogram(histogram);
+    let seconds = seconds.max(1) as f64;
     let ms = |us: u64| us as f64 / 1000.0;
     EndpointStats {
-        endpoint: endpoint.unwrap_or("all").to_owned(),
-        samples: counts.requests,
+        endpoint: endpoint.to_owned(),
+        samples,
         errors: counts.errors(),
         error_ratio: counts.error_ratio(),
         rps: counts.requests as f64 / seconds,
