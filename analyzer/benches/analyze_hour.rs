@@ -58,6 +58,7 @@ fn generate(root: &std::path::Path) -> RunId {
         },
         host: HostInfo::current(),
         command_line: Vec::new(),
+        shard: None,
     })
     .unwrap();
 

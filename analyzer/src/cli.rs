@@ -33,7 +33,8 @@ struct AnalysisArgs {
     /// Analyse these runs (repeatable).
     #[arg(long = "run", value_name = "ID")]
     runs: Vec<String>,
-    /// Where the run directories are.
+    /// Where the run directories are: a directory, or s3://BUCKET/PREFIX where a fleet's
+    /// generators uploaded theirs (downloaded into ~/.cache/aforo/runs, or AFORO_CACHE_DIR).
     #[arg(long, default_value = "runs")]
     runs_dir: PathBuf,
     /// Where to write the analysis [default: RUNS_DIR/analysis.json].
@@ -65,8 +66,12 @@ struct AnalysisArgs {
 }
 
 /// Names of an AWS deployment, for runs whose manifest lacks them (e.g. `--host` runs).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 struct AwsArgs {
+    /// A deployed aforo.yaml stack (target-stack/infra): its outputs give the region and
+    /// every name below.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["load_balancer", "target_groups", "autoscaling_groups", "queue_urls", "offline"])]
+    aws_stack: Option<String>,
     /// The AWS region of the deployment (with it, runs against an external host are
     /// treated as AWS runs with the names below).
     #[arg(long)]
@@ -86,6 +91,25 @@ struct AwsArgs {
 }
 
 impl AwsArgs {
+    /// `--aws-stack`'s outputs in place of the names given one by one.
+    fn resolved(&self) -> anyhow::Result<AwsArgs> {
+        let Some(stack) = &self.aws_stack else {
+            return Ok(self.clone());
+        };
+        let targets = runtime()?.block_on(infra::StackTargets::resolve(
+            stack,
+            self.aws_region.as_deref(),
+        ))?;
+        Ok(AwsArgs {
+            aws_stack: None,
+            aws_region: Some(targets.region.clone()),
+            load_balancer: Some(targets.load_balancer.clone()),
+            target_groups: targets.target_groups.clone(),
+            autoscaling_groups: targets.autoscaling_groups(),
+            queue_urls: targets.queue_urls(),
+        })
+    }
+
     /// The run's AWS names: the manifest's, with any given here in their place.
     fn resources(&self, stack: &rundir::StackKind) -> Option<crate::aws::Resources> {
         let mut r = match (crate::aws::Resources::from_stack(stack), &self.aws_region) {
@@ -235,6 +259,37 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `--runs-dir s3://BUCKET/PREFIX`: the runs a fleet uploaded, downloaded into the cache
+/// (only files not there yet); a local directory is returned as it is.
+fn local_runs_dir(given: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let Some(url) = given.to_str().filter(|s| s.starts_with("s3://")) else {
+        return Ok(given.to_path_buf());
+    };
+    let location = infra::RunsLocation::parse(url)?;
+    let cache = std::env::var_os("AFORO_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/aforo")))
+        .unwrap_or_else(|| PathBuf::from(".aforo-cache"))
+        .join("runs")
+        .join(url.trim_start_matches("s3://").trim_end_matches('/'));
+    let runs = runtime()?.block_on(location.download_runs(&cache))?;
+    eprintln!(
+        "{} run directories from {} in {}",
+        runs.len(),
+        location.url(),
+        cache.display()
+    );
+    Ok(cache)
+}
+
+/// For the AWS calls, made one at a time from this synchronous CLI.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime for the AWS calls")
+}
+
 fn run_analysis(args: &AnalysisArgs) -> anyhow::Result<String> {
     let selection = if args.runs.is_empty() {
         Selection::Since(args.since.unwrap_or(Duration::from_secs(3600)))
@@ -242,7 +297,8 @@ fn run_analysis(args: &AnalysisArgs) -> anyhow::Result<String> {
         Selection::Runs(args.runs.clone())
     };
     let now = time::OffsetDateTime::now_utc();
-    let selected = crate::runs::select(&args.runs_dir, &selection, now)?;
+    let runs_dir = local_runs_dir(&args.runs_dir)?;
+    let selected = crate::runs::select(&runs_dir, &selection, now)?;
     let mut skipped = Vec::new();
     for (path, error) in &selected.unreadable {
         skipped.push(format!("skipped {}: {error}", path.display()));
@@ -251,9 +307,11 @@ fn run_analysis(args: &AnalysisArgs) -> anyhow::Result<String> {
     for (dir, manifest) in selected.runs {
         runs.push(crate::runs::load(dir, manifest)?);
     }
+    let (mut runs, fleets) = crate::runs::merge_fleets(runs);
     let mut fetched = Vec::new();
+    let aws = args.aws.resolved()?;
     for run in &mut runs {
-        let Some(resources) = args.aws.resources(&run.manifest.target.stack) else {
+        let Some(resources) = aws.resources(&run.manifest.target.stack) else {
             continue;
         };
         if args.offline || (!run.metrics.is_empty() && !args.refetch) {
@@ -263,11 +321,7 @@ fn run_analysis(args: &AnalysisArgs) -> anyhow::Result<String> {
             "fetching CloudWatch and Auto Scaling telemetry for {} ({})…",
             run.manifest.run_id, resources.region
         );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime for the AWS calls")?;
-        let got = runtime.block_on(crate::aws::fetch_and_save(run, &resources, now))?;
+        let got = runtime()?.block_on(crate::aws::fetch_and_save(run, &resources, now))?;
         fetched.push(format!(
             "{}: fetched {} CloudWatch datapoints ({} s period) and {} scaling activities, \
              saved beside the run",
@@ -284,11 +338,12 @@ fn run_analysis(args: &AnalysisArgs) -> anyhow::Result<String> {
     };
     let mut analysis = analyze(&runs, &settings, now);
     analysis.notes.extend(skipped);
+    analysis.notes.extend(fleets);
     analysis.notes.extend(fetched);
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| args.runs_dir.join("analysis.json"));
+        .unwrap_or_else(|| runs_dir.join("analysis.json"));
     let json = serde_json::to_string_pretty(&analysis)?;
     write_atomically(&out, json.as_bytes())?;
     Ok(if args.json {

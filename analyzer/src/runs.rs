@@ -220,3 +220,134 @@ pub fn load(dir: RunDir, manifest: Manifest) -> Result<RunData, RunDirError> {
         tasks,
     })
 }
+
+/// The runs of each fleet (`loadgen run --shard I/N`) as one run, in the place of its first
+/// generator; lone runs pass through. Latency intervals and request counts are kept side by
+/// side (the timeline adds a second's histograms, and HDR histograms add exactly); the
+/// stages' users and rates add up; the servers' telemetry is the first generator's that has
+/// any, since every generator saw the same servers. A fleet with generators missing is
+/// merged from those present and said so in the notes.
+pub fn merge_fleets(runs: Vec<RunData>) -> (Vec<RunData>, Vec<String>) {
+    let mut merged: Vec<RunData> = Vec::new();
+    let mut notes = Vec::new();
+    let mut counts: Vec<(String, u32, Vec<u32>)> = Vec::new();
+    for run in runs {
+        let Some(shard) = run.manifest.shard.clone() else {
+            merged.push(run);
+            continue;
+        };
+        let slot = merged.iter_mut().find(|m| {
+            m.manifest
+                .shard
+                .as_ref()
+                .is_some_and(|s| s.fleet == shard.fleet)
+        });
+        match slot {
+            Some(fleet) => absorb(fleet, run),
+            None => {
+                let mut first = run;
+                if let Ok(id) = rundir::RunId::parse(&shard.fleet) {
+                    first.manifest.run_id = id;
+                }
+                first.summary = None;
+                merged.push(first);
+            }
+        }
+        match counts.iter_mut().find(|(f, _, _)| *f == shard.fleet) {
+            Some((_, _, seen)) => seen.push(shard.index),
+            None => counts.push((shard.fleet.clone(), shard.count, vec![shard.index])),
+        }
+    }
+    for (fleet, count, mut seen) in counts {
+        seen.sort_unstable();
+        seen.dedup();
+        if seen.len() as u32 == count {
+            notes.push(format!(
+                "{fleet}: merged the runs of its {count} generators"
+            ));
+        } else {
+            let missing: Vec<String> = (1..=count)
+                .filter(|i| !seen.contains(i))
+                .map(|i| format!("{i}/{count}"))
+                .collect();
+            notes.push(format!(
+                "{fleet}: generators {} are missing; its figures are those of the {} present",
+                missing.join(", "),
+                seen.len()
+            ));
+        }
+    }
+    (merged, notes)
+}
+
+/// Adds one more generator's run to a fleet's merged run.
+fn absorb(fleet: &mut RunData, run: RunData) {
+    let m = &mut fleet.manifest;
+    m.started_at = m.started_at.min(run.manifest.started_at);
+    m.ended_at = match (m.ended_at, run.manifest.ended_at) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        _ => None,
+    };
+    m.load_model = match (&m.load_model, &run.manifest.load_model) {
+        (
+            rundir::LoadModel::Closed { max_users: a },
+            rundir::LoadModel::Closed { max_users: b },
+        ) => rundir::LoadModel::Closed { max_users: a + b },
+        (
+            rundir::LoadModel::Open {
+                max_rate_per_sec: a,
+                max_in_flight: fa,
+            },
+            rundir::LoadModel::Open {
+                max_rate_per_sec: b,
+                max_in_flight: fb,
+            },
+        ) => rundir::LoadModel::Open {
+            max_rate_per_sec: a + b,
+            max_in_flight: fa + fb,
+        },
+        (kept, _) => kept.clone(),
+    };
+    for (stage, other) in m.stages.iter_mut().zip(&run.manifest.stages) {
+        let before = stage_level(stage);
+        stage.users = match (stage.users, other.users) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        stage.rate_per_sec = match (stage.rate_per_sec, other.rate_per_sec) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        // "ramp to 3" of one generator becomes the fleet's "ramp to 10".
+        if let Some(head) = stage.name.strip_suffix(&level_text(before)) {
+            stage.name = format!("{head}{}", level_text(stage_level(stage)));
+        }
+    }
+    fleet.intervals.extend(run.intervals);
+    fleet.requests.extend(run.requests);
+    fleet.tasks.extend(run.tasks);
+    if fleet.metrics.is_empty() {
+        fleet.metrics = run.metrics;
+        fleet.activities = run.activities;
+    }
+    if fleet.stack.is_none() {
+        fleet.stack = run.stack;
+    }
+}
+
+fn stage_level(stage: &rundir::Stage) -> f64 {
+    stage
+        .users
+        .map(f64::from)
+        .or(stage.rate_per_sec)
+        .unwrap_or(0.0)
+}
+
+/// As loadgen writes a level into a stage's name.
+fn level_text(level: f64) -> String {
+    if level.fract() == 0.0 {
+        format!("{level:.0}")
+    } else {
+        format!("{level:.1}")
+    }
+}

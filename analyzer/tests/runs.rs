@@ -38,6 +38,7 @@ fn write_run(root: &Path, ago: Duration, values: &[u64]) -> RunId {
         },
         host: HostInfo::current(),
         command_line: Vec::new(),
+        shard: None,
     })
     .unwrap();
     let start = SystemTime::from(started);

@@ -36,9 +36,17 @@ enum Command {
 struct RunArgs {
     /// The scenario: scenario1 or get (see `loadgen list`).
     scenario: String,
-    /// The target's base URL. Without it, target-stack is started on loopback for the run.
+    /// The target's base URL. Without it (or --aws-stack), target-stack is started on
+    /// loopback for the run.
     #[arg(long)]
     host: Option<String>,
+    /// A deployed aforo.yaml stack (target-stack/infra): the load balancer's URL and the
+    /// names the analyzer queries come from its outputs.
+    #[arg(long, value_name = "NAME", conflicts_with = "host")]
+    aws_stack: Option<String>,
+    /// The region of --aws-stack [default: the AWS SDK's, e.g. AWS_REGION].
+    #[arg(long, requires = "aws_stack")]
+    aws_region: Option<String>,
     /// smoke, ramp, sustained or search.
     #[arg(long, default_value = "smoke")]
     profile: ProfileName,
@@ -123,6 +131,17 @@ struct RunArgs {
     /// Scenario 2, saturation: how many steps.
     #[arg(long, default_value_t = 4)]
     steps: usize,
+    /// Fleet: this generator's part of the load, I/N (users split as evenly as whole users
+    /// allow, rates divided by N); needs --start-at, and --users or --rate for the whole.
+    #[arg(long, value_name = "I/N", requires = "start_at")]
+    shard: Option<scenarios::shard::Shard>,
+    /// Fleet: when every generator starts (RFC 3339, e.g. 2026-12-01T17:00:00Z).
+    #[arg(long, value_name = "TIME", requires = "shard")]
+    start_at: Option<String>,
+    /// After the run, copy its directory to s3://BUCKET/PREFIX/RUN-ID/ (what a fleet's
+    /// generators do; `analyze --runs-dir s3://BUCKET/PREFIX` reads them back).
+    #[arg(long, value_name = "s3://BUCKET/PREFIX", env = "AFORO_RUNS_URL")]
+    upload: Option<String>,
     /// Scenario 2: after the last task is queued, how long to wait for the queue to drain.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     drain_timeout: Duration,
@@ -154,6 +173,19 @@ pub async fn main() -> i32 {
                     eprintln!("loadgen: {e:#}");
                     return 2;
                 }
+            };
+            let invocation = match invocation {
+                Invocation::Web(mut plan) => match plan.target.clone().resolve().await {
+                    Ok(target) => {
+                        plan.target = target;
+                        Invocation::Web(plan)
+                    }
+                    Err(e) => {
+                        eprintln!("loadgen: {e:#}");
+                        return 2;
+                    }
+                },
+                worker => worker,
             };
             let result = match &invocation {
                 Invocation::Web(plan) => crate::run::run(plan).await,
@@ -205,7 +237,21 @@ fn target_choice(args: &RunArgs) -> anyhow::Result<TargetChoice> {
                     "--target-stack, --keep-stack-data and --stack-config apply to the local target (no --host)"
                 );
             }
-            TargetChoice::Host(host.clone())
+            TargetChoice::Host {
+                url: host.clone(),
+                stack: rundir::StackKind::External,
+            }
+        }
+        None if args.aws_stack.is_some() => {
+            if args.target_stack.is_some() || args.keep_stack_data || args.stack_config.is_some() {
+                bail!(
+                    "--target-stack, --keep-stack-data and --stack-config apply to the local target (no --aws-stack)"
+                );
+            }
+            TargetChoice::AwsStack {
+                name: args.aws_stack.clone().unwrap_or_default(),
+                region: args.aws_region.clone(),
+            }
         }
         None => TargetChoice::Local {
             binary: args.target_stack.clone(),
@@ -219,6 +265,14 @@ fn scenario2_plan(args: RunArgs) -> anyhow::Result<crate::scenario2::Scenario2Pl
     use scenarios::scenario2::{Mode, matrix};
     if args.stack_config.is_some() {
         bail!("scenario2 sets the local stack's worker group itself; drop --stack-config");
+    }
+    if args.shard.is_some() || args.upload.is_some() {
+        bail!("--shard and --upload apply to the web scenarios (scenario1, get)");
+    }
+    if args.aws_stack.is_some() {
+        bail!(
+            "scenario2 injects tasks through the target's database and queue, which an aforo.yaml stack keeps inside its VPC; run scenario2 from inside it, or scenario1 with --aws-stack"
+        );
     }
     if args.users.is_some() || !args.thresholds.is_empty() || args.contract.is_some() {
         bail!(
@@ -326,7 +380,29 @@ fn web_plan(args: RunArgs) -> anyhow::Result<RunPlan> {
         bail!("--contract applies to scenario1 only");
     }
 
-    let (model, level) = match (args.users, args.rate) {
+    let fleet = fleet_plan(&args)?;
+    if let Some(upload) = &args.upload {
+        infra::RunsLocation::parse(upload)?;
+    }
+    let (users, rate) = match &fleet {
+        Some(f) => {
+            if args.users.is_none() && args.rate.is_none() {
+                bail!("--shard splits the fleet's level: give the whole as --users or --rate");
+            }
+            let users = args.users.map(|u| f.shard.users(u));
+            if users == Some(0) {
+                bail!(
+                    "--users {} over {} generators leaves generator {} without users; use fewer generators",
+                    args.users.unwrap_or(0),
+                    f.shard.count(),
+                    f.shard.index()
+                );
+            }
+            (users, args.rate.map(|r| f.shard.rate(r)))
+        }
+        None => (args.users, args.rate),
+    };
+    let (model, level) = match (users, rate) {
         (Some(users), None) if users > 0 => (Model::Closed, f64::from(users)),
         (Some(_), None) => bail!("--users must be at least 1"),
         (None, Some(rate)) if rate > 0.0 && rate.is_finite() => {
@@ -393,7 +469,35 @@ fn web_plan(args: RunArgs) -> anyhow::Result<RunPlan> {
         out_dir: args.out,
         request_timeout: args.timeout,
         command_line: std::env::args().collect(),
+        fleet,
+        upload: args.upload,
     })
+}
+
+/// `--shard I/N --start-at TIME`: which part, which fleet, and when it starts.
+fn fleet_plan(args: &RunArgs) -> anyhow::Result<Option<crate::plan::FleetPlan>> {
+    let (Some(shard), Some(start_at)) = (args.shard, &args.start_at) else {
+        return Ok(None);
+    };
+    if args.profile == ProfileName::Search {
+        bail!(
+            "--shard does not combine with the search profile: each level's verdict needs the whole fleet's figures; run ramp or sustained levels instead"
+        );
+    }
+    let start =
+        time::OffsetDateTime::parse(start_at, &time::format_description::well_known::Rfc3339)
+            .with_context(|| {
+                format!(
+                    "--start-at {start_at:?} is not an RFC 3339 time such as 2026-12-01T17:00:00Z"
+                )
+            })?
+            .to_offset(time::UtcOffset::UTC);
+    let compact = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    Ok(Some(crate::plan::FleetPlan {
+        shard,
+        fleet: format!("{}-{}-fleet", start.format(&compact)?, args.scenario),
+        start_at: start,
+    }))
 }
 
 fn catalogue() -> String {

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rundir::StackKind;
+
 use scenarios::contract::Contract;
 use scenarios::profile::{self, ProfileName, StageSpec, TimeScale};
 use scenarios::scenario1::Weights;
@@ -42,8 +44,15 @@ impl ScenarioChoice {
 
 #[derive(Debug, Clone)]
 pub enum TargetChoice {
-    /// A running system, e.g. an AWS load balancer or another team's API.
-    Host(String),
+    /// A running system, e.g. an AWS load balancer or another team's API, with what the run
+    /// directory records about it (External, or the AWS names from `--aws-stack`).
+    Host { url: String, stack: StackKind },
+    /// `--aws-stack NAME`: a deployed aforo.yaml stack, read into a [`TargetChoice::Host`]
+    /// by [`TargetChoice::resolve`] before the run starts.
+    AwsStack {
+        name: String,
+        region: Option<String>,
+    },
     /// Start target-stack on loopback for the run and stop it afterwards.
     Local {
         binary: Option<PathBuf>,
@@ -78,6 +87,30 @@ pub struct RunPlan {
     pub out_dir: PathBuf,
     pub request_timeout: Duration,
     pub command_line: Vec<String>,
+    /// `--shard`: this generator's part of a fleet.
+    pub fleet: Option<FleetPlan>,
+    /// `--upload`: where the run directory is copied after the run (s3://BUCKET/PREFIX).
+    pub upload: Option<String>,
+}
+
+/// One generator of a fleet: its share of the level is already applied to the plan.
+#[derive(Debug, Clone)]
+pub struct FleetPlan {
+    pub shard: scenarios::shard::Shard,
+    /// Shared by the fleet's generators; the analyzer merges runs that carry the same one.
+    pub fleet: String,
+    /// When every generator starts, so that their seconds line up.
+    pub start_at: time::OffsetDateTime,
+}
+
+impl FleetPlan {
+    pub fn manifest_shard(&self) -> rundir::FleetShard {
+        rundir::FleetShard {
+            fleet: self.fleet.clone(),
+            index: self.shard.index(),
+            count: self.shard.count(),
+        }
+    }
 }
 
 impl RunPlan {
@@ -103,3 +136,30 @@ impl RunPlan {
 }
 
 pub use rundir::parse_duration;
+
+impl TargetChoice {
+    /// Reads an `--aws-stack` stack's outputs; other targets are returned as they are.
+    pub async fn resolve(self) -> anyhow::Result<TargetChoice> {
+        match self {
+            TargetChoice::AwsStack { name, region } => {
+                let targets = infra::StackTargets::resolve(&name, region.as_deref()).await?;
+                Ok(TargetChoice::from_stack(&targets))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// The load balancer's URL, and the names the analyzer queries CloudWatch with.
+    pub fn from_stack(targets: &infra::StackTargets) -> TargetChoice {
+        TargetChoice::Host {
+            url: targets.base_url.clone(),
+            stack: StackKind::Aws {
+                region: targets.region.clone(),
+                load_balancer: Some(targets.load_balancer.clone()),
+                target_groups: targets.target_groups.clone(),
+                autoscaling_groups: targets.autoscaling_groups(),
+                queue_urls: targets.queue_urls(),
+            },
+        }
+    }
+}

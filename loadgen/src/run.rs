@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use bytes::Bytes;
 use rundir::{
     HostInfo, LatencyLogWriter, LoadModel, Manifest, RequestsRow, RequestsWriter, RunDir, RunId,
@@ -59,7 +59,8 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<Outcome> {
         )
     })?;
     let (host, local) = match &plan.target {
-        TargetChoice::Host(url) => (url.trim_end_matches('/').to_string(), None),
+        TargetChoice::Host { url, .. } => (url.trim_end_matches('/').to_string(), None),
+        TargetChoice::AwsStack { name, .. } => bail!("--aws-stack {name} was not resolved"),
         TargetChoice::Local {
             binary,
             keep_data,
@@ -83,19 +84,63 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<Outcome> {
             (target.url.clone(), Some(target))
         }
     };
-    let stack = match &local {
-        Some(t) => StackKind::Local {
+    let stack = match (&local, &plan.target) {
+        (Some(t), _) => StackKind::Local {
             data_dir: Some(t.data_dir.display().to_string()),
         },
-        None => StackKind::External,
+        (None, TargetChoice::Host { stack, .. }) => stack.clone(),
+        (None, _) => StackKind::External,
     };
     let workload = workload(plan)?;
     let telemetry = local.as_ref().map(LocalTarget::telemetry_dir);
+    if let Some(fleet) = &plan.fleet {
+        wait_for_start(fleet).await?;
+    }
     let result = run_levels(plan, &host, &stack, telemetry.as_deref(), &workload).await;
     if let Some(target) = local {
         target.stop().await;
     }
-    result
+    let outcome = result?;
+    if let Some(url) = &plan.upload {
+        let location = infra::RunsLocation::parse(url)?;
+        for dir in &outcome.runs {
+            let files = location.upload_run(dir).await?;
+            eprintln!(
+                "uploaded {} ({files} files) to {}",
+                dir.display(),
+                location.url()
+            );
+        }
+    }
+    Ok(outcome)
+}
+
+/// A fleet's generators start together: sleep until the shared start time. One that is
+/// more than 30 s late would skew the fleet's first seconds, so it does not run.
+async fn wait_for_start(fleet: &crate::plan::FleetPlan) -> anyhow::Result<()> {
+    let wait = fleet.start_at - OffsetDateTime::now_utc();
+    if wait < -time::Duration::seconds(30) {
+        bail!(
+            "generator {} of {}: the fleet's start time {} passed {:.0} s ago; start the fleet again with a later --start-at",
+            fleet.shard,
+            fleet.fleet,
+            fleet.start_at,
+            -wait.as_seconds_f64()
+        );
+    }
+    if wait > time::Duration::hours(1) {
+        bail!("--start-at {} is more than an hour away", fleet.start_at);
+    }
+    if wait.is_positive() {
+        eprintln!(
+            "generator {} of {}: starting in {:.1} s",
+            fleet.shard,
+            fleet.fleet,
+            wait.as_seconds_f64()
+        );
+        tokio::time::sleep(wait.unsigned_abs()).await;
+    }
+    Ok(())
 }
 
 fn workload(plan: &RunPlan) -> anyhow::Result<Workload> {
@@ -291,6 +336,10 @@ async fn run_level(
         },
         host: HostInfo::current(),
         command_line: plan.command_line.clone(),
+        shard: plan
+            .fleet
+            .as_ref()
+            .map(crate::plan::FleetPlan::manifest_shard),
     };
     dir.write_manifest(&manifest)?;
     eprintln!(

@@ -93,7 +93,7 @@ pub async fn run(plan: &Scenario2Plan) -> anyhow::Result<crate::run::Outcome> {
     let binary = match &plan.target {
         TargetChoice::Local { binary, .. } => find_target_stack(binary.as_deref())?,
         // Injection still goes through target-stack, with the ANB_* backends of the target.
-        TargetChoice::Host(_) => find_target_stack(None)?,
+        TargetChoice::Host { .. } | TargetChoice::AwsStack { .. } => find_target_stack(None)?,
     };
     let cache = payload_cache();
     let mut measured: BTreeMap<(u64, u32), f64> = BTreeMap::new();
@@ -138,7 +138,10 @@ async fn run_cell(
     cache: &Path,
 ) -> anyhow::Result<CellResult> {
     let (url, local) = match &plan.target {
-        TargetChoice::Host(url) => (url.clone(), None),
+        TargetChoice::Host { url, .. } => (url.clone(), None),
+        TargetChoice::AwsStack { name, .. } => {
+            anyhow::bail!("--aws-stack {name} was not resolved")
+        }
         TargetChoice::Local { keep_data, .. } => {
             let config = stack_config(cell.concurrency);
             let target = LocalTarget::start(binary, *keep_data, Some(&config)).await?;
@@ -361,6 +364,7 @@ fn manifest(
         },
         host: HostInfo::current(),
         command_line: plan.command_line.clone(),
+        shard: None,
     }
 }
 

@@ -28,7 +28,9 @@ pub use layout::{
     ACTIVITIES_FILE, LATENCY_LOG_FILE, MANIFEST_FILE, METRICS_FILE, REQUESTS_FILE, RunDir,
     STACK_FILE, SUMMARY_FILE, TASKS_FILE, list_runs,
 };
-pub use manifest::{HostInfo, LoadModel, Manifest, StackKind, Stage, Target, ToolVersions};
+pub use manifest::{
+    FleetShard, HostInfo, LoadModel, Manifest, StackKind, Stage, Target, ToolVersions,
+};
 pub use metrics::{METRICS_HEADER, MetricRow, MetricsWriter, read_metrics};
 pub use requests::{REQUESTS_HEADER, RequestsRow, RequestsWriter, read_requests};
 pub use run_id::RunId;

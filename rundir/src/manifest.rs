@@ -34,6 +34,21 @@ pub struct Manifest {
     pub tool: ToolVersions,
     pub host: HostInfo,
     pub command_line: Vec<String>,
+    /// One generator of a fleet (`loadgen run --shard I/N`); absent for a lone generator.
+    /// The analyzer merges the runs of one fleet into one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<FleetShard>,
+}
+
+/// Which generator of which fleet wrote a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetShard {
+    /// Shared by every generator of the fleet, e.g. `20261201T170000Z-scenario1-fleet`; a
+    /// valid run id, which the merged run takes.
+    pub fleet: String,
+    /// 1-based.
+    pub index: u32,
+    pub count: u32,
 }
 
 /// How load was applied: a fixed population of users, or arrivals at a rate.

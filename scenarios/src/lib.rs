@@ -17,6 +17,7 @@ pub mod profile;
 pub mod record;
 pub mod scenario1;
 pub mod scenario2;
+pub mod shard;
 
 /// A scenario's entry in `loadgen list`.
 #[derive(Debug, Clone, Copy)]

@@ -69,6 +69,7 @@ pub fn manifest(id: &str, started_at: OffsetDateTime) -> Manifest {
             "--profile".to_owned(),
             "ramp".to_owned(),
         ],
+        shard: None,
     }
 }
 

@@ -8,4 +8,5 @@ mod backends;
 mod inject;
 mod lb;
 mod stack;
+mod user_data;
 mod worker;

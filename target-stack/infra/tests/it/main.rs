@@ -1,0 +1,8 @@
+//! The templates, checked the way CI and a deployment would: cfn-lint, the policy rules,
+//! AWS Academy's limits, and a deployment into the moto server whose outputs the lookup
+//! resolves.
+
+mod lint;
+mod moto;
+mod policy;
+mod template;
