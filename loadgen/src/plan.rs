@@ -163,3 +163,42 @@ impl TargetChoice {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stack_becomes_its_balancer_and_the_names_analyze_queries() {
+        let targets = infra::StackTargets {
+            stack: "aforo".into(),
+            region: "us-west-2".into(),
+            base_url: "http://aforo-alb-1.us-west-2.elb.amazonaws.com".into(),
+            load_balancer: "app/aforo-alb/1".into(),
+            target_groups: vec!["targetgroup/aforo-web/2".into()],
+            web_group: "aforo-web".into(),
+            worker_group: "aforo-worker".into(),
+            queue_url: "https://sqs.us-west-2.amazonaws.com/1/aforo-tasks".into(),
+            dead_letter_queue_url: "https://sqs.us-west-2.amazonaws.com/1/aforo-tasks-dlq".into(),
+            video_bucket: "aforo-videos".into(),
+            db_instance: "aforo-db".into(),
+        };
+        let TargetChoice::Host { url, stack } = TargetChoice::from_stack(&targets) else {
+            panic!("a stack is a host");
+        };
+        assert_eq!(url, targets.base_url);
+        assert_eq!(
+            stack,
+            StackKind::Aws {
+                region: "us-west-2".into(),
+                load_balancer: Some("app/aforo-alb/1".into()),
+                target_groups: vec!["targetgroup/aforo-web/2".into()],
+                autoscaling_groups: vec!["aforo-web".into(), "aforo-worker".into()],
+                queue_urls: vec![
+                    targets.queue_url.clone(),
+                    targets.dead_letter_queue_url.clone()
+                ],
+            }
+        );
+    }
+}

@@ -30,10 +30,26 @@ if [ -n "$academy" ] && [ "$region" != us-east-1 ] && [ "$region" != us-west-2 ]
   echo "deploy.sh: AWS Academy works in us-east-1 and us-west-2 only, not $region" >&2; exit 2
 fi
 step() { printf '\n== %s\n' "$*"; }
-cfn_deploy() { # NAME TEMPLATE [KEY=VALUE ...]
-  local name=$1 template=$2; shift 2
-  aws cloudformation deploy --stack-name "$name" --template-file "$here/templates/$template" \
-    --no-fail-on-empty-changeset "$@"
+cfn_deploy() { # NAME TEMPLATE [--capabilities C] [KEY=VALUE ...]: create, or update in place
+  local name=$1 template=$2 capabilities=() parameters=() action=create
+  shift 2
+  if [ "${1:-}" = --capabilities ]; then capabilities=(--capabilities "$2"); shift 2; fi
+  for pair in "$@"; do
+    local value=${pair#*=}
+    # The CLI's shorthand splits on commas; a list value (subnet ids) keeps its own.
+    parameters+=("ParameterKey=${pair%%=*},ParameterValue=${value//,/\\,}")
+  done
+  aws cloudformation describe-stacks --stack-name "$name" >/dev/null 2>&1 && action=update
+  local args=(--stack-name "$name" --template-body "file://$here/templates/$template" "${capabilities[@]}")
+  [ ${#parameters[@]} -eq 0 ] || args+=(--parameters "${parameters[@]}")
+  local out status=0
+  out=$(aws cloudformation "$action-stack" "${args[@]}" 2>&1) || status=$?
+  if [ "$status" -ne 0 ]; then
+    case "$out" in *"No updates are to be performed"*) echo "$name: up to date"; return 0 ;; esac
+    echo "$out" >&2; return "$status"
+  fi
+  echo "$name: $action in progress"
+  aws cloudformation wait "stack-$action-complete" --stack-name "$name"
 }
 output() { # STACK KEY
   aws cloudformation describe-stacks --stack-name "$1" \
@@ -41,7 +57,7 @@ output() { # STACK KEY
 }
 
 step "artifact bucket ($stack-artifacts)"
-cfn_deploy "$stack-artifacts" artifacts.yaml --parameter-overrides "AppName=$stack"
+cfn_deploy "$stack-artifacts" artifacts.yaml "AppName=$stack"
 bucket=$(output "$stack-artifacts" ArtifactBucket)
 
 if [ -z "$binary" ]; then
@@ -60,7 +76,7 @@ aws s3 cp --only-show-errors "$artifact" "s3://$bucket/$key"
 
 if [ -z "$academy" ]; then
   step "roles ($stack-iam)"
-  cfn_deploy "$stack-iam" iam.yaml --capabilities CAPABILITY_IAM --parameter-overrides "AppName=$stack"
+  cfn_deploy "$stack-iam" iam.yaml --capabilities CAPABILITY_IAM "AppName=$stack"
   profile=$(output "$stack-iam" InstanceProfileName)
   variant=standard
 else
@@ -71,7 +87,7 @@ ami=${AFORO_AMI:-$(aws ssm get-parameter --name /aws/service/debian/release/12/l
 mapfile -t overrides < <(python3 -c 'import json, sys; [print(f"{k}={v}") for k, v in json.load(open(sys.argv[1])).items()]' "$here/params/$variant.json")
 
 step "the stack ($stack): ${#overrides[@]} parameters from params/$variant.json, ${#params[@]} from --param"
-cfn_deploy "$stack" aforo.yaml --parameter-overrides \
+cfn_deploy "$stack" aforo.yaml \
   "${overrides[@]}" "AppName=$stack" "ArtifactBucket=$bucket" "ArtifactKey=$key" \
   "AmiId=$ami" "InstanceProfileName=$profile" "${params[@]}"
 

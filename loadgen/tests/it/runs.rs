@@ -159,7 +159,9 @@ fn list_names_every_scenario_and_profile() {
 
 #[test]
 fn bad_options_are_refused_with_the_fix() {
-    let cases: [(&[&str], &str); 6] = [
+    const HOST: &str = "http://127.0.0.1:9";
+    const START: &str = "2026-12-01T17:00:00Z";
+    let cases: [(&[&str], &str); 14] = [
         (&["run", "scenario9"], "loadgen list"),
         (&["run", "scenario1", "--threshold", "p95<fast"], "p95<1s"),
         (
@@ -175,6 +177,91 @@ fn bad_options_are_refused_with_the_fix() {
             &["run", "get", "--users", "5", "--max-in-flight", "3"],
             "open model",
         ),
+        // A fleet generator needs its part, the shared start, and a whole to split.
+        (
+            &["run", "get", "--host", HOST, "--shard", "2/4"],
+            "--start-at",
+        ),
+        (
+            &[
+                "run",
+                "get",
+                "--host",
+                HOST,
+                "--users",
+                "8",
+                "--shard",
+                "5/4",
+                "--start-at",
+                START,
+            ],
+            "1 ≤ I ≤ N",
+        ),
+        (
+            &[
+                "run",
+                "get",
+                "--host",
+                HOST,
+                "--users",
+                "3",
+                "--shard",
+                "4/4",
+                "--start-at",
+                START,
+            ],
+            "without users",
+        ),
+        (
+            &[
+                "run",
+                "get",
+                "--host",
+                HOST,
+                "--shard",
+                "1/2",
+                "--start-at",
+                START,
+            ],
+            "--users or --rate",
+        ),
+        (
+            &[
+                "run",
+                "get",
+                "--host",
+                HOST,
+                "--users",
+                "4",
+                "--profile",
+                "search",
+                "--shard",
+                "1/2",
+                "--start-at",
+                START,
+            ],
+            "search",
+        ),
+        (
+            &[
+                "run",
+                "get",
+                "--host",
+                HOST,
+                "--users",
+                "4",
+                "--shard",
+                "1/2",
+                "--start-at",
+                "at five",
+            ],
+            "RFC 3339",
+        ),
+        (
+            &["run", "get", "--host", HOST, "--upload", "/tmp/runs"],
+            "s3://",
+        ),
+        (&["run", "scenario2", "--aws-stack", "aforo"], "VPC"),
     ];
     for (args, hint) in cases {
         let output = loadgen(args);

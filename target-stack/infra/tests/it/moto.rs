@@ -344,3 +344,118 @@ fn cli_env() -> Vec<(&'static str, String)> {
         ("AWS_DEFAULT_REGION", "us-east-1".into()),
     ]
 }
+
+/// The target-stack binary `cargo test --workspace` built beside these tests.
+fn target_stack_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("target-stack");
+    if !path.is_file() {
+        missing(
+            "the target-stack binary",
+            "cargo build -p target-stack (cargo test --workspace does)",
+        );
+        return None;
+    }
+    Some(path)
+}
+
+fn deploy_sh(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(template::infra_dir().join("deploy.sh"))
+        .args(args)
+        .envs(cli_env())
+        .env("AFORO_AMI", "ami-03cf127a")
+        .output()
+        .unwrap()
+}
+
+/// deploy.sh end to end against moto, in the Academy variant: the artifact bucket, the
+/// release (packed from this build's binary), no IAM stack, the system stack with
+/// LabInstanceProfile; run again, it uploads a new release and updates the stack in place.
+#[tokio::test]
+async fn deploy_sh_creates_then_updates_an_academy_stack() {
+    let Some(config) = moto().await else { return };
+    let Some(binary) = target_stack_binary() else {
+        return;
+    };
+    if tool("aws", "pip install awscli").is_none() {
+        return;
+    }
+    let client = Client::new(&config);
+    let app = format!("d{}", std::process::id() % 100_000);
+    let binary = binary.to_str().unwrap();
+    let first = deploy_sh(&[
+        "--academy",
+        "--stack",
+        &app,
+        "--region",
+        "us-east-1",
+        "--binary",
+        binary,
+    ]);
+    assert!(
+        first.status.success(),
+        "deploy.sh: {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let targets = StackTargets::resolve_with(&client, &app, "us-east-1")
+        .await
+        .unwrap();
+    assert_eq!(targets.web_group, format!("{app}-web"));
+    assert!(
+        StackTargets::resolve_with(&client, &format!("{app}-iam"), "us-east-1")
+            .await
+            .is_err_and(|e| matches!(e, OutputsError::NoSuchStack { .. })),
+        "an Academy deployment creates no IAM stack"
+    );
+    let parameter = |stack: aws_sdk_cloudformation::types::Stack, key: &str| {
+        stack
+            .parameters()
+            .iter()
+            .find(|p| p.parameter_key() == Some(key))
+            .and_then(|p| p.parameter_value().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let described = || async {
+        client
+            .describe_stacks()
+            .stack_name(&app)
+            .send()
+            .await
+            .unwrap()
+            .stacks()[0]
+            .clone()
+    };
+    let stack = described().await;
+    assert_eq!(
+        parameter(stack.clone(), "InstanceProfileName"),
+        "LabInstanceProfile"
+    );
+    assert_eq!(parameter(stack.clone(), "InstanceType"), "t3.small");
+    let first_key = parameter(stack, "ArtifactKey");
+    assert!(first_key.starts_with("artifacts/aforo-"), "{first_key}");
+
+    // A second deploy, a second later: a new release key, the same stack, updated.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = deploy_sh(&[
+        "--academy",
+        "--stack",
+        &app,
+        "--region",
+        "us-east-1",
+        "--binary",
+        binary,
+    ]);
+    assert!(
+        second.status.success(),
+        "deploy.sh: {}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let stack = described().await;
+    assert_eq!(stack.stack_status(), Some(&StackStatus::UpdateComplete));
+    let second_key = parameter(stack, "ArtifactKey");
+    assert_ne!(first_key, second_key);
+
+    let refused = deploy_sh(&["--academy", "--region", "eu-west-1"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("us-east-1 and us-west-2"));
+}
