@@ -329,7 +329,11 @@ fn capacity_and_usl(
         .collect();
     let mut rules = KpiRules::default();
     for p in &points {
-        for name in p.kpis.keys().filter(|n| n.starts_with("cpu_percent:")) {
+        for name in p
+            .kpis
+            .keys()
+            .filter(|n| n.starts_with("cpu_percent:") || n.starts_with("db_cpu_percent:"))
+        {
             rules.thresholds.insert(name.clone(), CPU_LIMIT_PERCENT);
         }
     }

@@ -29,6 +29,8 @@ pub struct Resources {
     pub target_groups: Vec<String>,
     pub autoscaling_groups: Vec<String>,
     pub queue_urls: Vec<String>,
+    /// RDS DBInstanceIdentifiers.
+    pub db_instances: Vec<String>,
 }
 
 impl Resources {
@@ -40,12 +42,14 @@ impl Resources {
                 target_groups,
                 autoscaling_groups,
                 queue_urls,
+                db_instances,
             } => Some(Resources {
                 region: region.clone(),
                 load_balancer: load_balancer.clone(),
                 target_groups: target_groups.clone(),
                 autoscaling_groups: autoscaling_groups.clone(),
                 queue_urls: queue_urls.clone(),
+                db_instances: db_instances.clone(),
             }),
             _ => None,
         }
@@ -138,6 +142,12 @@ pub fn series_for(resources: &Resources) -> Vec<Series> {
             "Seconds",
         );
         add("AWS/SQS", "NumberOfMessagesDeleted", dims(), "Sum", "Count");
+    }
+    for db in &resources.db_instances {
+        let dims = || vec![("DBInstanceIdentifier".to_string(), db.clone())];
+        add("AWS/RDS", "CPUUtilization", dims(), "Average", "Percent");
+        add("AWS/RDS", "DatabaseConnections", dims(), "Average", "Count");
+        add("AWS/RDS", "FreeableMemory", dims(), "Average", "Bytes");
     }
     all
 }
@@ -325,9 +335,15 @@ mod tests {
             target_groups: vec!["targetgroup/api/2".into()],
             autoscaling_groups: vec!["web".into(), "worker".into()],
             queue_urls: vec!["https://sqs.us-east-1.amazonaws.com/1/anb-tasks".into()],
+            db_instances: vec!["anb-db".into()],
         };
         let s = series_for(&r);
-        assert_eq!(s.len(), 5 + 3 + 2 * 6 + 4);
+        assert_eq!(s.len(), 5 + 3 + 2 * 6 + 4 + 3);
+        let db = s.iter().find(|s| s.namespace == "AWS/RDS").unwrap();
+        assert_eq!(
+            db.dimensions,
+            [("DBInstanceIdentifier".into(), "anb-db".into())]
+        );
         let age = s
             .iter()
             .find(|s| s.metric == "ApproximateAgeOfOldestMessage")

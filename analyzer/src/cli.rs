@@ -70,7 +70,7 @@ struct AnalysisArgs {
 struct AwsArgs {
     /// A deployed aforo.yaml stack (target-stack/infra): its outputs give the region and
     /// every name below.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["load_balancer", "target_groups", "autoscaling_groups", "queue_urls", "offline"])]
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["load_balancer", "target_groups", "autoscaling_groups", "queue_urls", "db_instances", "offline"])]
     aws_stack: Option<String>,
     /// The AWS region of the deployment (with it, runs against an external host are
     /// treated as AWS runs with the names below).
@@ -88,6 +88,9 @@ struct AwsArgs {
     /// An SQS queue URL (repeatable).
     #[arg(long = "queue-url")]
     queue_urls: Vec<String>,
+    /// An RDS DBInstanceIdentifier (repeatable).
+    #[arg(long = "db-instance")]
+    db_instances: Vec<String>,
 }
 
 impl AwsArgs {
@@ -107,6 +110,7 @@ impl AwsArgs {
             target_groups: targets.target_groups.clone(),
             autoscaling_groups: targets.autoscaling_groups(),
             queue_urls: targets.queue_urls(),
+            db_instances: vec![targets.db_instance.clone()],
         })
     }
 
@@ -132,6 +136,7 @@ impl AwsArgs {
             (&self.target_groups, &mut r.target_groups),
             (&self.autoscaling_groups, &mut r.autoscaling_groups),
             (&self.queue_urls, &mut r.queue_urls),
+            (&self.db_instances, &mut r.db_instances),
         ] {
             if !given.is_empty() {
                 *field = given.clone();

@@ -309,7 +309,7 @@ fn absorb(fleet: &mut RunData, run: RunData) {
         (kept, _) => kept.clone(),
     };
     for (stage, other) in m.stages.iter_mut().zip(&run.manifest.stages) {
-        let before = stage_level(stage);
+        let before = crate::stages::stage_level(stage);
         stage.users = match (stage.users, other.users) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
@@ -320,7 +320,7 @@ fn absorb(fleet: &mut RunData, run: RunData) {
         };
         // "ramp to 3" of one generator becomes the fleet's "ramp to 10".
         if let Some(head) = stage.name.strip_suffix(&level_text(before)) {
-            stage.name = format!("{head}{}", level_text(stage_level(stage)));
+            stage.name = format!("{head}{}", level_text(crate::stages::stage_level(stage)));
         }
     }
     fleet.intervals.extend(run.intervals);
@@ -333,14 +333,6 @@ fn absorb(fleet: &mut RunData, run: RunData) {
     if fleet.stack.is_none() {
         fleet.stack = run.stack;
     }
-}
-
-fn stage_level(stage: &rundir::Stage) -> f64 {
-    stage
-        .users
-        .map(f64::from)
-        .or(stage.rate_per_sec)
-        .unwrap_or(0.0)
 }
 
 /// As loadgen writes a level into a stage's name.

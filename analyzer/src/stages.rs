@@ -79,7 +79,7 @@ fn level_at(manifest: &Manifest, offset_ms: f64) -> f64 {
     previous
 }
 
-fn stage_level(stage: &rundir::Stage) -> f64 {
+pub(crate) fn stage_level(stage: &rundir::Stage) -> f64 {
     stage
         .users
         .map(f64::from)

@@ -110,6 +110,8 @@ pub enum Kpi {
     QueueVisible,
     /// AWS/SQS ApproximateAgeOfOldestMessage, seconds.
     QueueAgeS,
+    /// AWS/RDS CPUUtilization (Average) of a database instance, percent.
+    DbCpu(String),
 }
 
 impl Kpi {
@@ -126,6 +128,7 @@ impl Kpi {
             Kpi::TargetP95Ms => "target_p95_ms".into(),
             Kpi::QueueVisible => "queue_visible".into(),
             Kpi::QueueAgeS => "queue_age_s".into(),
+            Kpi::DbCpu(db) => format!("db_cpu_percent:{db}"),
         }
     }
 
@@ -163,6 +166,12 @@ impl Kpi {
             }
             ("AWS/SQS", "ApproximateNumberOfMessagesVisible", _) => Kpi::QueueVisible,
             ("AWS/SQS", "ApproximateAgeOfOldestMessage", _) => Kpi::QueueAgeS,
+            ("AWS/RDS", "CPUUtilization", "Average") => Kpi::DbCpu(
+                row.dimensions
+                    .iter()
+                    .find(|(name, _)| name == "DBInstanceIdentifier")
+                    .map(|(_, value)| value.clone())?,
+            ),
             _ => return None,
         };
         Some((kpi, 1.0))

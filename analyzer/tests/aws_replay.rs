@@ -60,6 +60,7 @@ fn resources() -> Resources {
         target_groups: vec!["targetgroup/anb-api/73e2d6bc24d8a067".into()],
         autoscaling_groups: vec!["anb-api".into()],
         queue_urls: vec![],
+        db_instances: vec![],
     }
 }
 

@@ -57,8 +57,13 @@ fn write_run(root: &Path, ago: Duration, values: &[u64]) -> RunId {
 }
 
 fn analyze(args: &[&str]) -> (i32, String, String) {
+    analyze_with(args, &[])
+}
+
+fn analyze_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_analyze"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -164,4 +169,99 @@ fn bad_input_is_an_error_that_names_the_file_or_the_fix() {
         err.contains("/nonexistent/runs") && err.contains("--runs-dir"),
         "{err}"
     );
+}
+
+/// `analyze --aws-stack NAME`: the names come from a stack deployed into the moto server
+/// (with the real template), and the run is then fetched as an AWS run.
+#[test]
+fn aws_stack_names_come_from_the_deployed_stacks_outputs() {
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let (Ok(moto), true) = (
+        std::env::var("AFORO_TEST_MOTO_URL"),
+        Command::new("aws").arg("--version").output().is_ok(),
+    ) else {
+        assert!(
+            !in_ci,
+            "CI=true but the moto server or the AWS CLI is missing"
+        );
+        eprintln!("\n*** SKIPPED: needs AFORO_TEST_MOTO_URL and the AWS CLI ***\n");
+        return;
+    };
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let app = format!("an{}", std::process::id() % 100_000);
+    let template =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target-stack/infra/templates/aforo.yaml");
+    for args in [
+        vec![
+            "cloudformation".to_string(),
+            "create-stack".into(),
+            "--stack-name".into(),
+            app.clone(),
+            "--template-body".into(),
+            format!("file://{}", template.display()),
+            "--parameters".into(),
+            format!("ParameterKey=AppName,ParameterValue={app}"),
+            "ParameterKey=ArtifactBucket,ParameterValue=unused".into(),
+            "ParameterKey=AmiId,ParameterValue=ami-03cf127a".into(),
+        ],
+        vec![
+            "cloudformation".into(),
+            "wait".into(),
+            "stack-create-complete".into(),
+            "--stack-name".into(),
+            app.clone(),
+        ],
+    ] {
+        let out = Command::new("aws").args(&args).envs(env).output().unwrap();
+        assert!(
+            out.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let root = tempfile::tempdir().unwrap();
+    let id = write_run(root.path(), Duration::from_secs(120), &[10_000, 20_000]);
+    let runs_dir = root.path().to_str().unwrap();
+    let (code, _, err) = analyze_with(
+        &[
+            "--runs-dir",
+            runs_dir,
+            "--since",
+            "1h",
+            "--aws-stack",
+            &app,
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("fetching CloudWatch and Auto Scaling telemetry"),
+        "{err}"
+    );
+    let analysis: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.path().join("analysis.json")).unwrap()).unwrap();
+    let notes = analysis["notes"].to_string();
+    assert!(notes.contains(&format!("{id}: fetched")), "{notes}");
+
+    let (code, _, err) = analyze_with(
+        &[
+            "--runs-dir",
+            runs_dir,
+            "--since",
+            "1h",
+            "--aws-stack",
+            "no-such-stack",
+        ],
+        &env,
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("no stack named no-such-stack"), "{err}");
 }

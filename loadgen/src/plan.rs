@@ -159,6 +159,7 @@ impl TargetChoice {
                 target_groups: targets.target_groups.clone(),
                 autoscaling_groups: targets.autoscaling_groups(),
                 queue_urls: targets.queue_urls(),
+                db_instances: vec![targets.db_instance.clone()],
             },
         }
     }
@@ -198,6 +199,7 @@ mod tests {
                     targets.queue_url.clone(),
                     targets.dead_letter_queue_url.clone()
                 ],
+                db_instances: vec!["aforo-db".into()],
             }
         );
     }

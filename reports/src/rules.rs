@@ -12,7 +12,7 @@ pub const SLOW_REACTION_S: f64 = 120.0;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Recommendation {
-    /// `test_higher`, `fix_first_stage`, `cpu_bound`, `queue_bound`, `errors_bound`,
+    /// `test_higher`, `fix_first_stage`, `cpu_bound`, `db_bound`, `queue_bound`, `errors_bound`,
     /// `contention`, `coherency`, `slow_scale_out`, `little_mismatch`, `worker_pool`,
     /// `worker_saturation`.
     pub rule: &'static str,
@@ -81,6 +81,8 @@ pub fn recommendations(a: &Analysis) -> Vec<Recommendation> {
         for d in &k.leading_kpis {
             let rule = if d.kpi.starts_with("cpu_percent:") {
                 "cpu_bound"
+            } else if d.kpi.starts_with("db_cpu_percent:") {
+                "db_bound"
             } else if d.kpi.starts_with("queue_") {
                 "queue_bound"
             } else if d.kpi.contains("5xx") || d.kpi == "unhealthy_hosts" {

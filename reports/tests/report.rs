@@ -117,3 +117,32 @@ fn a_users_own_template_is_used_and_a_missing_one_is_named() {
     let missing = reports::template_source("nope", Some(templates.path())).unwrap_err();
     assert!(format!("{missing}").contains("the built-ins are es and en"));
 }
+
+#[test]
+fn a_database_that_degrades_first_is_named_as_the_bottleneck() {
+    let mut a: serde_json::Value =
+        serde_json::from_str(include_str!("data/analysis.json")).unwrap();
+    fn rename_leading(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::Array(kpis)) = map.get_mut("leading_kpis") {
+                    kpis[0]["kpi"] = "db_cpu_percent:aforo-db".into();
+                }
+                map.values_mut().for_each(rename_leading);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(rename_leading),
+            _ => {}
+        }
+    }
+    rename_leading(&mut a);
+    let a: Analysis = serde_json::from_value(a).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = reports::Options::course(dir.path());
+    options.template = "en".into();
+    let written = reports::render(&a, None, &options).unwrap();
+    let markdown = std::fs::read_to_string(written.markdown).unwrap();
+    assert!(
+        markdown.contains("The database's CPU is the first to degrade (`db_cpu_percent:aforo-db`"),
+        "{markdown}"
+    );
+}

@@ -87,6 +87,9 @@ pub enum StackKind {
         target_groups: Vec<String>,
         autoscaling_groups: Vec<String>,
         queue_urls: Vec<String>,
+        /// RDS DBInstanceIdentifiers (added after format 1's first release; absent = none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        db_instances: Vec<String>,
     },
 }
 

@@ -27,6 +27,7 @@ pub fn manifest(id: &str, started_at: OffsetDateTime) -> Manifest {
                 queue_urls: vec![
                     "https://sqs.eu-west-1.amazonaws.com/123456789012/anb-tasks".to_owned(),
                 ],
+                db_instances: Vec::new(),
             },
         },
         started_at,

@@ -383,20 +383,23 @@ async fn deploy_sh_creates_then_updates_an_academy_stack() {
     let client = Client::new(&config);
     let app = format!("d{}", std::process::id() % 100_000);
     let binary = binary.to_str().unwrap();
-    let first = deploy_sh(&[
-        "--academy",
-        "--stack",
-        &app,
-        "--region",
-        "us-east-1",
-        "--binary",
-        binary,
-    ]);
-    assert!(
-        first.status.success(),
-        "deploy.sh: {}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    let deploy = || {
+        let out = deploy_sh(&[
+            "--academy",
+            "--stack",
+            &app,
+            "--region",
+            "us-east-1",
+            "--binary",
+            binary,
+        ]);
+        assert!(
+            out.status.success(),
+            "deploy.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    deploy();
     let targets = StackTargets::resolve_with(&client, &app, "us-east-1")
         .await
         .unwrap();
@@ -436,20 +439,7 @@ async fn deploy_sh_creates_then_updates_an_academy_stack() {
 
     // A second deploy, a second later: a new release key, the same stack, updated.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let second = deploy_sh(&[
-        "--academy",
-        "--stack",
-        &app,
-        "--region",
-        "us-east-1",
-        "--binary",
-        binary,
-    ]);
-    assert!(
-        second.status.success(),
-        "deploy.sh: {}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    deploy();
     let stack = described().await;
     assert_eq!(stack.stack_status(), Some(&StackStatus::UpdateComplete));
     let second_key = parameter(stack, "ArtifactKey");
