@@ -12,8 +12,6 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use goose::config::GooseConfiguration;
-use goose::prelude::*;
 use loadgen::calibration::{Behaviour, CalibrationServer};
 use loadgen::engine::{self, EngineConfig, Model, Workload};
 use loadgen::recorder::Recorder;
@@ -50,29 +48,8 @@ fn start_server() -> CalibrationServer {
     rx.recv().unwrap()
 }
 
-async fn get_slash(user: &mut GooseUser) -> TransactionResult {
-    let _ = user.get("/").await?;
-    Ok(())
-}
-
 async fn raw_goose(url: &str, users: u64, seconds: u64) {
-    goose::reset_killswitch();
-    let plan = format!("{users},0s;{users},{seconds}s;0,0s");
-    let config = GooseConfiguration::parse_args_default(&[
-        "--host",
-        url,
-        "--test-plan",
-        &plan,
-        "--quiet",
-        "--no-print-metrics",
-        "--no-error-summary",
-        "--no-telnet",
-    ])
-    .unwrap();
-    GooseAttack::initialize_with_config(config)
-        .unwrap()
-        .register_scenario(scenario!("raw").register_transaction(transaction!(get_slash)))
-        .execute()
+    loadgen::calibration::raw_goose(url, users, seconds)
         .await
         .unwrap();
 }

@@ -186,6 +186,36 @@ fn content_length(head: &[u8]) -> usize {
         .unwrap_or(0)
 }
 
+/// Raw Goose, the baseline aforo's generator is held to: one GET of `/` per transaction,
+/// Goose's own metrics, `users` users for `seconds` (the benches and `examples/raw_goose.rs`
+/// run it).
+pub async fn raw_goose(url: &str, users: u64, seconds: u64) -> Result<(), goose::GooseError> {
+    use goose::prelude::*;
+
+    async fn get_slash(user: &mut GooseUser) -> TransactionResult {
+        let _ = user.get("/").await?;
+        Ok(())
+    }
+
+    goose::reset_killswitch();
+    let plan = format!("{users},0s;{users},{seconds}s;0,0s");
+    let config = goose::config::GooseConfiguration::parse_args_default(&[
+        "--host",
+        url,
+        "--test-plan",
+        &plan,
+        "--quiet",
+        "--no-print-metrics",
+        "--no-error-summary",
+        "--no-telnet",
+    ])?;
+    GooseAttack::initialize_with_config(config)?
+        .register_scenario(scenario!("raw").register_transaction(transaction!(get_slash)))
+        .execute()
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""The performance suite's generator benchmarks (docs/performance.md), P1 and P2.
+
+P1, efficiency: a trivial keep-alive server (13-byte body) pinned to core 0; against it,
+pinned to core 1 and in turn, round after round: wrk, raw Goose 0.19 (one GET transaction),
+and loadgen in its closed and open models with full recording. Requests per second are
+counted by the server over the steady part of each run (after a warm-up), and the CPU of
+both processes over the same span says which side was the bottleneck.
+
+P2, accuracy: a server with a fixed delay and periodic stalls; the percentiles each tool
+records next to the truth (what an open stream of arrivals meets, from the server's
+behaviour) and to what the server itself measured.
+
+    bench/generators.py [--seconds 10] [--rounds 3] [--users 32] [--only p1|p2]
+
+Needs `cargo build --release -p loadgen --bin loadgen --example bench_server --example
+raw_goose` (CARGO_TARGET_DIR is honoured) and wrk (`apt-get install wrk`). Every address is
+loopback; every run is bounded in time.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+LOADGEN = RELEASE / "loadgen"
+SERVER = RELEASE / "examples" / "bench_server"
+GOOSE = RELEASE / "examples" / "raw_goose"
+SERVER_CORE, CLIENT_CORE = "0", "1"
+TICK = os.sysconf("SC_CLK_TCK")
+WRK_PERCENTILES = ROOT / "bench" / "wrk_percentiles.lua"
+
+
+def cpu_seconds(pid):
+    """User + system CPU of a live process, all threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+class Server:
+    def __init__(self, *args):
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", SERVER_CORE, str(SERVER), *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.url = self.proc.stdout.readline().strip()
+
+    def snapshot(self):
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def measure(server, command, seconds, warmup=2.0):
+    """Runs `command` pinned to the client core; returns steady-state req/s and CPU %."""
+    tool = subprocess.Popen(["taskset", "-c", CLIENT_CORE, *command],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(warmup)
+    a, ta = server.snapshot(), time.monotonic()
+    sa, ca = cpu_seconds(server.proc.pid), cpu_seconds(tool.pid)
+    time.sleep(seconds - warmup - 1.0)
+    b, tb = server.snapshot(), time.monotonic()
+    sb, cb = cpu_seconds(server.proc.pid), cpu_seconds(tool.pid)
+    out, err = tool.communicate(timeout=3 * seconds + 60)
+    if tool.returncode != 0:
+        sys.exit(f"{command[0]} failed ({tool.returncode}):\n{err[-2000:]}")
+    span = tb - ta
+    return {
+        "rps": (b["requests"] - a["requests"]) / span,
+        "server_cpu": 100 * (sb - sa) / span,
+        "client_cpu": 100 * (cb - ca) / span,
+        "stdout": out,
+    }
+
+
+def loadgen(url, seconds, out, model):
+    return [str(LOADGEN), "run", "get", "--host", url, "--param", "path=/",
+            "--profile", "smoke", "--duration", f"{seconds}s", "--out", out, *model]
+
+
+def p1(args):
+    wrk = shutil.which("wrk")
+    if not wrk:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    n, s = str(args.users), args.seconds
+    tools = {
+        "wrk": lambda url, out: [wrk, "-t1", f"-c{n}", f"-d{s}s", url],
+        "raw Goose": lambda url, out: [str(GOOSE), url, n, str(s)],
+        "loadgen closed": lambda url, out: loadgen(url, s, out, ["--users", n]),
+        # Half again as many arrivals as the closed model of the same round got served: the
+        # open model then keeps all its slots busy, each request timed from its due time.
+        # (It sends every arrival it scheduled, so it runs past --duration to catch up.)
+        "loadgen open": lambda url, out, rate: loadgen(url, s, out, ["--rate", f"{rate:.0f}",
+                                                                     "--max-in-flight", n]),
+    }
+    results = {name: [] for name in tools}
+    for round_ in range(1, args.rounds + 1):
+        for name, command in tools.items():
+            server = Server()
+            with tempfile.TemporaryDirectory() as out:
+                if name == "loadgen open":
+                    argv = command(server.url, out, 1.5 * results["loadgen closed"][-1]["rps"])
+                else:
+                    argv = command(server.url, out)
+                r = measure(server, argv, s)
+            server.stop()
+            results[name].append(r)
+            print(f"P1 round {round_} {name:<15} {r['rps']:>9.0f} req/s  "
+                  f"server CPU {r['server_cpu']:>4.0f} %  client CPU {r['client_cpu']:>4.0f} %",
+                  flush=True)
+    median = {name: statistics.median(r["rps"] for r in rs) for name, rs in results.items()}
+    print(f"\nP1: {args.users} connections/users, {s} s per run, {args.rounds} rounds "
+          f"(medians; server on core {SERVER_CORE}, tool on core {CLIENT_CORE})\n")
+    print("| tool | req/s | × wrk | × raw Goose | server CPU | tool CPU | bottleneck |")
+    print("|---|---|---|---|---|---|---|")
+    for name, rs in results.items():
+        server_cpu = statistics.median(r["server_cpu"] for r in rs)
+        client_cpu = statistics.median(r["client_cpu"] for r in rs)
+        # A process on its own core at 90 % or more is the limit; below that on both sides,
+        # the round trips of the connections are (each waits for its answer).
+        bottleneck = ("tool CPU" if client_cpu >= 90 else "server CPU" if server_cpu >= 90
+                      else "neither CPU (round trips)")
+        print(f"| {name} | {median[name]:.0f} | {median[name] / median['wrk']:.2f} | "
+              f"{median[name] / median['raw Goose']:.2f} | {server_cpu:.0f} % | "
+              f"{client_cpu:.0f} % | {bottleneck} |")
+
+
+def open_stream_truth(delay_ms, every_ms, stall_ms, q):
+    """The q-quantile of what arrivals at a constant rate meet: a fraction f = stall / every
+    arrive during a stall and wait for its end, uniformly 0..stall; the rest take delay."""
+    f = stall_ms / every_ms
+    return delay_ms if q <= 1 - f else delay_ms + stall_ms * (q - (1 - f)) / f
+
+
+def p2(args):
+    wrk = shutil.which("wrk")
+    delay, every, stall, s = 5, 2000, 200, max(args.seconds, 10)
+    behaviour = ["--delay-ms", str(delay), "--stall-every-ms", str(every), "--stall-ms", str(stall)]
+    truth = {q: open_stream_truth(delay, every, stall, q) for q in (0.5, 0.99, 0.999)}
+    rows = []
+    for name in ("loadgen open", "loadgen closed", "wrk"):
+        server = Server(*behaviour)
+        with tempfile.TemporaryDirectory() as out:
+            if name == "wrk":
+                command = [wrk, "-t1", "-c8", f"-d{s}s", "-s", str(WRK_PERCENTILES), server.url]
+            elif name == "loadgen open":
+                command = loadgen(server.url, s, out, ["--rate", "200"])
+            else:
+                command = loadgen(server.url, s, out, ["--users", "8"])
+            r = measure(server, command, s)
+            served = server.snapshot()
+            if name == "wrk":
+                recorded = json.loads(r["stdout"].strip().splitlines()[-1])
+                note = "(wrk has no warning)"
+            else:
+                run = next(Path(out).iterdir())
+                summary = json.loads((run / "summary.json").read_text())
+                latency = summary["total"]["latency_us"]
+                recorded = {"p50_us": latency["p50"], "p99_us": latency["p99"],
+                            "p999_us": latency["p999"]}
+                note = "warns" if summary.get("model_note") else "no warning"
+        server.stop()
+        rows.append((name, recorded, served, note))
+    print(f"\nP2: every request {delay} ms, a {stall} ms stall every {every} ms, {s} s; "
+          f"truth = what a constant stream of arrivals meets\n")
+    print("| tool | p50 ms | p99 ms | p99.9 ms | the server's own p50 / p99 / p99.9 ms | summary |")
+    print("|---|---|---|---|---|---|")
+    print(f"| truth (open stream) | {truth[0.5]:.1f} | {truth[0.99]:.1f} | {truth[0.999]:.1f} | | |")
+    for name, rec, served, note in rows:
+        ms = lambda v: f"{v / 1000:.1f}"
+        print(f"| {name} | {ms(rec['p50_us'])} | {ms(rec['p99_us'])} | {ms(rec['p999_us'])} | "
+              f"{ms(served['p50_us'])} / {ms(served['p99_us'])} / {ms(served['p999_us'])} | {note} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--users", type=int, default=32)
+    parser.add_argument("--only", choices=["p1", "p2"])
+    args = parser.parse_args()
+    for binary in (LOADGEN, SERVER, GOOSE):
+        if not binary.is_file():
+            sys.exit(f"{binary} is missing: cargo build --release -p loadgen --bin loadgen "
+                     "--example bench_server --example raw_goose")
+    print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    if args.only in (None, "p1"):
+        p1(args)
+    if args.only in (None, "p2"):
+        p2(args)
+
+
+if __name__ == "__main__":
+    main()
