@@ -104,6 +104,16 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document of the API.
     Openapi,
+    /// Render one video exactly as the worker does (trim, logo, bumpers; ANB_FFMPEG,
+    /// ANB_MAX_CLIP_SECS and ANB_BUMPER_SECS apply) and say how long it took.
+    Render {
+        input: std::path::PathBuf,
+        output: std::path::PathBuf,
+        /// Print the ffmpeg command instead (the logo it needs is written beside OUTPUT), to
+        /// time the bare command against the worker.
+        #[arg(long)]
+        print_command: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +134,11 @@ pub async fn run() -> anyhow::Result<()> {
     }
     let mut settings = Settings::from_env().context("invalid configuration")?;
     match cli.command {
+        Command::Render {
+            input,
+            output,
+            print_command,
+        } => render(&settings, &input, &output, print_command).await,
         Command::Api { bind } => {
             settings.api.bind = bind.unwrap_or(settings.api.bind);
             let backends = Backends::connect(&settings).await?;
@@ -315,4 +330,39 @@ pub async fn shutdown_signal() {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
     }
+}
+
+async fn render(
+    settings: &Settings,
+    input: &std::path::Path,
+    output: &std::path::Path,
+    print_command: bool,
+) -> anyhow::Result<()> {
+    if print_command {
+        let logo = output.with_file_name("aforo-logo.pam");
+        std::fs::write(&logo, crate::worker::logo_pam())
+            .with_context(|| format!("cannot write {}", logo.display()))?;
+        let args = crate::worker::pipeline::arguments(
+            input,
+            output,
+            &logo,
+            settings.worker.max_clip,
+            settings.worker.bumper,
+        );
+        let quoted: Vec<String> = std::iter::once(settings.worker.ffmpeg.as_os_str())
+            .chain(args.iter().map(|a| a.as_os_str()))
+            .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''")))
+            .collect();
+        println!("{}", quoted.join(" "));
+        return Ok(());
+    }
+    let pipeline = crate::worker::Pipeline::new(&settings.worker).await?;
+    let started = std::time::Instant::now();
+    pipeline.render(input, output).await?;
+    eprintln!(
+        "rendered {} in {:.2} s",
+        output.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

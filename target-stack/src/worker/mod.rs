@@ -20,6 +20,7 @@ use anyhow::Context;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+pub use logo::pam as logo_pam;
 pub use pipeline::{Pipeline, PipelineError};
 
 use crate::Backends;

@@ -389,3 +389,65 @@ async fn a_worker_without_ffmpeg_exits_at_start_saying_how_to_install_it() {
     assert!(stderr.contains("apt-get install ffmpeg"), "{stderr}");
     assert!(stderr.contains("ANB_FFMPEG"), "{stderr}");
 }
+
+/// `target-stack render` is the worker's pipeline on one file, and `--print-command` the
+/// ffmpeg command it runs (what the P5 benchmark times bare): both make the same video.
+#[test]
+fn render_and_its_printed_command_make_the_workers_video() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let source = real_mp4(dir.path(), 4, "320x240");
+    let binary = env!("CARGO_BIN_EXE_target-stack");
+    let rendered = dir.path().join("rendered.mp4");
+    let out = Command::new(binary)
+        .arg("render")
+        .arg(&source)
+        .arg(&rendered)
+        .env("ANB_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rendered"));
+
+    let bare = dir.path().join("bare.mp4");
+    let printed = Command::new(binary)
+        .arg("render")
+        .arg(&source)
+        .arg(&bare)
+        .arg("--print-command")
+        .env("ANB_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    let command = String::from_utf8(printed.stdout).unwrap();
+    assert!(command.starts_with("'ffmpeg'"), "{command}");
+    let ran = Command::new("bash")
+        .arg("-c")
+        .arg(&command)
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+
+    let (a, b) = (probe(&rendered), probe(&bare));
+    assert!(
+        (a.duration - b.duration).abs() < 0.05,
+        "{} vs {}",
+        a.duration,
+        b.duration
+    );
+    assert!(
+        (a.duration - 9.0).abs() < 0.25,
+        "4 s + 2 × 2.5 s, got {}",
+        a.duration
+    );
+}
