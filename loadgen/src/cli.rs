@@ -381,9 +381,11 @@ fn web_plan(args: RunArgs) -> anyhow::Result<RunPlan> {
     }
 
     let fleet = fleet_plan(&args)?;
-    if let Some(upload) = &args.upload {
-        infra::RunsLocation::parse(upload)?;
-    }
+    let upload = args
+        .upload
+        .as_deref()
+        .map(infra::RunsLocation::parse)
+        .transpose()?;
     let (users, rate) = match &fleet {
         Some(f) => {
             if args.users.is_none() && args.rate.is_none() {
@@ -470,7 +472,7 @@ fn web_plan(args: RunArgs) -> anyhow::Result<RunPlan> {
         request_timeout: args.timeout,
         command_line: std::env::args().collect(),
         fleet,
-        upload: args.upload,
+        upload,
     })
 }
 

@@ -90,7 +90,7 @@ pub struct RunPlan {
     /// `--shard`: this generator's part of a fleet.
     pub fleet: Option<FleetPlan>,
     /// `--upload`: where the run directory is copied after the run (s3://BUCKET/PREFIX).
-    pub upload: Option<String>,
+    pub upload: Option<infra::RunsLocation>,
 }
 
 /// One generator of a fleet: its share of the level is already applied to the plan.

@@ -101,8 +101,7 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<Outcome> {
         target.stop().await;
     }
     let outcome = result?;
-    if let Some(url) = &plan.upload {
-        let location = infra::RunsLocation::parse(url)?;
+    if let Some(location) = &plan.upload {
         for dir in &outcome.runs {
             let files = location.upload_run(dir).await?;
             eprintln!(

@@ -217,7 +217,7 @@ async fn fleet_sh_starts_one_generator_per_shard() {
     let client = Client::new(&config);
     let app = format!("f{}", std::process::id() % 100_000);
     let stack = format!("{app}-loadgen");
-    let ec2_ids = |args: &[&str]| {
+    let aws_cli = |args: &[&str]| {
         let out = std::process::Command::new(&aws)
             .args(args)
             .envs(cli_env())
@@ -230,7 +230,7 @@ async fn fleet_sh_starts_one_generator_per_shard() {
         );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
-    let vpc = ec2_ids(&[
+    let vpc = aws_cli(&[
         "ec2",
         "describe-vpcs",
         "--query",
@@ -238,7 +238,7 @@ async fn fleet_sh_starts_one_generator_per_shard() {
         "--output",
         "text",
     ]);
-    let subnet = ec2_ids(&[
+    let subnet = aws_cli(&[
         "ec2",
         "describe-subnets",
         "--query",
@@ -283,7 +283,7 @@ async fn fleet_sh_starts_one_generator_per_shard() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let tasks = ec2_ids(&[
+    let tasks = aws_cli(&[
         "ecs",
         "list-tasks",
         "--cluster",
@@ -306,7 +306,7 @@ async fn fleet_sh_starts_one_generator_per_shard() {
         "--output",
         "json",
     ]);
-    let commands: Vec<Vec<String>> = serde_json::from_str(&ec2_ids(&args)).unwrap();
+    let commands: Vec<Vec<String>> = serde_json::from_str(&aws_cli(&args)).unwrap();
     let mut shards: Vec<String> = Vec::new();
     let mut starts = std::collections::BTreeSet::new();
     for command in &commands {
