@@ -29,20 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RELEASE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+from benchlib import CLIENT_CORE, ROOT, RELEASE, SERVER_CORE, cpu_seconds
+
 LOADGEN = RELEASE / "loadgen"
 SERVER = RELEASE / "examples" / "bench_server"
 GOOSE = RELEASE / "examples" / "raw_goose"
-SERVER_CORE, CLIENT_CORE = "0", "1"
-TICK = os.sysconf("SC_CLK_TCK")
 WRK_PERCENTILES = ROOT / "bench" / "wrk_percentiles.lua"
-
-
-def cpu_seconds(pid):
-    """User + system CPU of a live process, all threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 class Server:

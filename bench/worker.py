@@ -25,8 +25,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RELEASE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+from benchlib import RELEASE
+
 LOADGEN, TARGET_STACK = RELEASE / "loadgen", RELEASE / "target-stack"
 PAYLOADS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "aforo" / "payloads"
 

@@ -1,15 +1,18 @@
 //! The repository, queue and storage contracts, one suite run on SQLite + a directory + the
 //! local queue and on PostgreSQL + S3 + SQS (moto).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use target_stack::db::{DbError, NewUser, NewVideo};
+use target_stack::config::DatabaseUrl;
+use target_stack::db::{Database, DbError, NewUser, NewVideo};
 use target_stack::domain::{Email, Label, LabelKind, Page, VideoStatus};
 
 use crate::helpers::{TestApp, TestEnv, on_both_backends};
 
 on_both_backends!(
     repository_keeps_users_videos_votes_and_rankings,
+    rankings_follow_votes_and_deleted_videos,
     repository_records_only_the_first_completion,
     queue_hides_received_tasks_and_redelivers_unacknowledged_ones,
     queue_moves_a_task_received_too_often_to_the_dead_letter_queue,
@@ -141,6 +144,122 @@ async fn repository_keeps_users_videos_votes_and_rankings(env: TestEnv) {
     );
     assert!(db.delete_unpublished_video(second).await.unwrap());
     assert!(db.video(second).await.unwrap().is_none());
+}
+
+/// Rankings read the per-user counts the triggers keep (migration 0003); after votes for
+/// several owners' videos and a deleted video they must equal a recount of the votes cast.
+async fn rankings_follow_votes_and_deleted_videos(env: TestEnv) {
+    let db = &env.backends.db;
+    let cities = ["Bogotá", "Cali", "Bogotá", "Medellín", "Cali"];
+    let mut owners = Vec::new();
+    let mut videos = Vec::new();
+    for (i, city) in cities.iter().enumerate() {
+        let owner = user(&env, &format!("owner{i}@example.com"), city).await;
+        owners.push((owner, *city));
+        for n in 0..=i {
+            videos.push((video(&env, owner, &format!("v{n}")).await, owner));
+        }
+    }
+    let mut voters = Vec::new();
+    for i in 0..6 {
+        voters.push(user(&env, &format!("voter{i}@example.com"), "Lima").await);
+    }
+    let mut expected: HashMap<i64, i64> = HashMap::new();
+    for (a, voter) in voters.iter().enumerate() {
+        for (b, (video, owner)) in videos.iter().enumerate() {
+            // An irregular pattern, so that owners end with different counts and ties.
+            if (a * 7 + b * 3) % 4 != 0 {
+                db.insert_vote(*video, *voter).await.unwrap();
+                *expected.entry(*owner).or_default() += 1;
+            }
+        }
+    }
+    // Votes on a video that is then deleted stop counting (through the API only public
+    // videos take votes, and those cannot be deleted; the count must hold for any delete).
+    let doomed = video(&env, owners[0].0, "doomed").await;
+    db.insert_vote(doomed, voters[0]).await.unwrap();
+    db.insert_vote(doomed, voters[1]).await.unwrap();
+    assert!(db.delete_unpublished_video(doomed).await.unwrap());
+
+    let ranked = |city: Option<&str>| {
+        let mut rows: Vec<(i64, i64)> = owners
+            .iter()
+            .filter(|(_, c)| city.is_none_or(|city| *c == city))
+            .filter_map(|(id, _)| expected.get(id).map(|votes| (*id, *votes)))
+            .filter(|(_, votes)| *votes > 0)
+            .collect();
+        rows.sort_by_key(|(id, votes)| (-votes, *id));
+        rows
+    };
+    let page = |page, per_page| Page::parse(Some(page), Some(per_page)).unwrap();
+    let got = |rows: Vec<target_stack::db::RankingRow>| {
+        rows.iter()
+            .map(|r| (r.user_id, r.votes))
+            .collect::<Vec<_>>()
+    };
+    let all = ranked(None);
+    assert_eq!(all.len(), owners.len(), "every owner got votes");
+    assert_eq!(got(db.rankings(None, page(1, 100)).await.unwrap()), all);
+    assert_eq!(
+        got(db.rankings(None, page(2, 2)).await.unwrap()),
+        all[2..4].to_vec()
+    );
+    let bogota = label(LabelKind::City, "BOGOTÁ");
+    assert_eq!(
+        got(db.rankings(Some(&bogota), page(1, 100)).await.unwrap()),
+        ranked(Some("Bogotá"))
+    );
+}
+
+/// Migration 0003 counts the votes already in a database that predates it.
+#[tokio::test]
+async fn migration_counts_the_votes_cast_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("anb.sqlite3");
+    let before = dir.path().join("migrations");
+    std::fs::create_dir(&before).unwrap();
+    let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for name in ["0001_init.sql", "0002_task_runs.sql"] {
+        std::fs::copy(ours.join(name), before.join(name)).unwrap();
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}?mode=rwc", file.display()))
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(before.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO users (email, password_hash, first_name, last_name, city, city_key,
+                            country, created_at)
+         VALUES ('a@x.co', 'h', 'A', 'A', 'Cali', 'cali', 'CO', 0),
+                ('b@x.co', 'h', 'B', 'B', 'Cali', 'cali', 'CO', 0),
+                ('c@x.co', 'h', 'C', 'C', 'Cali', 'cali', 'CO', 0);
+         INSERT INTO videos (owner_id, title, status, task_id, original_key, uploaded_at)
+         VALUES (1, 't', 'processed', 't1', 'k1', 0), (1, 't', 'processed', 't2', 'k2', 0),
+                (2, 't', 'processed', 't3', 'k3', 0);
+         INSERT INTO votes (video_id, user_id, created_at)
+         VALUES (1, 2, 0), (2, 2, 0), (2, 3, 0), (3, 1, 0);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let db = Database::connect(&DatabaseUrl::Sqlite(file)).await.unwrap();
+    db.migrate().await.unwrap();
+    let ranking = db.rankings(None, Page::default()).await.unwrap();
+    assert_eq!(
+        ranking
+            .iter()
+            .map(|r| (r.user_id, r.votes))
+            .collect::<Vec<_>>(),
+        vec![(1, 3), (2, 1)]
+    );
+    db.close().await;
 }
 
 async fn repository_records_only_the_first_completion(env: TestEnv) {
