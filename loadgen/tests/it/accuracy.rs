@@ -23,6 +23,12 @@ const STALLING: Behaviour = Behaviour {
     workers: None,
 };
 
+/// How far the recorded p50 may be from what the server measured serving. The suite's goal
+/// is 1 ms, and `bench/generators.py` checks it on release builds (0.4 ms, 2026-12-01).
+/// Here loadgen's own crates are a debug build and the server shares the test process; on
+/// the 2-core CI machine of 2026-12-02 the gap was 1.1–1.2 ms in 2 of 4 runs.
+const P50_TOLERANCE_MS: f64 = 2.0;
+
 async fn run_against(server: &CalibrationServer, load: &str) -> (crate::helpers::ReadRun, String) {
     let out = tempfile::tempdir().unwrap();
     // 12 s: exactly four stall periods, whatever the phase.
@@ -60,7 +66,7 @@ async fn the_open_model_sees_the_stalls_as_theory_predicts() {
     assert_eq!(run.summary.total.requests, 1200, "100/s for 12 s");
     let truth_p50 = ms(truth.value_at_quantile(0.5));
     assert!(
-        (ms(l.p50) - truth_p50).abs() <= 1.0,
+        (ms(l.p50) - truth_p50).abs() <= P50_TOLERANCE_MS,
         "p50 {} vs truth {truth_p50}",
         ms(l.p50)
     );
@@ -95,7 +101,7 @@ async fn the_closed_model_hides_the_stalls_and_says_so() {
     );
     let truth_p50 = ms(server.truth().value_at_quantile(0.5));
     assert!(
-        (ms(l.p50) - truth_p50).abs() <= 1.0,
+        (ms(l.p50) - truth_p50).abs() <= P50_TOLERANCE_MS,
         "p50 {} vs truth {truth_p50}",
         ms(l.p50)
     );

@@ -15,8 +15,15 @@ pub fn in_ci() -> bool {
 
 /// The loadgen binary with `args`, output captured.
 pub fn loadgen(args: &[&str]) -> Output {
+    loadgen_with_env(args, &[])
+}
+
+/// The same with variables added to its environment (the local target it starts inherits
+/// them).
+pub fn loadgen_with_env(args: &[&str], vars: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(args)
+        .envs(vars.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run loadgen")
