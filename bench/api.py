@@ -156,12 +156,15 @@ class Api:
         return [int(p) for p in out.split()]
 
     def pin_database(self):
-        """Keeps the database off the API's core, as RDS is off the instance."""
-        for pid in self.db_pids():
+        """Keeps the database off the API's core, as RDS is off the instance; returns the
+        backends pinned, whose CPU is then measured."""
+        pids = self.db_pids()
+        for pid in pids:
             try:
                 os.sched_setaffinity(pid, {int(CLIENT_CORE)})
             except OSError:
                 pass
+        return pids
 
     def counts(self):
         """Requests answered so far per route: (successes, errors)."""
@@ -239,18 +242,24 @@ def measure(api, endpoint, request, args, warmup=2.0, profile=None):
          f"-d{args.seconds}s", "--timeout", "30s", "-s", str(WRK_SCRIPT), api.url + path],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     time.sleep(warmup)
-    api.pin_database()
+    # The same backends at both ends of the span: one that connected in between would
+    # otherwise bring all its CPU into the difference.
+    db_pids = api.pin_database()
+
+    def snapshot():
+        routes = api.counts()
+        cpu = cpu_seconds(api.proc.pid), sum(cpu_seconds(p) for p in db_pids)
+        return routes.get(path, (0, 0)), cpu, time.monotonic()
+
     span = args.seconds - warmup - 1.0
     perf = None
     if profile:
         perf = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-p", str(api.proc.pid),
                                  "-o", str(profile), "--", "sleep", str(span)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    a, ta = api.counts().get(path, (0, 0)), time.monotonic()
-    ca, da = cpu_seconds(api.proc.pid), sum(cpu_seconds(p) for p in api.db_pids())
+    a, (ca, da), ta = snapshot()
     time.sleep(span)
-    b, tb = api.counts().get(path, (0, 0)), time.monotonic()
-    cb, db = cpu_seconds(api.proc.pid), sum(cpu_seconds(p) for p in api.db_pids())
+    b, (cb, db), tb = snapshot()
     out, err = wrk.communicate(timeout=args.seconds + 60)
     if perf:
         perf.wait(timeout=60)
