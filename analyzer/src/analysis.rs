@@ -14,12 +14,13 @@ use time::OffsetDateTime;
 pub use capacity_model::analysis::{
     ANALYSIS_FORMAT_VERSION, Analysis, Capacity, EndpointStats, ErlangSizing, LITTLE_TOLERANCE,
     LittleCheck, LoadKind, LoadPoint, RunInfo, RunTimeline, SPECTRUM_PERCENTILES, ScaleOut, Second,
-    Section, Settings, Spectrum, StageInfo, USL_POOR_FIT, UslSection, WorkerCell,
+    Section, Settings, Spectrum, StageInfo, StepJudgement, Tier, USL_POOR_FIT, UslSection,
+    WorkerCell, WorkerStep,
 };
 
 use crate::reactions::scale_outs;
 use crate::runs::RunData;
-use crate::stages::{endpoint_stats, is_degradation_kpi, load_points, stats_of};
+use crate::stages::{endpoint_stats, judges_the_web_tier, kpi_tier, load_points, stats_of};
 use crate::timeline::{Kpi, Timeline, Window};
 
 /// CPU above this is a degraded KPI (the course's and AWS's usual scale-out target is 70).
@@ -47,6 +48,23 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
             &run.activities,
             settings.slo.p95_ms,
         ));
+        // A fleet's merged run drops its generators' summaries on purpose (runs::merge_fleets).
+        if run.summary.is_none() && run.manifest.shard.is_none() {
+            notes.push(if run.manifest.scenario == "scenario2" {
+                format!(
+                    "{id}: no summary.json (the run was killed, or is still going), and \
+                     scenario 2's figures come from it: this run gives no worker cell"
+                )
+            } else {
+                format!(
+                    "{id}: no summary.json (the run was killed, or is still going); its figures \
+                     come from its per-second files, latency.hlog and requests.csv"
+                )
+            });
+            if run.manifest.scenario == "scenario2" {
+                continue;
+            }
+        }
         if let Some(worker) = run.summary.as_ref().and_then(|s| s.worker.as_ref()) {
             let cell = worker_cell(run, worker, settings);
             if let Some(check) = worker_little(run, worker) {
@@ -73,9 +91,7 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
                  latency but gives no load point"
             ));
         }
-        for p in &points {
-            little.push(point_little(p));
-        }
+        little.extend(points.iter().filter_map(point_little));
         stages.extend(points);
     }
     stages.sort_by_key(|p| p.from);
@@ -247,9 +263,13 @@ fn run_info(run: &RunData) -> RunInfo {
     }
 }
 
-fn point_little(p: &LoadPoint) -> LittleCheck {
+fn point_little(p: &LoadPoint) -> Option<LittleCheck> {
     let rps = p.total.rps;
-    let response_s = p.total.mean_ms / 1000.0;
+    let response_s = p.total.mean_ms? / 1000.0;
+    Some(little_of(p, rps, response_s))
+}
+
+fn little_of(p: &LoadPoint, rps: f64, response_s: f64) -> LittleCheck {
     match p.load_kind {
         LoadKind::Users => match closed_model_check(p.load, rps, response_s, 0.0) {
             Ok(check) => LittleCheck::Closed {
@@ -310,6 +330,24 @@ fn capacity_and_usl(
         ));
     }
     points.sort_by(|a, b| a.load.total_cmp(&b.load));
+    // A point without latency (every request refused at connect) is judged by its errors
+    // alone; one whose errors are within the SLO cannot be judged either way.
+    let (judged, unjudged): (Vec<&LoadPoint>, Vec<&LoadPoint>) = points.iter().partition(|p| {
+        p.worst_p95_ms.is_some() || p.total.error_ratio > settings.slo.max_error_ratio
+    });
+    if !unjudged.is_empty() {
+        notes.push(format!(
+            "{} load points recorded no latency and too few errors to judge, and are left out \
+             of the capacity curve: {}",
+            unjudged.len(),
+            unjudged
+                .iter()
+                .map(|p| format!("{} ({})", p.label, short_id(&p.run_id)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let points = judged;
 
     let knee_stages: Vec<capacity_model::Stage> = points
         .iter()
@@ -319,15 +357,21 @@ fn capacity_and_usl(
             rps: p.total.rps,
             p95_ms: p.worst_p95_ms,
             error_ratio: p.total.error_ratio,
+            samples: p.total.samples,
             kpis: p
                 .kpis
                 .iter()
-                .filter(|(name, _)| is_degradation_kpi(name))
+                .filter(|(name, _)| judges_the_web_tier(name))
                 .map(|(name, value)| (name.clone(), *value))
                 .collect(),
         })
         .collect();
     let mut rules = KpiRules::default();
+    // The load balancer's view of the targets' p95 degrades where it passes the SLO's: it
+    // rises with load by design, so a rise over its baseline would only measure the ramp.
+    rules
+        .thresholds
+        .insert(Kpi::TargetP95Ms.name(), settings.slo.p95_ms);
     for p in &points {
         for name in p
             .kpis
@@ -339,24 +383,27 @@ fn capacity_and_usl(
     }
     let capacity = match find_knee(&knee_stages, &settings.slo, &rules) {
         Ok(knee) => {
-            let best = knee.last_within_slo().and_then(|last| {
-                // The point with the highest RPS within SLO, for the per-instance figure.
-                points[..=last.index]
-                    .iter()
-                    .zip(&knee_stages)
-                    .filter(|(_, s)| {
-                        s.p95_ms <= settings.slo.p95_ms
-                            && s.error_ratio <= settings.slo.max_error_ratio
-                    })
-                    .max_by(|a, b| a.1.rps.total_cmp(&b.1.rps))
-                    .map(|(p, _)| *p)
-            });
-            let instances = best.and_then(|p| p.healthy_hosts()).filter(|h| *h > 0.0);
+            // Instances and the rate per instance come from the best point itself.
+            let instances = knee
+                .best_within_slo
+                .as_ref()
+                .and_then(|best| points[best.index].healthy_hosts())
+                .filter(|h| *h > 0.0);
+            let kpi_tiers = knee
+                .kpi_degradations
+                .iter()
+                .map(|d| (d.kpi.clone(), kpi_tier(&d.kpi)))
+                .collect();
             Section::Available(Capacity {
                 load_kind: kind,
                 points: knee_stages.len(),
-                rps_per_instance: instances.map(|h| knee.max_rps_within_slo / h),
-                instances_at_max: instances,
+                rps_per_instance: knee
+                    .best_within_slo
+                    .as_ref()
+                    .zip(instances)
+                    .map(|(best, h)| best.rps / h),
+                instances_at_best: instances,
+                kpi_tiers,
                 knee,
             })
         }
@@ -366,9 +413,9 @@ fn capacity_and_usl(
     let usl_points: Vec<(f64, f64)> = points
         .iter()
         .filter(|p| p.total.rps > 0.0)
-        .map(|p| match kind {
-            LoadKind::Users => (p.load, p.total.rps),
-            LoadKind::Rate => (p.total.rps * p.total.mean_ms / 1000.0, p.total.rps),
+        .filter_map(|p| match kind {
+            LoadKind::Users => Some((p.load, p.total.rps)),
+            LoadKind::Rate => Some((p.total.rps * p.total.mean_ms? / 1000.0, p.total.rps)),
         })
         .filter(|(n, _)| *n > 0.0)
         .collect();
@@ -445,7 +492,20 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
             Err(e) => Section::missing(format!("Erlang C: {e}")),
         }
     };
-    let growing = w.steps.iter().find(|s| s.queue_verdict == "growing");
+    let steps: Vec<WorkerStep> = w
+        .steps
+        .iter()
+        .map(|s| WorkerStep {
+            rate_per_minute: s.rate_per_minute,
+            completed_per_minute: s.completed_per_minute,
+            queue_verdict: s.queue_verdict.clone(),
+            judgement: StepJudgement::of(
+                s.rate_per_minute,
+                s.completed_per_minute,
+                s.queue_verdict == "growing",
+            ),
+        })
+        .collect();
     WorkerCell {
         run_id: run.manifest.run_id.as_str().to_owned(),
         mode: w.mode.clone(),
@@ -467,24 +527,18 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
         queue_verdict: w.queue_verdict.clone(),
         worker_cpu_percent: w.worker_cpu_percent,
         per_minute: w.per_minute.clone(),
-        steps: w
-            .steps
+        saturated_at_per_minute: steps
             .iter()
-            .map(|s| {
-                (
-                    s.rate_per_minute,
-                    s.completed_per_minute,
-                    s.queue_verdict.clone(),
-                )
-            })
-            .collect(),
-        saturated_at_per_minute: growing.map(|s| s.rate_per_minute),
-        max_stable_per_minute: w
-            .steps
+            .find(|s| s.judgement != StepJudgement::Stable)
+            .map(|s| s.rate_per_minute),
+        // Only steps below the first unstable one: a system that failed at a lower rate is
+        // not trusted at a higher one.
+        max_stable_per_minute: steps
             .iter()
-            .filter(|s| s.queue_verdict != "growing")
+            .take_while(|s| s.judgement == StepJudgement::Stable)
             .map(|s| s.rate_per_minute)
             .reduce(f64::max),
+        steps,
         erlang,
     }
 }
@@ -637,8 +691,27 @@ mod tests {
         let lead = &capacity.knee.leading_kpis[0];
         assert_eq!(lead.kpi, "cpu_percent:web");
         assert!((lead.stage.load - 55.0).abs() < 1e-9, "{lead:?}");
-        assert_eq!(capacity.instances_at_max, Some(1.0));
-        assert!(capacity.rps_per_instance.unwrap() > 70.0);
+        // The USL peaks near √(0.95/0.001) ≈ 31 users: the best point within SLO is a
+        // slice there, not the last one (65 users), and it is quoted whole.
+        let best = capacity.knee.best_within_slo.as_ref().unwrap();
+        assert!((25.0..=35.0).contains(&best.load), "{best:?}");
+        assert!(best.rps > last.rps, "{best:?} {last:?}");
+        let measured = a
+            .stages
+            .iter()
+            .find(|p| best.label.starts_with(&p.label) && p.load == best.load)
+            .expect("the best point is one of the load points");
+        assert_eq!(
+            (best.rps, best.p95_ms, best.samples),
+            (
+                measured.total.rps,
+                measured.worst_p95_ms,
+                measured.total.samples
+            )
+        );
+        assert_eq!(capacity.instances_at_best, Some(1.0));
+        assert_eq!(capacity.rps_per_instance, Some(best.rps));
+        assert_eq!(capacity.kpi_tiers["cpu_percent:web"], Tier::Web);
 
         let usl = a.usl.available().expect("a fit");
         assert!((0.03..0.07).contains(&usl.fit.sigma), "{:?}", usl.fit);
@@ -664,6 +737,66 @@ mod tests {
         let text = crate::summary::render(&a);
         assert!(text.contains("holds 65 users"), "{text}");
         assert!(text.contains("first to degrade: cpu_percent:web"), "{text}");
+    }
+
+    /// A saturation run's worker summary with these (arrivals/min, completions/min, queue
+    /// verdict) steps.
+    fn saturation_summary(steps: &[(f64, f64, &str)]) -> rundir::WorkerSummary {
+        let latency = serde_json::json!({"min": 17_000_000, "mean": 18e6, "p50": 18_000_000,
+            "p90": 19_000_000, "p95": 19_000_000, "p99": 19_000_000, "p999": 19_000_000,
+            "max": 19_000_000});
+        serde_json::from_value(serde_json::json!({
+            "mode": "saturation", "size_bytes": 50_000_000, "concurrency": 1, "workers": 1,
+            "enqueued": 20, "processed": 16, "failed": 0, "unfinished": 4,
+            "videos_per_minute": 3.2, "megabytes_per_minute": 160.0, "per_minute": [3, 3, 4],
+            "service_us": latency, "wait_us": latency, "mean_in_system": 2.0,
+            "little_in_system": 2.0, "queue_slope_per_minute": 0.1, "queue_verdict": "steady",
+            "worker_cpu_percent": null,
+            "steps": steps.iter().map(|(rate, done, verdict)| serde_json::json!({
+                "rate_per_minute": rate, "completed_per_minute": done,
+                "queue_slope_per_minute": 0.0, "queue_verdict": verdict})).collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    }
+
+    /// Regression (issue 15, defect 4): "stable up to 4.95 arrivals/min" beside a measured
+    /// throughput of 3.1–3.2 videos/min. A flat queue over a short step is not stability:
+    /// arrivals must not exceed the completions measured in the same step.
+    #[test]
+    fn a_step_whose_arrivals_exceed_its_throughput_is_not_stable() {
+        let root = tempfile::tempdir().unwrap();
+        let mut run = synthetic_run(root.path());
+        let worker = saturation_summary(&[
+            (1.65, 1.7, "steady"),
+            (3.3, 3.2, "steady"),
+            (4.95, 3.1, "steady"),
+            (6.6, 3.2, "growing"),
+        ]);
+        let cell = worker_cell(&run, &worker, &Settings::default());
+        let judged: Vec<StepJudgement> = cell.steps.iter().map(|s| s.judgement).collect();
+        assert_eq!(
+            judged,
+            [
+                StepJudgement::Stable,
+                StepJudgement::ArrivalsAboveThroughput,
+                StepJudgement::ArrivalsAboveThroughput,
+                StepJudgement::QueueGrowing
+            ]
+        );
+        assert_eq!(cell.max_stable_per_minute, Some(1.65));
+        assert_eq!(cell.saturated_at_per_minute, Some(3.3));
+        let measured_x = cell
+            .steps
+            .iter()
+            .map(|s| s.completed_per_minute)
+            .fold(0.0, f64::max);
+        assert!(cell.max_stable_per_minute.unwrap() <= measured_x);
+
+        // A stable step after an unstable one is not trusted.
+        let worker = saturation_summary(&[(2.0, 1.0, "steady"), (1.0, 1.2, "steady")]);
+        run.summary = None;
+        let cell = worker_cell(&run, &worker, &Settings::default());
+        assert_eq!(cell.max_stable_per_minute, None);
     }
 
     #[test]

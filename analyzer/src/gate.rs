@@ -174,57 +174,103 @@ fn check(kind: &'static str, name: String, passed: bool, detail: String) -> Chec
     }
 }
 
+/// A check that could not be evaluated fails: a gate never passes what it did not see.
+fn no_data(name: String, why: String) -> Check {
+    check("slo", name, false, format!("no data: {why}"))
+}
+
 /// Every check of `gate` on `analysis` (and `baseline`).
 pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec<Check> {
     let mut checks = Vec::new();
+    if (gate.p95_ms.is_some() || gate.max_error_ratio.is_some()) && analysis.latency.is_empty() {
+        checks.push(no_data(
+            "latency".into(),
+            "the SLO sets p95 or errors, but the analysis holds no endpoint's latency (no \
+             scenario-1 run)"
+                .into(),
+        ));
+    }
     for e in &analysis.latency {
         let (p95, errors) = gate.endpoints.get(&e.endpoint).copied().unwrap_or_default();
         if let Some(limit) = p95.or(gate.p95_ms) {
-            checks.push(check(
-                "slo",
-                format!("p95 {}", e.endpoint),
-                e.p95_ms <= limit,
-                format!("{:.1} ms, limit {limit:.1} ms", e.p95_ms),
-            ));
+            let name = format!("p95 {}", e.endpoint);
+            checks.push(match e.p95_ms {
+                Some(measured) => check(
+                    "slo",
+                    name,
+                    measured <= limit,
+                    format!(
+                        "{measured:.1} ms over {} samples, limit {limit:.1} ms",
+                        e.latency_samples
+                    ),
+                ),
+                None => no_data(
+                    name,
+                    format!(
+                        "no latency was recorded for its {} requests (refused at connect, or \
+                         the interval log lacks them)",
+                        e.samples
+                    ),
+                ),
+            });
         }
         if let Some(limit) = errors.or(gate.max_error_ratio) {
-            checks.push(check(
-                "slo",
-                format!("errors {}", e.endpoint),
-                e.error_ratio <= limit,
-                format!(
-                    "{:.2}% of {} requests, limit {:.2}%",
-                    e.error_ratio * 100.0,
-                    e.samples,
-                    limit * 100.0
-                ),
-            ));
+            let name = format!("errors {}", e.endpoint);
+            checks.push(if e.samples == 0 {
+                no_data(name, "no request was counted".into())
+            } else {
+                check(
+                    "slo",
+                    name,
+                    e.error_ratio <= limit,
+                    format!(
+                        "{:.2}% of {} requests, limit {:.2}%",
+                        e.error_ratio * 100.0,
+                        e.samples,
+                        limit * 100.0
+                    ),
+                )
+            });
         }
     }
     for name in gate.endpoints.keys() {
         if !analysis.latency.iter().any(|e| &e.endpoint == name) {
-            checks.push(check(
-                "slo",
+            checks.push(no_data(
                 format!("p95 {name}"),
-                false,
                 format!("the SLO names endpoint {name}, which the analysed runs never called"),
             ));
         }
     }
     if let Some(min) = gate.min_rps_within_slo {
-        let (passed, detail) = match &analysis.capacity {
-            Section::Available(c) => (
-                c.knee.max_rps_within_slo >= min,
-                format!(
-                    "{:.1} req/s within SLO, at least {min:.1} required",
-                    c.knee.max_rps_within_slo
+        let name = "max rps within SLO".to_string();
+        checks.push(match &analysis.capacity {
+            Section::Available(c) => match &c.knee.best_within_slo {
+                Some(best) => check(
+                    "slo",
+                    name,
+                    best.rps >= min,
+                    format!(
+                        "{:.1} req/s within SLO at {} ({} requests), at least {min:.1} required",
+                        best.rps, best.label, best.samples
+                    ),
                 ),
-            ),
-            Section::Unavailable { unavailable } => (false, unavailable.clone()),
-        };
-        checks.push(check("slo", "max rps within SLO".into(), passed, detail));
+                None => check(
+                    "slo",
+                    name,
+                    false,
+                    "no load point met the SLO (it broke at the first one)".into(),
+                ),
+            },
+            Section::Unavailable { unavailable } => no_data(name, unavailable.clone()),
+        });
     }
     if let Some(max) = gate.max_failed_tasks {
+        if analysis.workers.is_empty() {
+            checks.push(no_data(
+                "failed tasks".into(),
+                "the SLO sets max_failed_tasks, but no scenario-2 run was analysed".into(),
+            ));
+        }
         for w in &analysis.workers {
             checks.push(check(
                 "slo",
@@ -247,22 +293,40 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
             let Some(before) = base.latency.iter().find(|b| b.endpoint == e.endpoint) else {
                 continue;
             };
-            if before.p95_ms <= 0.0 {
+            let name = format!("p95 {} against baseline", e.endpoint);
+            let (Some(now), Some(then)) = (e.p95_ms, before.p95_ms.filter(|p| *p > 0.0)) else {
+                checks.push(Check {
+                    kind: "regression",
+                    ..no_data(
+                        name,
+                        "the p95 is missing from this analysis or from the baseline".into(),
+                    )
+                });
                 continue;
-            }
-            let rise = e.p95_ms / before.p95_ms - 1.0;
+            };
+            let rise = now / then - 1.0;
             checks.push(check(
                 "regression",
-                format!("p95 {} against baseline", e.endpoint),
+                name,
                 rise <= gate.max_p95_increase,
                 format!(
-                    "{:.1} ms against {:.1} ms ({:+.1}%, at most +{:.0}%)",
-                    e.p95_ms,
-                    before.p95_ms,
+                    "{now:.1} ms against {then:.1} ms ({:+.1}%, at most +{:.0}%)",
                     rise * 100.0,
                     gate.max_p95_increase * 100.0
                 ),
             ));
+        }
+        if let (None, Some(before)) = (base_rps(analysis), base_rps(base)) {
+            checks.push(Check {
+                kind: "regression",
+                ..no_data(
+                    "max rps within SLO against baseline".into(),
+                    format!(
+                        "the baseline held {before:.1} req/s within SLO; this analysis has no \
+                         load point within SLO"
+                    ),
+                )
+            });
         }
         if let (Some(now), Some(before)) = (base_rps(analysis), base_rps(base))
             && before > 0.0
@@ -284,7 +348,7 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
 }
 
 fn base_rps(a: &Analysis) -> Option<f64> {
-    a.capacity.available().map(|c| c.knee.max_rps_within_slo)
+    a.capacity.available()?.knee.max_rps_within_slo()
 }
 
 pub fn render(checks: &[Check]) -> String {
@@ -376,6 +440,80 @@ mod tests {
         assert!(format!("{typo:#}").contains("p59"), "{typo:#}");
         let bad = Gate::parse("p95 = \"fast\"").unwrap_err();
         assert!(format!("{bad:#}").contains("p95"), "{bad:#}");
+    }
+
+    fn endpoint(name: &str, samples: u64, p95_ms: Option<f64>) -> crate::analysis::EndpointStats {
+        crate::analysis::EndpointStats {
+            endpoint: name.into(),
+            samples,
+            latency_samples: if p95_ms.is_some() { samples } else { 0 },
+            errors: 0,
+            error_ratio: 0.0,
+            rps: 1.0,
+            kb_per_s: 0.0,
+            mean_ms: p95_ms,
+            min_ms: p95_ms,
+            p50_ms: p95_ms,
+            p90_ms: p95_ms,
+            p95_ms,
+            p99_ms: p95_ms,
+            max_ms: p95_ms,
+        }
+    }
+
+    fn empty_analysis() -> Analysis {
+        crate::analysis::analyze(
+            &[],
+            &crate::analysis::Settings::default(),
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
+    }
+
+    /// Regression (issue 15, defect 2): a gate with `p95 = "1ms"` passed an analysis whose
+    /// latency was missing (it read 0 ms). A check that cannot be evaluated fails.
+    #[test]
+    fn a_check_without_data_fails() {
+        let gate = Gate::parse(
+            "p95 = \"1ms\"\nerrors = \"5%\"\nmin_rps_within_slo = 1\nmax_failed_tasks = 0\n",
+        )
+        .unwrap();
+        let mut analysis = empty_analysis();
+        let checks = run(&gate, &analysis, None);
+        assert!(checks.iter().all(|c| !c.passed), "{checks:?}");
+        let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["latency", "max rps within SLO", "failed tasks"]);
+        assert!(checks.iter().all(|c| c.detail.starts_with("no data")));
+
+        analysis.latency = vec![endpoint("login", 12, None), endpoint("list", 0, None)];
+        let checks = run(&gate, &analysis, None);
+        let failed: Vec<&str> = checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert!(
+            failed.contains(&"p95 login")
+                && failed.contains(&"errors list")
+                && !failed.contains(&"errors login"),
+            "{checks:?}"
+        );
+
+        // With the data, the same gate judges it.
+        analysis.latency = vec![endpoint("login", 12, Some(0.5))];
+        let checks = run(&gate, &analysis, None);
+        let login = checks.iter().find(|c| c.name == "p95 login").unwrap();
+        assert!(login.passed, "{login:?}");
+        assert!(login.detail.contains("12 samples"), "{login:?}");
+
+        // A baseline with a p95 this analysis lacks is a failed regression check.
+        let mut now = analysis.clone();
+        now.latency = vec![endpoint("login", 12, None)];
+        let checks = run(&gate, &now, Some(&analysis));
+        let regression = checks
+            .iter()
+            .find(|c| c.name == "p95 login against baseline")
+            .unwrap();
+        assert!(!regression.passed && regression.kind == "regression");
     }
 
     #[test]

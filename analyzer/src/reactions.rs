@@ -65,10 +65,30 @@ pub fn scale_outs(
     slo_p95_ms: f64,
 ) -> Vec<ScaleOut> {
     let slo_us = (slo_p95_ms * 1000.0) as u64;
-    activities
-        .iter()
-        .filter_map(|a| Some((a, scale_out_capacities(a)?)))
-        .map(|(activity, (from_capacity, to_capacity))| {
+    // AWS records one activity per instance launched: a scale-out from 1 to 3 is two
+    // activities with one cause. It is one scale-out, timed from its first activity.
+    let mut decisions: Vec<(&Activity, (u32, u32), u32)> = Vec::new();
+    for activity in activities {
+        let Some(capacities) = scale_out_capacities(activity) else {
+            continue;
+        };
+        let same = decisions.iter_mut().find(|(seen, _, _)| {
+            seen.auto_scaling_group_name == activity.auto_scaling_group_name
+                && seen.cause == activity.cause
+        });
+        match same {
+            Some((seen, _, launches)) => {
+                *launches += 1;
+                if activity.start_time < seen.start_time {
+                    *seen = activity;
+                }
+            }
+            None => decisions.push((activity, capacities, 1)),
+        }
+    }
+    decisions
+        .into_iter()
+        .map(|(activity, (from_capacity, to_capacity), launches)| {
             let alarm_at = alarm_time(&activity.cause);
             let activity_at = activity.start_time;
             let trigger = alarm_at.unwrap_or(activity_at).unix_timestamp();
@@ -119,6 +139,7 @@ pub fn scale_outs(
                 run_id: run_id.to_owned(),
                 group: activity.auto_scaling_group_name.clone(),
                 activity_id: activity.activity_id.clone(),
+                launches,
                 cause: activity.cause.clone(),
                 from_capacity,
                 to_capacity,
@@ -256,5 +277,33 @@ mod tests {
         let mut a = activity(100, "x");
         a.description = "Terminating EC2 instance: i-1".into();
         assert!(scale_outs("r", &timeline(&[1], &[1.0]), &[a], 1000.0).is_empty());
+    }
+
+    /// Regression (issue 15, defect 7): a scale-out from 1 to 3 launches two instances, two
+    /// activities with one cause, and the report listed it twice.
+    #[test]
+    fn the_activities_of_one_decision_are_one_scale_out() {
+        let t = timeline(&[100; 6], &[1.0, 1.0, 1.0, 3.0, 3.0, 3.0]);
+        let cause = "a user request explicitly set group desired capacity changing the \
+                     desired capacity from 1 to 3.";
+        let mut second = activity(101, cause);
+        second.activity_id = "a-2".into();
+        let first = activity(100, cause);
+        let later = activity(
+            104,
+            "a user request explicitly set group desired capacity changing the desired \
+             capacity from 3 to 4.",
+        );
+        let outs = scale_outs("r", &t, &[second, first, later], 1000.0);
+        assert_eq!(outs.len(), 2, "{outs:?}");
+        assert_eq!((outs[0].from_capacity, outs[0].to_capacity), (1, 3));
+        assert_eq!(outs[0].launches, 2);
+        assert_eq!(
+            outs[0].activity_at,
+            at(100),
+            "timed from its first activity"
+        );
+        assert_eq!(outs[0].activity_to_in_service_s, Some(3.0));
+        assert_eq!((outs[1].to_capacity, outs[1].launches), (4, 1));
     }
 }

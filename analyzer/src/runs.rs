@@ -208,6 +208,9 @@ pub fn load(dir: RunDir, manifest: Manifest) -> Result<RunData, RunDirError> {
         None => Vec::new(),
     };
     let stack = dir.read_stack()?;
+    if manifest.scenario != "scenario2" {
+        check_measurements(&dir, &intervals, &requests)?;
+    }
     Ok(RunData {
         stack,
         dir,
@@ -219,6 +222,52 @@ pub fn load(dir: RunDir, manifest: Manifest) -> Result<RunData, RunDirError> {
         activities,
         tasks,
     })
+}
+
+/// A web run must have measured something, and every endpoint that requests.csv says was
+/// answered must have latency in the interval log: otherwise its latency would read as
+/// nothing at all, or as 0 ms. (Requests refused at connect have no latency by design.)
+fn check_measurements(
+    dir: &RunDir,
+    intervals: &[crate::timeline::RecordedInterval],
+    requests: &[RequestsRow],
+) -> Result<(), RunDirError> {
+    let incomplete = |path: PathBuf, message: String| RunDirError::Malformed {
+        path,
+        line: None,
+        column: None,
+        message,
+    };
+    if intervals.is_empty() && requests.is_empty() {
+        return Err(incomplete(
+            dir.latency_log_path(),
+            "missing or empty, and so is requests.csv: the run measured nothing (it was \
+             killed before its first second, or is still starting). Remove the directory, or \
+             leave it out by naming the runs to analyse with --run ID"
+                .into(),
+        ));
+    }
+    let mut answered: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for row in requests {
+        *answered.entry(row.endpoint.as_str()).or_default() +=
+            row.successes + row.errors_4xx + row.errors_5xx;
+    }
+    for (endpoint, count) in answered.into_iter().filter(|(_, n)| *n > 0) {
+        let recorded = intervals
+            .iter()
+            .any(|i| i.tag.as_deref() == Some(endpoint) && !i.values.is_empty());
+        if !recorded {
+            return Err(incomplete(
+                dir.latency_log_path(),
+                format!(
+                    "has no latency for endpoint {endpoint:?}, which requests.csv counts {count} \
+                     answered requests of: the log is missing, truncated or from another run. \
+                     Restore it from the run's upload, or leave the run out with --run ID"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The runs of each fleet (`loadgen run --shard I/N`) as one run, in the place of its first

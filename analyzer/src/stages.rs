@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use capacity_model::analysis::{EndpointStats, LoadKind, LoadPoint};
+use capacity_model::analysis::{EndpointStats, LoadKind, LoadPoint, Tier};
 use rundir::{LatencySummary, LoadModel, Manifest};
 
 use crate::timeline::{Counts, Kpi, Timeline, Window};
@@ -41,15 +41,18 @@ pub fn stats_of(
 ) -> EndpointStats {
     let latency = LatencySummary::from_histogram(histogram);
     let seconds = seconds.max(1) as f64;
-    let ms = |us: u64| us as f64 / 1000.0;
+    // No recorded latency is "no data", never 0 ms.
+    let recorded = !histogram.is_empty();
+    let ms = |us: u64| recorded.then(|| us as f64 / 1000.0);
     EndpointStats {
         endpoint: endpoint.to_owned(),
         samples,
+        latency_samples: histogram.len(),
         errors: counts.errors(),
         error_ratio: counts.error_ratio(),
         rps: counts.requests as f64 / seconds,
         kb_per_s: (counts.bytes_received + counts.bytes_sent) as f64 / 1024.0 / seconds,
-        mean_ms: latency.mean / 1000.0,
+        mean_ms: recorded.then(|| latency.mean / 1000.0),
         min_ms: ms(latency.min),
         p50_ms: ms(latency.p50),
         p90_ms: ms(latency.p90),
@@ -125,10 +128,12 @@ pub fn load_points(manifest: &Manifest, timeline: &Timeline) -> Vec<LoadPoint> {
                 .map(|e| endpoint_stats(timeline, Some(e), window))
                 .filter(|e| e.samples > 0)
                 .collect();
+            // The worst endpoint among those with a latency; requests that all failed at
+            // connect have none, and count in the errors only.
             let worst = endpoints
                 .iter()
-                .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
-                .expect("a window with requests has an endpoint");
+                .filter_map(|e| e.p95_ms.map(|p95| (e, p95)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
             let label = if stage.ramp {
                 format!(
                     "{}, {}–{} s",
@@ -151,8 +156,8 @@ pub fn load_points(manifest: &Manifest, timeline: &Timeline) -> Vec<LoadPoint> {
                 } else {
                     stage_level(stage)
                 },
-                worst_endpoint: worst.endpoint.clone(),
-                worst_p95_ms: worst.p95_ms,
+                worst_endpoint: worst.map_or_else(String::new, |(e, _)| e.endpoint.clone()),
+                worst_p95_ms: worst.map(|(_, p95)| p95),
                 kpis: kpis(timeline, window),
                 total,
                 endpoints,
@@ -181,8 +186,31 @@ pub fn kpis(timeline: &Timeline, window: Window) -> BTreeMap<String, f64> {
 }
 
 /// Whether a KPI can judge degradation (higher is worse); instance counts cannot.
-pub fn is_degradation_kpi(name: &str) -> bool {
+fn is_degradation_kpi(name: &str) -> bool {
     !(name.starts_with("in_service:") || name.starts_with("desired:") || name == "healthy_hosts")
+}
+
+/// The tier a KPI (by its name, see `Kpi::name`) measures. A group is the worker tier when
+/// its name says `worker` (the local stack's `worker`, the AWS template's `<app>-worker`),
+/// the web tier otherwise.
+pub fn kpi_tier(name: &str) -> Tier {
+    let group = name.split_once(':').map(|(_, group)| group);
+    if name.starts_with("db_") {
+        Tier::Database
+    } else if name.starts_with("queue_") || group.is_some_and(|g| g.contains("worker")) {
+        Tier::Worker
+    } else if name.starts_with("elb_") {
+        Tier::LoadBalancer
+    } else {
+        Tier::Web
+    }
+}
+
+/// Whether a KPI may explain the web tier's knee: a degradation KPI on the path of a web
+/// request (balancer, web instances, database). The queue and the workers answer scenario
+/// 2's question, not this one.
+pub fn judges_the_web_tier(name: &str) -> bool {
+    is_degradation_kpi(name) && kpi_tier(name) != Tier::Worker
 }
 
 #[cfg(test)]
@@ -259,13 +287,33 @@ mod tests {
         assert_eq!(hold.total.kb_per_s, 1.0);
         // Seconds 1060..1089 took 61..90 ms; the p95 of 30 values is the 29th, 89 ms (to
         // the histogram's precision).
-        assert!(
-            (hold.worst_p95_ms - 89.0).abs() < 0.05,
-            "{}",
-            hold.worst_p95_ms
-        );
+        let p95 = hold.worst_p95_ms.unwrap();
+        assert!((p95 - 89.0).abs() < 0.05, "{p95}");
         assert_eq!(hold.worst_endpoint, "get");
         assert!(points.windows(2).all(|w| w[0].to <= w[1].from));
+    }
+
+    #[test]
+    fn each_kpi_belongs_to_its_tier_and_the_queue_does_not_judge_the_web_tier() {
+        let tiers = [
+            ("cpu_percent:web", Tier::Web),
+            ("cpu_percent:aforo-web", Tier::Web),
+            ("cpu_percent:aforo-worker", Tier::Worker),
+            ("queue_age_s", Tier::Worker),
+            ("queue_visible", Tier::Worker),
+            ("db_cpu_percent:aforo-db", Tier::Database),
+            ("elb_5xx_per_s", Tier::LoadBalancer),
+            ("target_5xx_per_s", Tier::Web),
+            ("unhealthy_hosts", Tier::Web),
+        ];
+        for (name, tier) in tiers {
+            assert_eq!(kpi_tier(name), tier, "{name}");
+        }
+        assert!(judges_the_web_tier("cpu_percent:web"));
+        assert!(judges_the_web_tier("db_cpu_percent:db"));
+        assert!(!judges_the_web_tier("queue_age_s"));
+        assert!(!judges_the_web_tier("cpu_percent:worker"));
+        assert!(!judges_the_web_tier("in_service:web"));
     }
 
     #[test]

@@ -11,6 +11,39 @@ fn secs(v: Option<f64>) -> String {
     v.map_or("–".into(), |s| format!("{s:.0}s"))
 }
 
+/// A latency in ms, or "no data" where none was recorded (never 0).
+fn ms(v: Option<f64>) -> String {
+    v.map_or("no data".into(), |ms| format!("{ms:.1}"))
+}
+
+/// One load point's own figures, so that a claim never mixes two points.
+fn point(p: &capacity_model::StagePoint, unit: &str) -> String {
+    format!(
+        "{:.0} {unit} at {}: {:.1} req/s, p95 {} ms, {:.2}% errors, {} requests",
+        p.load,
+        p.label,
+        p.rps,
+        ms(p.p95_ms),
+        p.error_ratio * 100.0,
+        p.samples
+    )
+}
+
+fn limit_rule(limit: &capacity_model::KpiLimit) -> String {
+    match limit {
+        capacity_model::KpiLimit::Threshold { limit } => format!("limit {limit:.1}"),
+        capacity_model::KpiLimit::RiseOverBaseline {
+            baseline,
+            baseline_stage,
+            rise,
+            limit,
+        } => format!(
+            "limit {limit:.1}: {:.0}% over its {baseline:.1} at {baseline_stage}",
+            rise * 100.0
+        ),
+    }
+}
+
 pub fn render(a: &Analysis) -> String {
     let mut out = String::new();
     let slo = &a.settings.slo;
@@ -49,9 +82,9 @@ pub fn render(a: &Analysis) -> String {
                 KneeOutcome::WithinSloThroughout { last_stage } => {
                     let _ = writeln!(
                         out,
-                        "  within SLO at every tested load, up to {} {unit} ({:.1} req/s): the \
-                         capacity is at least this; test higher to find the knee",
-                        last_stage.load, k.max_rps_within_slo
+                        "  within SLO at every tested load, up to {}; the capacity is at least \
+                         this: test higher to find the knee",
+                        point(last_stage, unit)
                     );
                 }
                 KneeOutcome::Knee {
@@ -60,12 +93,9 @@ pub fn render(a: &Analysis) -> String {
                 } => {
                     let _ = writeln!(
                         out,
-                        "  holds {:.0} {unit} at {:.1} req/s within SLO; breaks at {:.0} {unit} \
-                         ({})",
-                        last_within_slo.load,
-                        k.max_rps_within_slo,
-                        first_breach.stage.load,
-                        first_breach.stage.label
+                        "  holds {}\n  breaks at {}",
+                        point(last_within_slo, unit),
+                        point(&first_breach.stage, unit)
                     );
                     for v in &first_breach.violations {
                         let _ = writeln!(
@@ -78,32 +108,47 @@ pub fn render(a: &Analysis) -> String {
                 KneeOutcome::BreachedAtFirstStage { first_breach } => {
                     let _ = writeln!(
                         out,
-                        "  the SLO broke already at the lowest load, {:.0} {unit} ({}): start \
-                         lower or look for a fault",
-                        first_breach.stage.load, first_breach.stage.label
+                        "  the SLO broke already at the lowest load, {}: start lower or look \
+                         for a fault",
+                        point(&first_breach.stage, unit)
                     );
                 }
             }
+            if let Some(best) = &k.best_within_slo
+                && Some(best.index) != k.last_within_slo().map(|l| l.index)
+            {
+                let _ = writeln!(
+                    out,
+                    "  highest throughput within SLO: {}",
+                    point(best, unit)
+                );
+            }
             match &k.leading_kpis[..] {
-                [] => out.push_str("  no server KPI degraded before the breach\n"),
+                [] => out.push_str("  no server KPI of the web tier degraded before the breach\n"),
                 kpis => {
                     for d in kpis {
                         let _ = writeln!(
                             out,
-                            "  first to degrade: {} = {:.1} (limit {:.1}) at {}",
+                            "  first to degrade: {} ({:?} tier) = {:.1} at {} ({})",
                             d.kpi,
+                            c.kpi_tiers
+                                .get(&d.kpi)
+                                .copied()
+                                .unwrap_or(crate::analysis::Tier::Web),
                             d.value,
-                            d.limit.value(),
-                            d.stage.label
+                            d.stage.label,
+                            limit_rule(&d.limit)
                         );
                     }
                 }
             }
-            if let (Some(per), Some(n)) = (c.rps_per_instance, c.instances_at_max) {
+            if let (Some(per), Some(n), Some(best)) =
+                (c.rps_per_instance, c.instances_at_best, &k.best_within_slo)
+            {
                 let _ = writeln!(
                     out,
-                    "  {per:.1} req/s per in-service instance ({n:.1} healthy hosts at the best \
-                     point)"
+                    "  {per:.1} req/s per in-service instance ({n:.1} healthy hosts at {})",
+                    best.label
                 );
             }
         }
@@ -144,11 +189,11 @@ pub fn render(a: &Analysis) -> String {
         for p in &a.stages {
             let _ = writeln!(
                 out,
-                "  {:<34} {:>7.1} {:>8.1} {:>8.1} {:>7.2} {:>9}  {}",
+                "  {:<34} {:>7.1} {:>8.1} {:>8} {:>7.2} {:>9}  {}",
                 truncate(&p.label, 34),
                 p.load,
                 p.total.rps,
-                p.worst_p95_ms,
+                ms(p.worst_p95_ms),
                 p.total.error_ratio * 100.0,
                 p.healthy_hosts().map_or("–".into(), |h| format!("{h:.1}")),
                 p.worst_endpoint
@@ -165,15 +210,15 @@ pub fn render(a: &Analysis) -> String {
         for e in &a.latency {
             let _ = writeln!(
                 out,
-                "  {:<16} {:>8} {:>7.2} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+                "  {:<16} {:>8} {:>7.2} {:>8} {:>8} {:>8} {:>8} {:>8}",
                 e.endpoint,
                 e.samples,
                 e.error_ratio * 100.0,
-                e.p50_ms,
-                e.p90_ms,
-                e.p95_ms,
-                e.p99_ms,
-                e.max_ms
+                ms(e.p50_ms),
+                ms(e.p90_ms),
+                ms(e.p95_ms),
+                ms(e.p99_ms),
+                ms(e.max_ms)
             );
         }
     }
@@ -182,15 +227,20 @@ pub fn render(a: &Analysis) -> String {
         .little
         .iter()
         .filter_map(|l| match l {
-            LittleCheck::Closed { check, holds, .. } => Some((check, holds)),
+            LittleCheck::Closed {
+                check,
+                holds,
+                label,
+                ..
+            } => Some((check, holds, label)),
             _ => None,
         })
         .collect();
     if !closed.is_empty() {
-        let holding = closed.iter().filter(|(_, h)| **h).count();
+        let holding = closed.iter().filter(|(_, h, _)| **h).count();
         let worst = closed
             .iter()
-            .map(|(c, _)| c.relative_discrepancy)
+            .map(|(c, _, _)| c.relative_discrepancy)
             .max_by(|a, b| a.abs().total_cmp(&b.abs()))
             .unwrap_or(0.0);
         let _ = writeln!(
@@ -200,6 +250,34 @@ pub fn render(a: &Analysis) -> String {
             closed.len(),
             worst * 100.0
         );
+        for (check, _, label) in closed.iter().filter(|(_, h, _)| !**h) {
+            let _ = writeln!(
+                out,
+                "  fails at {label}: {:.1} users against X·R = {:.1} ({:+.1}%): the load the \
+                 generator applied is not the one configured (a generator short of CPU, or \
+                 users waiting outside the target)",
+                check.measured_users,
+                check.implied_users,
+                check.relative_discrepancy * 100.0
+            );
+        }
+    }
+    for l in &a.little {
+        if let LittleCheck::Workers {
+            run_id,
+            check,
+            holds: false,
+        } = l
+        {
+            let _ = writeln!(
+                out,
+                "  fails for the workers of {run_id}: {:.2} tasks in the system measured against \
+                 {:.2} implied ({:+.1}%)",
+                check.measured_in_system,
+                check.implied_in_system,
+                check.relative_discrepancy * 100.0
+            );
+        }
     }
 
     if !a.scale_outs.is_empty() {
@@ -259,6 +337,23 @@ pub fn render(a: &Analysis) -> String {
                 w.queue_verdict,
                 erlang
             );
+            for step in &w.steps {
+                let _ = writeln!(
+                    out,
+                    "    step {:.2}/min arrived, {:.2}/min finished, queue {}: {:?}",
+                    step.rate_per_minute,
+                    step.completed_per_minute,
+                    step.queue_verdict,
+                    step.judgement
+                );
+            }
+            if let Some(rate) = w.max_stable_per_minute {
+                let _ = writeln!(
+                    out,
+                    "    stable up to {rate:.2} arrivals/min (arrivals ≤ measured throughput, \
+                     queue not growing)"
+                );
+            }
         }
     }
 

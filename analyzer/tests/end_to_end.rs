@@ -118,7 +118,12 @@ fn a_real_ramp_and_worker_run_fill_every_section_of_the_analysis() {
     assert_eq!(a["runs"].as_array().unwrap().len(), 2, "{a:#}");
     let latency = a["latency"].as_array().unwrap();
     assert!(latency.len() >= 6, "every scenario-1 endpoint: {latency:?}");
-    assert!(latency.iter().all(|e| e["p95_ms"].as_f64().unwrap() > 0.0));
+    assert!(
+        latency
+            .iter()
+            .all(|e| e["p95_ms"].as_f64().unwrap() > 0.0
+                && e["latency_samples"].as_u64().unwrap() > 0)
+    );
     let stages = a["stages"].as_array().unwrap();
     assert!(
         stages.len() >= 7,
@@ -136,10 +141,17 @@ fn a_real_ramp_and_worker_run_fill_every_section_of_the_analysis() {
     );
 
     let capacity = &a["capacity"];
-    assert!(
-        capacity["knee"]["max_rps_within_slo"].as_f64().unwrap() > 10.0,
-        "{capacity:#}"
-    );
+    let best = &capacity["knee"]["best_within_slo"];
+    assert!(best["rps"].as_f64().unwrap() > 10.0, "{capacity:#}");
+    // The best point is one measured load point, quoted whole.
+    let label = best["label"].as_str().unwrap();
+    let point = stages
+        .iter()
+        .find(|p| label.starts_with(p["label"].as_str().unwrap()) && p["load"] == best["load"])
+        .unwrap_or_else(|| panic!("{label} is a load point: {stages:#?}"));
+    assert_eq!(point["total"]["rps"], best["rps"]);
+    assert_eq!(point["total"]["samples"], best["samples"]);
+    assert_eq!(point["worst_p95_ms"], best["p95_ms"]);
     assert!(
         capacity["rps_per_instance"].as_f64().is_some(),
         "{capacity:#}"

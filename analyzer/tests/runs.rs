@@ -171,6 +171,72 @@ fn bad_input_is_an_error_that_names_the_file_or_the_fix() {
     );
 }
 
+/// Regression (issue 15, defect 2): a run whose latency is missing read as p50…max = 0.0 ms,
+/// "within SLO"; a run with only its manifest was taken silently. Both now stop the analysis
+/// (exit 2) naming the file and the fix.
+#[test]
+fn a_run_missing_its_measurements_is_an_error_never_zero_latency() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().to_str().unwrap();
+    let id = write_run(root.path(), Duration::from_secs(60), &[1_000]);
+    let run = root.path().join(id.as_str());
+
+    // requests.csv counts answered logins, but latency.hlog is gone.
+    let started = OffsetDateTime::now_utc() - time::Duration::seconds(60);
+    let mut writer =
+        rundir::RequestsWriter::new(std::fs::File::create(run.join("requests.csv")).unwrap())
+            .unwrap();
+    writer
+        .write_row(&rundir::RequestsRow {
+            timestamp: started.replace_nanosecond(0).unwrap(),
+            endpoint: "login".into(),
+            requests: 12,
+            successes: 10,
+            errors_4xx: 2,
+            errors_5xx: 0,
+            errors_other: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+        })
+        .unwrap();
+    writer.flush().unwrap();
+    drop(writer);
+    std::fs::remove_file(run.join("latency.hlog")).unwrap();
+    let (code, out, err) = analyze(&["--runs-dir", dir, "--since", "1h"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("latency.hlog") && err.contains("\"login\"") && err.contains("12"),
+        "{err}"
+    );
+    assert!(!out.contains("0.0"), "no figure is printed: {out}");
+
+    // Only the manifest.
+    std::fs::remove_file(run.join("requests.csv")).unwrap();
+    let (code, _, err) = analyze(&["--runs-dir", dir, "--since", "1h"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("latency.hlog") && err.contains("measured nothing") && err.contains("--run"),
+        "{err}"
+    );
+}
+
+/// A run without summary.json (killed) is analysed from its per-second files, and says so.
+#[test]
+fn a_run_without_its_summary_is_named_in_the_notes() {
+    let root = tempfile::tempdir().unwrap();
+    let id = write_run(root.path(), Duration::from_secs(60), &[1_000, 2_000]);
+    let dir = root.path().to_str().unwrap();
+    let (code, out, err) = analyze(&["--runs-dir", dir, "--since", "1h"]);
+    assert_eq!(code, 0, "{err}");
+    let analysis: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.path().join("analysis.json")).unwrap()).unwrap();
+    let notes = analysis["notes"].to_string();
+    assert!(
+        notes.contains(id.as_str()) && notes.contains("summary.json"),
+        "{notes}\n{out}"
+    );
+}
+
 /// `analyze --aws-stack NAME`: the names come from a stack deployed into the moto server
 /// (with the real template), and the run is then fetched as an AWS run.
 #[test]

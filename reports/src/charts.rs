@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use capacity_model::analysis::{Analysis, RunTimeline, Section};
+use capacity_model::analysis::{Analysis, LoadPoint, RunTimeline, Section};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
@@ -292,6 +292,15 @@ fn draw_latency<DB: DrawingBackend>(
         .collect();
     groups.sort();
     groups.dedup();
+    if groups.is_empty() {
+        // Missing is not zero: an empty axis would read as no instance serving the traffic.
+        lower.draw(&Text::new(
+            "no instance metrics for this run (no stack telemetry): no data, not zero",
+            (60, 40),
+            ("sans-serif", 16),
+        ))?;
+        return Ok(());
+    }
     let max_instances = t
         .seconds
         .iter()
@@ -414,15 +423,19 @@ fn draw_users_latency<DB: DrawingBackend>(
     let mut points: Vec<_> = a.stages.iter().collect();
     points.sort_by(|x, y| x.load.total_cmp(&y.load));
     let max_load = points.iter().map(|p| p.load).fold(1.0, f64::max) * 1.05;
-    let top = points
+    // Points without a latency are left out of the latency line (no data is not 0 ms).
+    let measured: Vec<(&LoadPoint, f64)> = points
         .iter()
-        .map(|p| p.worst_p95_ms)
+        .filter_map(|p| Some((*p, p.worst_p95_ms.filter(|v| *v > 0.0)?)))
+        .collect();
+    let top = measured
+        .iter()
+        .map(|(_, p95)| *p95)
         .fold(slo.p95_ms, f64::max)
         * 1.5;
-    let bottom = points
+    let bottom = measured
         .iter()
-        .map(|p| p.worst_p95_ms)
-        .filter(|v| *v > 0.0)
+        .map(|(_, p95)| *p95)
         .fold(top, f64::min)
         .max(0.01)
         / 1.5;
@@ -464,22 +477,19 @@ fn draw_users_latency<DB: DrawingBackend>(
     let blue = series_color(0);
     chart
         .draw_series(LineSeries::new(
-            points
-                .iter()
-                .filter(|p| p.worst_p95_ms > 0.0)
-                .map(|p| (p.load, p.worst_p95_ms)),
+            measured.iter().map(|(p, p95)| (p.load, *p95)),
             blue.stroke_width(2),
         ))?
         .label("p95 of the worst endpoint")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue));
-    chart.draw_series(points.iter().filter(|p| p.worst_p95_ms > 0.0).map(|p| {
-        let within = p.worst_p95_ms <= slo.p95_ms && p.total.error_ratio <= slo.max_error_ratio;
+    chart.draw_series(measured.iter().map(|(p, p95)| {
+        let within = *p95 <= slo.p95_ms && p.total.error_ratio <= slo.max_error_ratio;
         let style = if within {
             blue.filled()
         } else {
             series_color(2).filled()
         };
-        Circle::new((p.load, p.worst_p95_ms), 4, style)
+        Circle::new((p.load, *p95), 4, style)
     }))?;
     let red = series_color(2);
     chart

@@ -1,10 +1,11 @@
 //! What the templates see: the analysis arranged the way the report reads, every row with
 //! the run it came from. Numbers stay numbers; the templates format them.
 
-use capacity_model::KneeOutcome;
 use capacity_model::analysis::{
-    Analysis, EndpointStats, LoadKind, LoadPoint, RunInfo, ScaleOut, Section, WorkerCell,
+    Analysis, EndpointStats, LittleCheck, LoadKind, LoadPoint, RunInfo, ScaleOut, Section,
+    StepJudgement, Tier, WorkerCell,
 };
+use capacity_model::{KneeOutcome, KpiLimit, StagePoint};
 use serde::Serialize;
 
 use crate::charts::Charts;
@@ -25,6 +26,10 @@ pub struct Context {
     pub usl: Option<UslView>,
     pub usl_missing: Option<String>,
     pub scale_outs: Vec<ScaleOut>,
+    /// Every Little's-law check with a verdict, failures included.
+    pub little: Vec<LittleRow>,
+    pub little_failures: usize,
+    pub little_tolerance_pct: f64,
     pub workers: Vec<WorkerRow>,
     /// CPU and queue charts of the scenario-2 runs.
     pub worker_charts: Vec<crate::charts::RunChart>,
@@ -68,7 +73,8 @@ pub struct PointRow {
     pub unit: &'static str,
     pub total: EndpointStats,
     pub worst_endpoint: String,
-    pub worst_p95_ms: f64,
+    /// None: no latency recorded at this point ("no data", never 0).
+    pub worst_p95_ms: Option<f64>,
     pub within_slo: bool,
     pub instances: Option<f64>,
     pub cpu_web: Option<f64>,
@@ -82,19 +88,23 @@ pub struct SloRow {
     pub errors_ok: bool,
 }
 
+/// The capacity claims. Each quotes one load point whole (`StagePoint`: its load, rate,
+/// p95, errors and sample), so that no sentence mixes figures of two points.
 #[derive(Debug, Serialize)]
 pub struct CapacityView {
     pub unit: &'static str,
     pub lower_bound: bool,
     pub breached_at_first: bool,
-    pub max_load: f64,
-    pub max_rps: f64,
-    pub last_label: Option<String>,
-    pub breach_label: Option<String>,
-    pub breach_load: Option<f64>,
+    /// The last point within the SLO: the highest load it held.
+    pub last: Option<StagePoint>,
+    /// The point within the SLO with the highest throughput.
+    pub best: Option<StagePoint>,
+    pub best_is_last: bool,
+    pub breach: Option<StagePoint>,
     /// "p95 1205.3 ms > 1000 ms" and the like, for the breach.
     pub violations: Vec<String>,
     pub leading: Vec<Leading>,
+    /// At the best point: its rate over its healthy hosts.
     pub rps_per_instance: Option<f64>,
     pub instances: Option<f64>,
 }
@@ -102,9 +112,27 @@ pub struct CapacityView {
 #[derive(Debug, Serialize)]
 pub struct Leading {
     pub kpi: String,
+    /// `web`, `worker`, `database` or `load_balancer`.
+    pub tier: Option<Tier>,
     pub value: f64,
     pub limit: f64,
+    /// For a limit set as a rise over the KPI's first value: that value, where it was
+    /// measured, and the rise in percent.
+    pub baseline: Option<f64>,
+    pub baseline_at: Option<String>,
+    pub rise_pct: Option<f64>,
     pub at: String,
+}
+
+/// One Little's-law check as the analyzer judged it.
+#[derive(Debug, Serialize)]
+pub struct LittleRow {
+    pub short_id: String,
+    pub label: String,
+    pub measured: f64,
+    pub implied: f64,
+    pub discrepancy: f64,
+    pub holds: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -166,8 +194,10 @@ fn unit(kind: LoadKind) -> &'static str {
 
 pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Context {
     let slo = &a.settings.slo;
-    let within =
-        |p: &LoadPoint| p.worst_p95_ms <= slo.p95_ms && p.total.error_ratio <= slo.max_error_ratio;
+    let within = |p: &LoadPoint| {
+        p.worst_p95_ms.is_some_and(|p95| p95 <= slo.p95_ms)
+            && p.total.error_ratio <= slo.max_error_ratio
+    };
     let dedup = |items: Vec<String>| {
         let mut items = items;
         items.sort();
@@ -242,7 +272,7 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
         .iter()
         .map(|e| SloRow {
             stats: e.clone(),
-            p95_ok: e.p95_ms <= slo.p95_ms,
+            p95_ok: e.p95_ms.is_some_and(|p95| p95 <= slo.p95_ms),
             errors_ok: e.error_ratio <= slo.max_error_ratio,
         })
         .collect();
@@ -250,26 +280,22 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
     let (capacity, capacity_missing) = match &a.capacity {
         Section::Available(c) => {
             let k = &c.knee;
-            let (breach_label, breach_load, violations) = match k.first_breach() {
-                Some(b) => (
-                    Some(b.stage.label.clone()),
-                    Some(b.stage.load),
-                    b.violations
-                        .iter()
-                        .map(|v| match v.bound {
-                            capacity_model::SloBound::P95Latency => {
-                                format!("p95 {:.1} ms > {:.0} ms", v.measured, v.limit)
-                            }
-                            capacity_model::SloBound::ErrorRatio => format!(
-                                "error {:.2} % > {:.2} %",
-                                v.measured * 100.0,
-                                v.limit * 100.0
-                            ),
-                        })
-                        .collect(),
-                ),
-                None => (None, None, Vec::new()),
-            };
+            let violations = k.first_breach().map_or_else(Vec::new, |b| {
+                b.violations
+                    .iter()
+                    .map(|v| match v.bound {
+                        capacity_model::SloBound::P95Latency => {
+                            format!("p95 {:.1} ms > {:.0} ms", v.measured, v.limit)
+                        }
+                        capacity_model::SloBound::ErrorRatio => format!(
+                            "error {:.2} % > {:.2} %",
+                            v.measured * 100.0,
+                            v.limit * 100.0
+                        ),
+                    })
+                    .collect()
+            });
+            let last = k.last_within_slo().cloned();
             (
                 Some(CapacityView {
                     unit: unit(c.load_kind),
@@ -278,24 +304,43 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
                         k.outcome,
                         KneeOutcome::BreachedAtFirstStage { .. }
                     ),
-                    max_load: k.max_load_within_slo,
-                    max_rps: k.max_rps_within_slo,
-                    last_label: k.last_within_slo().map(|s| s.label.clone()),
-                    breach_label,
-                    breach_load,
+                    best_is_last: k.best_within_slo.as_ref().map(|b| b.index)
+                        == last.as_ref().map(|l| l.index),
+                    best: k.best_within_slo.clone(),
+                    last,
+                    breach: k.first_breach().map(|b| b.stage.clone()),
                     violations,
                     leading: k
                         .leading_kpis
                         .iter()
-                        .map(|d| Leading {
-                            kpi: d.kpi.clone(),
-                            value: d.value,
-                            limit: d.limit.value(),
-                            at: d.stage.label.clone(),
+                        .map(|d| {
+                            let (baseline, baseline_at, rise_pct) = match &d.limit {
+                                KpiLimit::RiseOverBaseline {
+                                    baseline,
+                                    baseline_stage,
+                                    rise,
+                                    ..
+                                } => (
+                                    Some(*baseline),
+                                    Some(baseline_stage.clone()),
+                                    Some(rise * 100.0),
+                                ),
+                                KpiLimit::Threshold { .. } => (None, None, None),
+                            };
+                            Leading {
+                                kpi: d.kpi.clone(),
+                                tier: c.kpi_tiers.get(&d.kpi).copied(),
+                                value: d.value,
+                                limit: d.limit.value(),
+                                baseline,
+                                baseline_at,
+                                rise_pct,
+                                at: d.stage.label.clone(),
+                            }
                         })
                         .collect(),
                     rps_per_instance: c.rps_per_instance,
-                    instances: c.instances_at_max,
+                    instances: c.instances_at_best,
                 }),
                 None,
             )
@@ -327,7 +372,8 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
         .map(|w| WorkerRow {
             short_id: short(&w.run_id),
             size_mb: w.size_bytes as f64 / 1e6,
-            stable: w.queue_verdict != "growing",
+            stable: w.queue_verdict != "growing"
+                && w.steps.iter().all(|s| s.judgement == StepJudgement::Stable),
             erlang_servers: w.erlang.available().map(|e| e.servers),
             erlang_missing: match &w.erlang {
                 Section::Unavailable { unavailable } => Some(unavailable.clone()),
@@ -343,23 +389,66 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
             .iter()
             .filter_map(|now| {
                 let before = b.latency.iter().find(|e| e.endpoint == now.endpoint)?;
-                (before.p95_ms > 0.0).then(|| ComparisonRow {
+                let (p95_before, p95_now) = (before.p95_ms.filter(|p| *p > 0.0)?, now.p95_ms?);
+                Some(ComparisonRow {
                     endpoint: now.endpoint.clone(),
-                    p95_before: before.p95_ms,
-                    p95_now: now.p95_ms,
-                    change_pct: (now.p95_ms / before.p95_ms - 1.0) * 100.0,
+                    p95_before,
+                    p95_now,
+                    change_pct: (p95_now / p95_before - 1.0) * 100.0,
                 })
             })
             .collect();
         Comparison {
             baseline_generated_at: rfc3339(b.generated_at),
             rows,
-            max_rps_before: b.capacity.available().map(|c| c.knee.max_rps_within_slo),
-            max_rps_now: a.capacity.available().map(|c| c.knee.max_rps_within_slo),
+            max_rps_before: b
+                .capacity
+                .available()
+                .and_then(|c| c.knee.max_rps_within_slo()),
+            max_rps_now: a
+                .capacity
+                .available()
+                .and_then(|c| c.knee.max_rps_within_slo()),
         }
     });
 
+    let little: Vec<LittleRow> = a
+        .little
+        .iter()
+        .filter_map(|l| match l {
+            LittleCheck::Closed {
+                label,
+                run_id,
+                check,
+                holds,
+            } => Some(LittleRow {
+                short_id: short(run_id),
+                label: label.clone(),
+                measured: check.measured_users,
+                implied: check.implied_users,
+                discrepancy: check.relative_discrepancy,
+                holds: *holds,
+            }),
+            LittleCheck::Workers {
+                run_id,
+                check,
+                holds,
+            } => Some(LittleRow {
+                short_id: short(run_id),
+                label: "workers".into(),
+                measured: check.measured_in_system,
+                implied: check.implied_in_system,
+                discrepancy: check.relative_discrepancy,
+                holds: *holds,
+            }),
+            LittleCheck::Open { .. } => None,
+        })
+        .collect();
+
     Context {
+        little_failures: little.iter().filter(|l| !l.holds).count(),
+        little,
+        little_tolerance_pct: capacity_model::analysis::LITTLE_TOLERANCE * 100.0,
         generated_at: rfc3339(a.generated_at),
         aforo: a.aforo.clone(),
         slo_p95_ms: slo.p95_ms,

@@ -106,11 +106,17 @@ pub fn render_markdown(
     let mut env = minijinja::Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
-    env.add_filter("f1", |v: f64| format!("{v:.1}"));
-    env.add_filter("f2", |v: f64| format!("{v:.2}"));
-    env.add_filter("f0", |v: f64| format!("{v:.0}"));
-    env.add_filter("e2", |v: f64| format!("{v:.2e}"));
-    env.add_filter("pct", |v: f64| format!("{:.2}", v * 100.0));
+    // A missing figure (none) prints as "–", never as 0.
+    fn number(v: Option<f64>, text: impl Fn(f64) -> String) -> String {
+        v.map_or_else(|| "–".to_owned(), text)
+    }
+    env.add_filter("f1", |v: Option<f64>| number(v, |v| format!("{v:.1}")));
+    env.add_filter("f2", |v: Option<f64>| number(v, |v| format!("{v:.2}")));
+    env.add_filter("f0", |v: Option<f64>| number(v, |v| format!("{v:.0}")));
+    env.add_filter("e2", |v: Option<f64>| number(v, |v| format!("{v:.2e}")));
+    env.add_filter("pct", |v: Option<f64>| {
+        number(v, |v| format!("{:.2}", v * 100.0))
+    });
     env.add_template("report", template)
         .context("the report template does not parse")?;
     let text = env

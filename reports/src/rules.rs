@@ -50,11 +50,12 @@ pub fn recommendations(a: &Analysis) -> Vec<Recommendation> {
     let s1 = scenario1_runs(a);
     if let Section::Available(c) = &a.capacity {
         let k = &c.knee;
-        if k.capacity_is_lower_bound {
+        if let (true, Some(last)) = (k.capacity_is_lower_bound, k.last_within_slo()) {
+            // The highest load tested and that point's own rate.
             out.push(rec(
                 "test_higher",
                 &[
-                    ("load", f1(k.max_load_within_slo)),
+                    ("load", f1(last.load)),
                     (
                         "unit",
                         match c.load_kind {
@@ -63,7 +64,7 @@ pub fn recommendations(a: &Analysis) -> Vec<Recommendation> {
                         }
                         .into(),
                     ),
-                    ("rps", f1(k.max_rps_within_slo)),
+                    ("rps", f1(last.rps)),
                 ],
                 s1.clone(),
             ));
@@ -146,14 +147,12 @@ pub fn recommendations(a: &Analysis) -> Vec<Recommendation> {
         .little
         .iter()
         .filter_map(|l| match l {
-            LittleCheck::Closed { check, run_id, .. } => Some((check, run_id)),
+            LittleCheck::Closed { holds, run_id, .. } => Some((holds, run_id)),
             _ => None,
         })
         .collect();
-    let failing = closed
-        .iter()
-        .filter(|(c, _)| c.relative_discrepancy.abs() > capacity_model::analysis::LITTLE_TOLERANCE)
-        .count();
+    // The analyzer judged each point; the report only counts its verdicts.
+    let failing = closed.iter().filter(|(holds, _)| !**holds).count();
     if !closed.is_empty() && failing * 2 > closed.len() {
         let mut runs: Vec<String> = closed.iter().map(|(_, r)| (*r).clone()).collect();
         runs.dedup();

@@ -122,19 +122,18 @@ fn a_users_own_template_is_used_and_a_missing_one_is_named() {
 fn a_database_that_degrades_first_is_named_as_the_bottleneck() {
     let mut a: serde_json::Value =
         serde_json::from_str(include_str!("data/analysis.json")).unwrap();
-    fn rename_leading(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(map) => {
-                if let Some(serde_json::Value::Array(kpis)) = map.get_mut("leading_kpis") {
-                    kpis[0]["kpi"] = "db_cpu_percent:aforo-db".into();
-                }
-                map.values_mut().for_each(rename_leading);
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(rename_leading),
-            _ => {}
-        }
-    }
-    rename_leading(&mut a);
+    // The database's CPU passed its threshold at the knee's first load point.
+    let knee = &mut a["capacity"]["knee"];
+    let stage = knee["best_within_slo"].clone();
+    let degradation = serde_json::json!({
+        "kpi": "db_cpu_percent:aforo-db",
+        "stage": stage,
+        "value": 93.0,
+        "limit": {"kind": "threshold", "limit": 80.0}
+    });
+    knee["kpi_degradations"] = serde_json::json!([degradation.clone()]);
+    knee["leading_kpis"] = serde_json::json!([degradation]);
+    a["capacity"]["kpi_tiers"] = serde_json::json!({"db_cpu_percent:aforo-db": "database"});
     let a: Analysis = serde_json::from_value(a).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut options = reports::Options::course(dir.path());

@@ -14,7 +14,11 @@ use crate::{ClosedModelCheck, KneeReport, MmcSummary, OpenModelCheck, Slo, UslSu
 pub const HEALTHY_HOSTS_KPI: &str = "healthy_hosts";
 
 /// The version of `analysis.json` this writes; the gate refuses newer ones.
-pub const ANALYSIS_FORMAT_VERSION: u32 = 1;
+///
+/// 2: latency figures are `null` where no latency was recorded (never 0); the knee quotes
+/// one stage (`best_within_slo`) instead of a load and a rate from different stages; a
+/// worker step says whether it was stable and why.
+pub const ANALYSIS_FORMAT_VERSION: u32 = 2;
 
 /// Below this R² the USL fit is reported as poor, and no projection should be read from it.
 pub const USL_POOR_FIT: f64 = 0.8;
@@ -189,10 +193,28 @@ pub struct Capacity {
     /// Points judged, by load.
     pub points: usize,
     pub knee: KneeReport,
-    /// The highest throughput within SLO divided by the healthy hosts behind the load
-    /// balancer at that point; absent without load-balancer metrics.
+    /// Healthy hosts behind the load balancer during the knee's best point
+    /// (`knee.best_within_slo`); absent without load-balancer metrics.
+    pub instances_at_best: Option<f64>,
+    /// The best point's throughput divided by its healthy hosts: both from that one point.
     pub rps_per_instance: Option<f64>,
-    pub instances_at_max: Option<f64>,
+    /// The tier each degraded KPI measures.
+    #[serde(default)]
+    pub kpi_tiers: BTreeMap<String, Tier>,
+}
+
+/// The part of the system a KPI measures, so a bottleneck is named where it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// The load balancer itself (its own 5xx).
+    LoadBalancer,
+    /// The web (API) instances: their CPU, count, health, 5xx and response time.
+    Web,
+    /// The queue and the worker instances.
+    Worker,
+    /// The database.
+    Database,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -253,14 +275,57 @@ pub struct WorkerCell {
     /// Videos finished in each minute of the run.
     #[serde(default)]
     pub per_minute: Vec<u64>,
-    /// Saturation: (arrivals per minute, completions per minute, queue verdict) per step.
+    /// Saturation: each step of the arrival-rate staircase and whether it was stable.
     #[serde(default)]
-    pub steps: Vec<(f64, f64, String)>,
-    /// Saturation: the first step whose queue grew, arrivals per minute.
+    pub steps: Vec<WorkerStep>,
+    /// Saturation: the arrivals per minute of the first unstable step.
     pub saturated_at_per_minute: Option<f64>,
-    /// Saturation: the highest arrival rate (per minute) of a step whose queue did not grow.
+    /// Saturation: the highest arrival rate (per minute) of a stable step. Never above the
+    /// throughput measured in that step, so never above what the workers were seen to do.
     pub max_stable_per_minute: Option<f64>,
     pub erlang: Section<ErlangSizing>,
+}
+
+/// One step of a saturation staircase, judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStep {
+    pub rate_per_minute: f64,
+    /// Videos finished per minute during the step: the throughput X it measured.
+    pub completed_per_minute: f64,
+    /// The queue's trend during the step (`steady`, `growing` or `draining`).
+    pub queue_verdict: String,
+    pub judgement: StepJudgement,
+}
+
+/// Whether a step's arrival rate is one the workers sustain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepJudgement {
+    /// The queue did not grow and the workers finished at least as many videos per minute
+    /// as arrived (utilisation ≤ 1).
+    Stable,
+    /// The queue grew during the step.
+    QueueGrowing,
+    /// The queue looked flat, but fewer videos finished than arrived: utilisation above 1,
+    /// a backlog that a longer step would show growing.
+    ArrivalsAboveThroughput,
+}
+
+impl StepJudgement {
+    /// Judges a step from its rates and its queue trend.
+    pub fn of(rate_per_minute: f64, completed_per_minute: f64, queue_growing: bool) -> Self {
+        if queue_growing {
+            StepJudgement::QueueGrowing
+        } else if rate_per_minute > completed_per_minute {
+            StepJudgement::ArrivalsAboveThroughput
+        } else {
+            StepJudgement::Stable
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// The pool size M/M/c prescribes.
@@ -287,21 +352,29 @@ pub enum LoadKind {
 }
 
 /// Latency and counts of one endpoint (or all) in one window. Milliseconds.
+///
+/// The latency figures are None ("no data", `null` in JSON) when no latency was recorded:
+/// an endpoint whose every request was refused at connect, or a log with no interval for
+/// it. Never 0: a missing measurement must not pass for a fast one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndpointStats {
     pub endpoint: String,
+    /// Requests counted (answered or not).
     pub samples: u64,
+    /// Requests with a recorded latency: the sample the percentiles come from.
+    #[serde(default)]
+    pub latency_samples: u64,
     pub errors: u64,
     pub error_ratio: f64,
     pub rps: f64,
     pub kb_per_s: f64,
-    pub mean_ms: f64,
-    pub min_ms: f64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
+    pub mean_ms: Option<f64>,
+    pub min_ms: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p90_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
 }
 
 /// One load point.
@@ -320,9 +393,10 @@ pub struct LoadPoint {
     /// Every endpoint together.
     pub total: EndpointStats,
     pub endpoints: Vec<EndpointStats>,
-    /// The endpoint with the highest p95 (the SLO holds per endpoint), and that p95.
+    /// The endpoint with the highest p95 (the SLO holds per endpoint), and that p95; None
+    /// when no endpoint recorded a latency in the window.
     pub worst_endpoint: String,
-    pub worst_p95_ms: f64,
+    pub worst_p95_ms: Option<f64>,
     /// Server KPIs over the window (see `Kpi::name`): means, a rate per second for counts,
     /// the maximum for unhealthy hosts and queue age.
     pub kpis: BTreeMap<String, f64>,
@@ -340,7 +414,11 @@ impl LoadPoint {
 pub struct ScaleOut {
     pub run_id: String,
     pub group: String,
+    /// The first of its activities.
     pub activity_id: String,
+    /// Instances launched: AWS records one activity each, with the same cause.
+    #[serde(default = "one")]
+    pub launches: u32,
     pub cause: String,
     pub from_capacity: u32,
     pub to_capacity: u32,

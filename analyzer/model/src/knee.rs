@@ -53,6 +53,16 @@ pub enum KneeError {
     },
 
     #[error(
+        "stage {index} ({label:?}) has no latency and its error ratio {error_ratio} is within \
+         the SLO, so it can be judged neither way; leave stages without latency out"
+    )]
+    Unjudgeable {
+        index: usize,
+        label: String,
+        error_ratio: f64,
+    },
+
+    #[error(
         "stage {index} ({label:?}) has load {load}, below the previous stage's {previous}; \
          pass the stages of one ramp in the order they ran, without ramp-down stages"
     )]
@@ -82,9 +92,14 @@ pub struct Stage {
     pub load: f64,
     /// Completed requests per second.
     pub rps: f64,
-    pub p95_ms: f64,
+    /// None when no request of the stage recorded a latency (all refused at connect): such
+    /// a stage can only be judged by its errors, and must break the error bound.
+    pub p95_ms: Option<f64>,
     /// Failed requests / all requests, 0 to 1.
     pub error_ratio: f64,
+    /// Requests the stage's figures come from.
+    #[serde(default)]
+    pub samples: u64,
     /// Server KPIs averaged (or maxed) over the stage, by name, e.g. `cpu_percent`,
     /// `queue_age_s`, `target_5xx`, `unhealthy_hosts`. Higher must mean worse. A KPI missing
     /// from a stage is simply not judged there.
@@ -122,7 +137,8 @@ impl Default for KpiRules {
     }
 }
 
-/// Which stage, by position and by what was measured there.
+/// Which stage, by position and by what was measured there: every figure of a claim about
+/// a stage comes from this one record, so a load is never quoted with another stage's rate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StagePoint {
     /// Position in the input, from 0.
@@ -130,6 +146,10 @@ pub struct StagePoint {
     pub label: String,
     pub load: f64,
     pub rps: f64,
+    pub p95_ms: Option<f64>,
+    pub error_ratio: f64,
+    /// Requests the figures come from.
+    pub samples: u64,
 }
 
 /// The bound of the SLO a stage broke.
@@ -183,9 +203,11 @@ pub enum KneeOutcome {
 pub enum KpiLimit {
     /// From [`KpiRules::thresholds`].
     Threshold { limit: f64 },
-    /// From [`KpiRules::default_rise`]: baseline × (1 + rise).
+    /// From [`KpiRules::default_rise`]: baseline × (1 + rise), the baseline being the KPI's
+    /// value at the first stage that reports it (`baseline_stage`).
     RiseOverBaseline {
         baseline: f64,
+        baseline_stage: String,
         rise: f64,
         limit: f64,
     },
@@ -212,11 +234,9 @@ pub struct KpiDegradation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KneeReport {
     pub outcome: KneeOutcome,
-    /// Load of the last stage within SLO; 0 when the first stage breached.
-    pub max_load_within_slo: f64,
-    /// Highest throughput among the stages within SLO (not always the last one's: throughput
-    /// can flatten before latency breaks); 0 when the first stage breached.
-    pub max_rps_within_slo: f64,
+    /// The stage within SLO with the highest throughput (not always the last one: throughput
+    /// can flatten or fall before latency breaks). None when the first stage breached.
+    pub best_within_slo: Option<StagePoint>,
     /// True when no stage breached: the capacity is at least what was found.
     pub capacity_is_lower_bound: bool,
     /// Every KPI that degraded, at its first degraded stage, ordered by stage then name.
@@ -235,6 +255,17 @@ impl KneeReport {
             KneeOutcome::Knee { first_breach, .. }
             | KneeOutcome::BreachedAtFirstStage { first_breach } => Some(first_breach),
         }
+    }
+
+    /// The highest load within SLO (the last stage before the breach); None when the first
+    /// stage breached.
+    pub fn max_load_within_slo(&self) -> Option<f64> {
+        self.last_within_slo().map(|stage| stage.load)
+    }
+
+    /// The highest throughput within SLO, at [`KneeReport::best_within_slo`].
+    pub fn max_rps_within_slo(&self) -> Option<f64> {
+        self.best_within_slo.as_ref().map(|stage| stage.rps)
     }
 
     /// The last stage within SLO, if any.
@@ -270,8 +301,13 @@ pub fn find_knee(stages: &[Stage], slo: &Slo, rules: &KpiRules) -> Result<KneeRe
         },
     };
     let within = &stages[..breach_index.unwrap_or(stages.len())];
-    let max_load_within_slo = within.last().map_or(0.0, |stage| stage.load);
-    let max_rps_within_slo = within.iter().map(|stage| stage.rps).fold(0.0, f64::max);
+    // The highest rate; of equal rates, the lower load (the same work for less).
+    let best_within_slo = within
+        .iter()
+        .enumerate()
+        .rev()
+        .max_by(|(_, a), (_, b)| a.rps.total_cmp(&b.rps))
+        .map(|(index, _)| point(stages, index));
 
     let kpi_degradations = kpi_degradations(stages, rules);
     let horizon = breach_index.unwrap_or(usize::MAX);
@@ -288,8 +324,7 @@ pub fn find_knee(stages: &[Stage], slo: &Slo, rules: &KpiRules) -> Result<KneeRe
 
     Ok(KneeReport {
         outcome,
-        max_load_within_slo,
-        max_rps_within_slo,
+        best_within_slo,
         capacity_is_lower_bound: breach_index.is_none(),
         kpi_degradations,
         leading_kpis,
@@ -303,6 +338,9 @@ fn point(stages: &[Stage], index: usize) -> StagePoint {
         label: stage.label.clone(),
         load: stage.load,
         rps: stage.rps,
+        p95_ms: stage.p95_ms,
+        error_ratio: stage.error_ratio,
+        samples: stage.samples,
     }
 }
 
@@ -316,9 +354,14 @@ fn breach(stages: &[Stage], index: usize, slo: &Slo) -> SloBreach {
 fn violations(stage: &Stage, slo: &Slo) -> Vec<SloViolation> {
     [
         (SloBound::P95Latency, slo.p95_ms, stage.p95_ms),
-        (SloBound::ErrorRatio, slo.max_error_ratio, stage.error_ratio),
+        (
+            SloBound::ErrorRatio,
+            slo.max_error_ratio,
+            Some(stage.error_ratio),
+        ),
     ]
     .into_iter()
+    .filter_map(|(bound, limit, measured)| Some((bound, limit, measured?)))
     .filter(|&(_, limit, measured)| measured > limit)
     .map(|(bound, limit, measured)| SloViolation {
         bound,
@@ -345,9 +388,10 @@ fn kpi_degradations(stages: &[Stage], rules: &KpiRules) -> Vec<KpiDegradation> {
             let limit = match rules.thresholds.get(name) {
                 Some(&limit) => KpiLimit::Threshold { limit },
                 None => {
-                    let &(_, baseline) = series.peek()?;
+                    let &(at, baseline) = series.peek()?;
                     KpiLimit::RiseOverBaseline {
                         baseline,
+                        baseline_stage: stages[at].label.clone(),
                         rise: rules.default_rise,
                         limit: baseline * (1.0 + rules.default_rise),
                     }
@@ -412,7 +456,7 @@ fn validate(stages: &[Stage], slo: &Slo, rules: &KpiRules) -> Result<(), KneeErr
         for (field, value) in [
             ("load", stage.load),
             ("rps", stage.rps),
-            ("p95_ms", stage.p95_ms),
+            ("p95_ms", stage.p95_ms.unwrap_or(0.0)),
         ] {
             if !(value.is_finite() && value >= 0.0) {
                 return Err(invalid(field, "a finite number ≥ 0", value));
@@ -423,6 +467,13 @@ fn validate(stages: &[Stage], slo: &Slo, rules: &KpiRules) -> Result<(), KneeErr
         }
         if let Some((name, &value)) = stage.kpis.iter().find(|(_, v)| !v.is_finite()) {
             return Err(invalid(&format!("KPI {name}"), "finite", value));
+        }
+        if stage.p95_ms.is_none() && stage.error_ratio <= slo.max_error_ratio {
+            return Err(KneeError::Unjudgeable {
+                index,
+                label: stage.label.clone(),
+                error_ratio: stage.error_ratio,
+            });
         }
         if let Some(previous) = previous
             && stage.load < previous
@@ -453,8 +504,9 @@ mod tests {
             label: format!("hold {load}"),
             load,
             rps,
-            p95_ms,
+            p95_ms: Some(p95_ms),
             error_ratio,
+            samples: (rps * 60.0) as u64,
             kpis: BTreeMap::new(),
         }
     }
@@ -520,8 +572,8 @@ mod tests {
         assert!((p95.over_by_fraction.unwrap() - 1.8).abs() < 1e-12);
         assert!((first_breach.violations[1].over_by - 0.02).abs() < 1e-12);
 
-        assert_eq!(report.max_load_within_slo, 60.0);
-        assert_eq!(report.max_rps_within_slo, 520.0);
+        assert_eq!(report.max_load_within_slo(), Some(60.0));
+        assert_eq!(report.max_rps_within_slo(), Some(520.0));
         assert!(!report.capacity_is_lower_bound);
 
         // CPU crosses its 80 % threshold at stage 4 (50 users); queue age rises over 50 %
@@ -545,6 +597,7 @@ mod tests {
             report.leading_kpis[1].limit,
             KpiLimit::RiseOverBaseline {
                 baseline: 1.0,
+                baseline_stage: "hold 10".into(),
                 rise: 0.5,
                 limit: 1.5
             }
@@ -573,8 +626,8 @@ mod tests {
         ));
         assert_eq!(report.first_breach(), None);
         assert_eq!(report.last_within_slo().map(|s| s.load), Some(50.0));
-        assert_eq!(report.max_load_within_slo, 50.0);
-        assert_eq!(report.max_rps_within_slo, 500.0);
+        assert_eq!(report.max_load_within_slo(), Some(50.0));
+        assert_eq!(report.max_rps_within_slo(), Some(500.0));
         assert!(report.capacity_is_lower_bound);
         assert!(report.kpi_degradations.is_empty() && report.leading_kpis.is_empty());
     }
@@ -593,9 +646,63 @@ mod tests {
         assert_eq!(first_breach.violations.len(), 1);
         assert_eq!(first_breach.violations[0].bound, SloBound::P95Latency);
         assert_eq!(report.last_within_slo(), None);
-        assert_eq!(report.max_load_within_slo, 0.0);
-        assert_eq!(report.max_rps_within_slo, 0.0);
+        assert_eq!(report.max_load_within_slo(), None);
+        assert_eq!(report.max_rps_within_slo(), None);
+        assert_eq!(report.best_within_slo, None);
         assert!(!report.capacity_is_lower_bound);
+    }
+
+    /// Regression (issue 15, defect 1): the example report claimed "60 users with 909.3
+    /// req/s", the rate of a ramp slice at 48 users beside the load of the hold at 60, which
+    /// did 687.6 req/s. A claim's figures must all come from one stage.
+    #[test]
+    fn the_best_stage_quotes_its_own_load_rate_and_latency() {
+        let stages = [
+            stage(24.0, 500.0, 80.0, 0.0),
+            stage(48.0, 909.3, 300.0, 0.001),
+            stage(60.0, 687.6, 450.0, 0.002),
+            stage(70.0, 650.0, 1900.0, 0.03),
+        ];
+        let report = find_knee(&stages, &SLO, &KpiRules::default()).unwrap();
+        let best = report.best_within_slo.as_ref().unwrap();
+        assert_eq!(
+            (best.index, best.load, best.rps, best.p95_ms, best.samples),
+            (1, 48.0, 909.3, Some(300.0), 54_558)
+        );
+        assert_eq!(best.error_ratio, 0.001);
+        let last = report.last_within_slo().unwrap();
+        assert_eq!(
+            (last.load, last.rps, last.p95_ms),
+            (60.0, 687.6, Some(450.0))
+        );
+        assert_eq!(report.max_load_within_slo(), Some(60.0));
+        assert_eq!(report.max_rps_within_slo(), Some(909.3));
+    }
+
+    #[test]
+    fn a_stage_without_latency_breaks_by_its_errors_or_is_refused() {
+        let mut refused = stage(20.0, 0.0, 0.0, 1.0);
+        refused.p95_ms = None;
+        let stages = [stage(10.0, 100.0, 80.0, 0.0), refused.clone()];
+        let report = find_knee(&stages, &SLO, &KpiRules::default()).unwrap();
+        let breach = report.first_breach().unwrap();
+        assert_eq!(breach.stage.index, 1);
+        assert_eq!(breach.violations.len(), 1);
+        assert_eq!(breach.violations[0].bound, SloBound::ErrorRatio);
+
+        refused.error_ratio = 0.0;
+        let error = find_knee(&[refused], &SLO, &KpiRules::default()).unwrap_err();
+        assert!(
+            matches!(error, KneeError::Unjudgeable { index: 0, .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn of_equal_rates_the_lower_load_is_the_best() {
+        let stages = [stage(10.0, 100.0, 80.0, 0.0), stage(20.0, 100.0, 90.0, 0.0)];
+        let report = find_knee(&stages, &SLO, &KpiRules::default()).unwrap();
+        assert_eq!(report.best_within_slo.unwrap().index, 0);
     }
 
     #[test]
@@ -649,6 +756,7 @@ mod tests {
 
         let stages = [stage(10.0, 100.0, f64::NAN, 0.0)];
         let error = find_knee(&stages, &SLO, &rules).unwrap_err();
+        assert!(matches!(error, KneeError::InvalidStage { .. }));
         assert_eq!(
             error.to_string(),
             "stage 0 (\"hold 10\") has p95_ms = NaN; it must be a finite number ≥ 0"
@@ -683,5 +791,48 @@ mod tests {
         );
         let back: KneeReport = serde_json::from_value(json).unwrap();
         assert_eq!(back, report);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn ramp() -> impl Strategy<Value = Vec<Stage>> {
+            prop::collection::vec((1.0..1000.0f64, 1.0..2000.0f64, 0.0..0.05f64), 1..12).prop_map(
+                |rows| {
+                    rows.into_iter()
+                        .enumerate()
+                        .map(|(i, (rps, p95, errors))| {
+                            stage((i + 1) as f64 * 10.0, rps, p95, errors)
+                        })
+                        .collect()
+                },
+            )
+        }
+
+        proptest! {
+            /// The capacity claim is one measured stage, within the SLO, before any breach,
+            /// and no earlier stage within the SLO did more.
+            #[test]
+            fn the_best_stage_is_a_measured_stage_within_the_slo(stages in ramp()) {
+                let report = find_knee(&stages, &SLO, &KpiRules::default()).unwrap();
+                let breach = report.first_breach().map_or(stages.len(), |b| b.stage.index);
+                match &report.best_within_slo {
+                    None => prop_assert_eq!(breach, 0),
+                    Some(best) => {
+                        prop_assert!(best.index < breach);
+                        let measured = &stages[best.index];
+                        prop_assert_eq!(
+                            (best.load, best.rps, best.p95_ms, best.error_ratio, best.samples),
+                            (measured.load, measured.rps, measured.p95_ms,
+                             measured.error_ratio, measured.samples)
+                        );
+                        prop_assert!(best.p95_ms.is_some_and(|p95| p95 <= SLO.p95_ms));
+                        prop_assert!(best.error_ratio <= SLO.max_error_ratio);
+                        prop_assert!(stages[..breach].iter().all(|s| s.rps <= best.rps));
+                    }
+                }
+            }
+        }
     }
 }

@@ -6,6 +6,8 @@
 //! - [`little`]: Little's law as a check that measurements are consistent.
 //! - [`knee`]: the last load within SLO, the first breach, and the KPI that warned first.
 //! - [`trend`]: least-squares trends, and whether a queue's depth is growing.
+//! - [`confidence`]: 95 % intervals for percentiles and rates, and the sample sizes below
+//!   which a figure is "not enough data".
 //!
 //! - [`analysis`]: the types of `analysis.json`, what the analyzer concludes from runs.
 //!
@@ -13,6 +15,7 @@
 //! the fix, rather than returning NaN. Results that go into `analysis.json` are serde types.
 
 pub mod analysis;
+pub mod confidence;
 pub mod erlang;
 pub mod knee;
 pub mod little;
