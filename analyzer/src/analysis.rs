@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use capacity_model::confidence::{MIN_EVENTS_FOR_RATE, rate_interval};
 use capacity_model::{
     KpiRules, MmcQueue, UslFit, closed_model_check, find_knee, open_model_check, servers_for_wait,
 };
@@ -84,7 +85,7 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
                 &timeline.counts(Some(&endpoint), whole);
         }
         merged_seconds += run_seconds(run);
-        let points = load_points(&run.manifest, &timeline);
+        let points = load_points(&run.manifest, &timeline, settings.slo.p95_ms);
         if points.is_empty() && !run.intervals.is_empty() {
             notes.push(format!(
                 "{id}: its manifest has no stage with whole seconds of traffic; it adds to the \
@@ -337,9 +338,12 @@ fn capacity_and_usl(
     });
     if !unjudged.is_empty() {
         notes.push(format!(
-            "{} load points recorded no latency and too few errors to judge, and are left out \
-             of the capacity curve: {}",
+            "{} load points are left out of the capacity curve, not enough data: no endpoint \
+             recorded the {} latencies that bound a p95 (nor a certain breach), and their \
+             errors are within the SLO; hold each load longer (a longer stage or a larger \
+             --time-scale): {}",
             unjudged.len(),
+            capacity_model::confidence::min_samples_for_quantile(0.95),
             unjudged
                 .iter()
                 .map(|p| format!("{} ({})", p.label, short_id(&p.run_id)))
@@ -495,17 +499,41 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
     let steps: Vec<WorkerStep> = w
         .steps
         .iter()
-        .map(|s| WorkerStep {
-            rate_per_minute: s.rate_per_minute,
-            completed_per_minute: s.completed_per_minute,
-            queue_verdict: s.queue_verdict.clone(),
-            judgement: StepJudgement::of(
-                s.rate_per_minute,
-                s.completed_per_minute,
-                s.queue_verdict == "growing",
-            ),
+        .map(|s| {
+            let known = s.seconds > 0.0;
+            WorkerStep {
+                rate_per_minute: s.rate_per_minute,
+                completed_per_minute: s.completed_per_minute,
+                seconds: s.seconds,
+                arrivals: s.arrivals,
+                completions: s.completions,
+                completed_interval_per_minute: known
+                    .then(|| rate_interval(s.completions, s.seconds / 60.0))
+                    .flatten(),
+                queue_verdict: s.queue_verdict.clone(),
+                judgement: StepJudgement::of(
+                    s.rate_per_minute,
+                    s.completed_per_minute,
+                    known.then_some(s.arrivals),
+                    s.queue_verdict == "growing",
+                ),
+            }
         })
         .collect();
+    // Steps too short to judge: the length that gives enough arrivals at the lowest rate.
+    let step_needed_s = steps
+        .iter()
+        .any(|s| s.judgement == StepJudgement::NotEnoughData)
+        .then(|| {
+            let lowest = steps
+                .iter()
+                .map(|s| s.rate_per_minute)
+                .fold(f64::MAX, f64::min);
+            (MIN_EVENTS_FOR_RATE as f64 / lowest * 60.0).ceil()
+        });
+    // X is the processed videos over the span from the first enqueue to the last finish.
+    let span_minutes =
+        (w.videos_per_minute > 0.0).then(|| w.processed as f64 / w.videos_per_minute);
     WorkerCell {
         run_id: run.manifest.run_id.as_str().to_owned(),
         mode: w.mode.clone(),
@@ -529,8 +557,15 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
         per_minute: w.per_minute.clone(),
         saturated_at_per_minute: steps
             .iter()
-            .find(|s| s.judgement != StepJudgement::Stable)
+            .find(|s| {
+                matches!(
+                    s.judgement,
+                    StepJudgement::QueueGrowing | StepJudgement::ArrivalsAboveThroughput
+                )
+            })
             .map(|s| s.rate_per_minute),
+        step_needed_s,
+        videos_per_minute_interval: span_minutes.and_then(|m| rate_interval(w.processed, m)),
         // Only steps below the first unstable one: a system that failed at a lower rate is
         // not trusted at a higher one.
         max_stable_per_minute: steps

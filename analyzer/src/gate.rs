@@ -456,6 +456,8 @@ mod tests {
             p50_ms: p95_ms,
             p90_ms: p95_ms,
             p95_ms,
+            p95_low_ms: p95_ms,
+            p95_high_ms: p95_ms,
             p99_ms: p95_ms,
             max_ms: p95_ms,
         }

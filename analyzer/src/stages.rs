@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use capacity_model::analysis::{EndpointStats, LoadKind, LoadPoint, Tier};
+use capacity_model::confidence::{min_samples_for_quantile, quantile_rank_bounds};
 use rundir::{LatencySummary, LoadModel, Manifest};
 
 use crate::timeline::{Counts, Kpi, Timeline, Window};
@@ -44,6 +45,9 @@ pub fn stats_of(
     // No recorded latency is "no data", never 0 ms.
     let recorded = !histogram.is_empty();
     let ms = |us: u64| recorded.then(|| us as f64 / 1000.0);
+    let n = histogram.len();
+    let at_rank = |rank: u64| ms(histogram.value_at_quantile(rank as f64 / n as f64));
+    let p95_bounds = quantile_rank_bounds(n, 0.95);
     EndpointStats {
         endpoint: endpoint.to_owned(),
         samples,
@@ -57,6 +61,8 @@ pub fn stats_of(
         p50_ms: ms(latency.p50),
         p90_ms: ms(latency.p90),
         p95_ms: ms(latency.p95),
+        p95_low_ms: p95_bounds.and_then(|(low, _)| at_rank(low)),
+        p95_high_ms: p95_bounds.and_then(|(_, high)| at_rank(high?)),
         p99_ms: ms(latency.p99),
         max_ms: ms(latency.max),
     }
@@ -90,8 +96,16 @@ pub(crate) fn stage_level(stage: &rundir::Stage) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The load points of one run, in time order. Windows without a request are left out.
-pub fn load_points(manifest: &Manifest, timeline: &Timeline) -> Vec<LoadPoint> {
+/// Whether an endpoint's p95 in a window can judge `slo_p95_ms`: enough samples to bound it
+/// from above, or a breach certain even from few (its lower bound above the SLO).
+pub fn p95_judges(e: &EndpointStats, slo_p95_ms: f64) -> bool {
+    e.latency_samples >= min_samples_for_quantile(0.95)
+        || e.p95_low_ms.is_some_and(|low| low > slo_p95_ms)
+}
+
+/// The load points of one run, in time order, each judged against `slo_p95_ms` by the
+/// endpoints with enough samples. Windows without a request are left out.
+pub fn load_points(manifest: &Manifest, timeline: &Timeline, slo_p95_ms: f64) -> Vec<LoadPoint> {
     let load_kind = match manifest.load_model {
         LoadModel::Closed { .. } => LoadKind::Users,
         LoadModel::Open { .. } => LoadKind::Rate,
@@ -132,8 +146,14 @@ pub fn load_points(manifest: &Manifest, timeline: &Timeline) -> Vec<LoadPoint> {
             // connect have none, and count in the errors only.
             let worst = endpoints
                 .iter()
+                .filter(|e| p95_judges(e, slo_p95_ms))
                 .filter_map(|e| e.p95_ms.map(|p95| (e, p95)))
                 .max_by(|a, b| a.1.total_cmp(&b.1));
+            let thin_endpoints = endpoints
+                .iter()
+                .filter(|e| e.latency_samples > 0 && !p95_judges(e, slo_p95_ms))
+                .map(|e| e.endpoint.clone())
+                .collect();
             let label = if stage.ramp {
                 format!(
                     "{}, {}–{} s",
@@ -158,6 +178,7 @@ pub fn load_points(manifest: &Manifest, timeline: &Timeline) -> Vec<LoadPoint> {
                 },
                 worst_endpoint: worst.map_or_else(String::new, |(e, _)| e.endpoint.clone()),
                 worst_p95_ms: worst.map(|(_, p95)| p95),
+                thin_endpoints,
                 kpis: kpis(timeline, window),
                 total,
                 endpoints,
@@ -239,13 +260,18 @@ mod tests {
         }
     }
 
-    /// One request a second per user level, each taking `level` ms.
+    /// One request a second, taking `level(second)` ms.
     fn timeline(seconds: std::ops::Range<u64>, level: impl Fn(u64) -> u64) -> Timeline {
+        timeline_n(seconds, 1, level)
+    }
+
+    /// `n` requests a second, each taking `level(second)` ms.
+    fn timeline_n(seconds: std::ops::Range<u64>, n: u64, level: impl Fn(u64) -> u64) -> Timeline {
         let mut intervals = Vec::new();
         let mut rows = Vec::new();
         for s in seconds {
             let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
-            h.record(level(s) * 1000).unwrap();
+            h.record_n(level(s) * 1000, n).unwrap();
             intervals.push(crate::timeline::RecordedInterval::from(&Interval {
                 tag: Some("get".into()),
                 start: Duration::from_secs(s),
@@ -255,8 +281,8 @@ mod tests {
             rows.push(RequestsRow {
                 timestamp: at(s as i64),
                 endpoint: "get".into(),
-                requests: 1,
-                successes: 1,
+                requests: n,
+                successes: n,
                 errors_4xx: 0,
                 errors_5xx: 0,
                 errors_other: 0,
@@ -274,7 +300,7 @@ mod tests {
             stage("hold 100", 60, 30, 100, false),
         ]);
         let t = timeline(1_000..1_090, |s| s - 999);
-        let points = load_points(&m, &t);
+        let points = load_points(&m, &t, 1000.0);
         assert_eq!(points.len(), 11, "ten 6 s slices and the hold");
         assert_eq!(points[0].label, "ramp to 100, 0–6 s");
         // The first slice's midpoint is 3 s into a 60 s ramp to 100.
@@ -287,10 +313,38 @@ mod tests {
         assert_eq!(hold.total.kb_per_s, 1.0);
         // Seconds 1060..1089 took 61..90 ms; the p95 of 30 values is the 29th, 89 ms (to
         // the histogram's precision).
-        let p95 = hold.worst_p95_ms.unwrap();
+        let p95 = hold.total.p95_ms.unwrap();
         assert!((p95 - 89.0).abs() < 0.05, "{p95}");
-        assert_eq!(hold.worst_endpoint, "get");
+        // 30 samples cannot bound a p95 from above, and within a 1 s SLO they show no
+        // certain breach: the point has no judged p95 and names the thin endpoint.
+        assert_eq!(hold.total.p95_high_ms, None);
+        assert_eq!(hold.worst_p95_ms, None);
+        assert_eq!(hold.thin_endpoints, ["get"]);
         assert!(points.windows(2).all(|w| w[0].to <= w[1].from));
+    }
+
+    /// Regression (issue 15, defect 5): an SLO breach was declared from the p95 of five
+    /// signups. A p95 judges a point only with enough samples to bound it (110), or when
+    /// even its lower bound breaks the SLO.
+    #[test]
+    fn a_p95_of_few_samples_judges_only_a_certain_breach() {
+        let m = manifest(vec![stage("hold 100", 0, 30, 100, false)]);
+        let t = timeline(1_000..1_030, |s| s - 939);
+        // 61..90 ms: the p95's lower bound (the 26th value, 86 ms) is over a 50 ms SLO.
+        let breach = &load_points(&m, &t, 50.0)[0];
+        let low = breach.total.p95_low_ms.unwrap();
+        assert!((low - 86.0).abs() < 0.05, "{low}");
+        assert!(breach.worst_p95_ms.is_some() && breach.thin_endpoints.is_empty());
+        // Against 88 ms the breach is not certain: no judgement.
+        let unsure = &load_points(&m, &t, 88.0)[0];
+        assert_eq!(unsure.worst_p95_ms, None);
+
+        // 120 samples bound the p95 either way: judged within a 1 s SLO.
+        let t = timeline_n(1_000..1_030, 4, |_| 10);
+        let point = &load_points(&m, &t, 1000.0)[0];
+        assert_eq!(point.total.latency_samples, 120);
+        assert!(point.total.p95_high_ms.is_some());
+        assert!(point.worst_p95_ms.is_some() && point.thin_endpoints.is_empty());
     }
 
     #[test]
@@ -323,7 +377,7 @@ mod tests {
         hold.duration_ms = 9_000;
         let m = manifest(vec![hold]);
         let t = timeline(1_000..1_020, |_| 1);
-        let points = load_points(&m, &t);
+        let points = load_points(&m, &t, 1000.0);
         assert_eq!(points.len(), 1);
         // 1000.5 .. 1009.5 holds the whole seconds 1001..1009.
         assert_eq!(points[0].total.samples, 8);

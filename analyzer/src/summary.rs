@@ -196,7 +196,15 @@ pub fn render(a: &Analysis) -> String {
                 ms(p.worst_p95_ms),
                 p.total.error_ratio * 100.0,
                 p.healthy_hosts().map_or("–".into(), |h| format!("{h:.1}")),
-                p.worst_endpoint
+                if p.thin_endpoints.is_empty() {
+                    p.worst_endpoint.clone()
+                } else {
+                    format!(
+                        "{} (too few to judge: {})",
+                        p.worst_endpoint,
+                        p.thin_endpoints.join(", ")
+                    )
+                }
             );
         }
     }
@@ -204,19 +212,25 @@ pub fn render(a: &Analysis) -> String {
     if !a.latency.is_empty() {
         let _ = writeln!(
             out,
-            "\nLatency over all scenario-1 runs (ms)\n  {:<16} {:>8} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            "endpoint", "samples", "err %", "p50", "p90", "p95", "p99", "max"
+            "\nLatency over all scenario-1 runs (ms)\n  {:<16} {:>8} {:>7} {:>8} {:>8} {:>8} {:>17} {:>8} {:>8}",
+            "endpoint", "samples", "err %", "p50", "p90", "p95", "p95 95% interval", "p99", "max"
         );
         for e in &a.latency {
+            let interval = match (e.p95_low_ms, e.p95_high_ms) {
+                (Some(low), Some(high)) => format!("{low:.1}–{high:.1}"),
+                (Some(low), None) => format!("≥ {low:.1} (few)"),
+                _ => "no data".into(),
+            };
             let _ = writeln!(
                 out,
-                "  {:<16} {:>8} {:>7.2} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                "  {:<16} {:>8} {:>7.2} {:>8} {:>8} {:>8} {:>17} {:>8} {:>8}",
                 e.endpoint,
                 e.samples,
                 e.error_ratio * 100.0,
                 ms(e.p50_ms),
                 ms(e.p90_ms),
                 ms(e.p95_ms),
+                interval,
                 ms(e.p99_ms),
                 ms(e.max_ms)
             );
@@ -340,11 +354,22 @@ pub fn render(a: &Analysis) -> String {
             for step in &w.steps {
                 let _ = writeln!(
                     out,
-                    "    step {:.2}/min arrived, {:.2}/min finished, queue {}: {:?}",
+                    "    step {:.2}/min: {} arrived, {} finished in {:.0} s ({:.2}/min), queue {}: {:?}",
                     step.rate_per_minute,
+                    step.arrivals,
+                    step.completions,
+                    step.seconds,
                     step.completed_per_minute,
                     step.queue_verdict,
                     step.judgement
+                );
+            }
+            if let Some(needed) = w.step_needed_s {
+                let _ = writeln!(
+                    out,
+                    "    not enough data: steps saw fewer than {} arrivals; run steps of at least \
+                     {needed:.0} s (loadgen run scenario2 --step {needed:.0}s)",
+                    capacity_model::confidence::MIN_EVENTS_FOR_RATE
                 );
             }
             if let Some(rate) = w.max_stable_per_minute {

@@ -575,12 +575,19 @@ pub fn figures(
                 let from = started + *step * k as u32;
                 let to = from + *step;
                 let done = finishes.iter().filter(|f| **f >= from && **f < to).count();
+                let arrived = rows
+                    .iter()
+                    .filter(|r| r.enqueued_at >= from && r.enqueued_at < to)
+                    .count();
                 let (slope, verdict) = trend(&in_step, rate / 60.0);
                 WorkerStep {
                     rate_per_minute: *rate,
                     completed_per_minute: done as f64 / (step.as_secs_f64() / 60.0),
                     queue_slope_per_minute: slope,
                     queue_verdict: verdict,
+                    seconds: step.as_secs_f64(),
+                    arrivals: arrived as u64,
+                    completions: done as u64,
                 }
             })
             .collect(),

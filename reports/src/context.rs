@@ -75,7 +75,10 @@ pub struct PointRow {
     pub worst_endpoint: String,
     /// None: no latency recorded at this point ("no data", never 0).
     pub worst_p95_ms: Option<f64>,
-    pub within_slo: bool,
+    /// None: not enough data to judge.
+    pub within_slo: Option<bool>,
+    /// Endpoints with too few latencies to judge at this point.
+    pub thin_endpoints: Vec<String>,
     pub instances: Option<f64>,
     pub cpu_web: Option<f64>,
 }
@@ -194,9 +197,13 @@ fn unit(kind: LoadKind) -> &'static str {
 
 pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Context {
     let slo = &a.settings.slo;
+    // None: no p95 could judge the point and its errors are within the SLO (no data).
     let within = |p: &LoadPoint| {
-        p.worst_p95_ms.is_some_and(|p95| p95 <= slo.p95_ms)
-            && p.total.error_ratio <= slo.max_error_ratio
+        let errors_within = p.total.error_ratio <= slo.max_error_ratio;
+        match p.worst_p95_ms {
+            Some(p95) => Some(p95 <= slo.p95_ms && errors_within),
+            None => (!errors_within).then_some(false),
+        }
     };
     let dedup = |items: Vec<String>| {
         let mut items = items;
@@ -244,6 +251,7 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
                     worst_endpoint: p.worst_endpoint.clone(),
                     worst_p95_ms: p.worst_p95_ms,
                     within_slo: within(p),
+                    thin_endpoints: p.thin_endpoints.clone(),
                     instances: p.healthy_hosts(),
                     cpu_web: p
                         .kpis
@@ -373,7 +381,12 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
             short_id: short(&w.run_id),
             size_mb: w.size_bytes as f64 / 1e6,
             stable: w.queue_verdict != "growing"
-                && w.steps.iter().all(|s| s.judgement == StepJudgement::Stable),
+                && !w.steps.iter().any(|s| {
+                    matches!(
+                        s.judgement,
+                        StepJudgement::QueueGrowing | StepJudgement::ArrivalsAboveThroughput
+                    )
+                }),
             erlang_servers: w.erlang.available().map(|e| e.servers),
             erlang_missing: match &w.erlang {
                 Section::Unavailable { unavailable } => Some(unavailable.clone()),

@@ -14,7 +14,7 @@ pub const SLOW_REACTION_S: f64 = 120.0;
 pub struct Recommendation {
     /// `test_higher`, `fix_first_stage`, `cpu_bound`, `db_bound`, `queue_bound`, `errors_bound`,
     /// `contention`, `coherency`, `slow_scale_out`, `little_mismatch`, `worker_pool`,
-    /// `worker_saturation`.
+    /// `worker_saturation`, `worker_steps_too_short`.
     pub rule: &'static str,
     /// The figures the rule read, formatted, by name.
     pub values: BTreeMap<&'static str, String>,
@@ -186,6 +186,19 @@ pub fn recommendations(a: &Analysis) -> Vec<Recommendation> {
                     vec![w.run_id.clone()],
                 ));
             }
+        }
+        if let Some(needed) = w.step_needed_s {
+            out.push(rec(
+                "worker_steps_too_short",
+                &[
+                    ("needed", format!("{needed:.0}")),
+                    (
+                        "min_arrivals",
+                        capacity_model::confidence::MIN_EVENTS_FOR_RATE.to_string(),
+                    ),
+                ],
+                vec![w.run_id.clone()],
+            ));
         }
         if let Some(rate) = w.saturated_at_per_minute {
             out.push(rec(

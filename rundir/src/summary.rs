@@ -84,6 +84,14 @@ pub struct WorkerStep {
     pub queue_slope_per_minute: f64,
     /// `steady`, `growing` or `draining`.
     pub queue_verdict: String,
+    /// The step's length, and the tasks enqueued and finished in it: the sample its rates
+    /// rest on (0 in summaries written before they were recorded: unknown).
+    #[serde(default)]
+    pub seconds: f64,
+    #[serde(default)]
+    pub arrivals: u64,
+    #[serde(default)]
+    pub completions: u64,
 }
 
 /// Figures for one endpoint (or all of them) over the whole run.

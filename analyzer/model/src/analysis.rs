@@ -283,6 +283,13 @@ pub struct WorkerCell {
     /// Saturation: the highest arrival rate (per minute) of a stable step. Never above the
     /// throughput measured in that step, so never above what the workers were seen to do.
     pub max_stable_per_minute: Option<f64>,
+    /// Saturation: when steps saw too few arrivals to be judged, the step length that gives
+    /// enough at the lowest rate, seconds (`loadgen run scenario2 --step`).
+    #[serde(default)]
+    pub step_needed_s: Option<f64>,
+    /// X's 95 % interval (Poisson on the videos processed), videos per minute.
+    #[serde(default)]
+    pub videos_per_minute_interval: Option<crate::confidence::Interval>,
     pub erlang: Section<ErlangSizing>,
 }
 
@@ -292,6 +299,17 @@ pub struct WorkerStep {
     pub rate_per_minute: f64,
     /// Videos finished per minute during the step: the throughput X it measured.
     pub completed_per_minute: f64,
+    /// The step's length and its sample: tasks enqueued and finished in it (0: unknown,
+    /// from a run that did not record them).
+    #[serde(default)]
+    pub seconds: f64,
+    #[serde(default)]
+    pub arrivals: u64,
+    #[serde(default)]
+    pub completions: u64,
+    /// 95 % interval of the completions per minute (Poisson).
+    #[serde(default)]
+    pub completed_interval_per_minute: Option<crate::confidence::Interval>,
     /// The queue's trend during the step (`steady`, `growing` or `draining`).
     pub queue_verdict: String,
     pub judgement: StepJudgement,
@@ -309,13 +327,24 @@ pub enum StepJudgement {
     /// The queue looked flat, but fewer videos finished than arrived: utilisation above 1,
     /// a backlog that a longer step would show growing.
     ArrivalsAboveThroughput,
+    /// Fewer than `confidence::MIN_EVENTS_FOR_RATE` arrivals: too few to call the step
+    /// stable (a growing queue is still judged).
+    NotEnoughData,
 }
 
 impl StepJudgement {
-    /// Judges a step from its rates and its queue trend.
-    pub fn of(rate_per_minute: f64, completed_per_minute: f64, queue_growing: bool) -> Self {
+    /// Judges a step from its rates, its sample (arrivals; None when unknown) and its queue
+    /// trend.
+    pub fn of(
+        rate_per_minute: f64,
+        completed_per_minute: f64,
+        arrivals: Option<u64>,
+        queue_growing: bool,
+    ) -> Self {
         if queue_growing {
             StepJudgement::QueueGrowing
+        } else if arrivals.is_some_and(|n| n < crate::confidence::MIN_EVENTS_FOR_RATE) {
+            StepJudgement::NotEnoughData
         } else if rate_per_minute > completed_per_minute {
             StepJudgement::ArrivalsAboveThroughput
         } else {
@@ -373,6 +402,13 @@ pub struct EndpointStats {
     pub p50_ms: Option<f64>,
     pub p90_ms: Option<f64>,
     pub p95_ms: Option<f64>,
+    /// The p95's 95 % confidence interval (order statistics, see
+    /// `capacity_model::confidence`); the upper bound is None below 110 samples, where the
+    /// sample cannot bound a p95 from above.
+    #[serde(default)]
+    pub p95_low_ms: Option<f64>,
+    #[serde(default)]
+    pub p95_high_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub max_ms: Option<f64>,
 }
@@ -393,10 +429,15 @@ pub struct LoadPoint {
     /// Every endpoint together.
     pub total: EndpointStats,
     pub endpoints: Vec<EndpointStats>,
-    /// The endpoint with the highest p95 (the SLO holds per endpoint), and that p95; None
-    /// when no endpoint recorded a latency in the window.
+    /// The endpoint with the highest p95 (the SLO holds per endpoint), and that p95, among
+    /// the endpoints whose p95 can be judged: enough samples to bound it (110), or a breach
+    /// certain even from few (the p95's lower bound above the SLO). None when none can.
     pub worst_endpoint: String,
     pub worst_p95_ms: Option<f64>,
+    /// Endpoints with latencies in the window too few to judge their p95, left out of the
+    /// worst endpoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thin_endpoints: Vec<String>,
     /// Server KPIs over the window (see `Kpi::name`): means, a rate per second for counts,
     /// the maximum for unhealthy hosts and queue age.
     pub kpis: BTreeMap<String, f64>,
