@@ -496,6 +496,8 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
             Err(e) => Section::missing(format!("Erlang C: {e}")),
         }
     };
+    let slots = f64::from(w.workers.max(1) * w.concurrency.max(1));
+    let capacity_per_minute = (service_s > 0.0).then(|| slots * 60.0 / service_s);
     let steps: Vec<WorkerStep> = w
         .steps
         .iter()
@@ -513,7 +515,8 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
                 queue_verdict: s.queue_verdict.clone(),
                 judgement: StepJudgement::of(
                     s.rate_per_minute,
-                    s.completed_per_minute,
+                    // Without a service time nothing finished: no capacity was seen.
+                    capacity_per_minute.unwrap_or(0.0),
                     known.then_some(s.arrivals),
                     s.queue_verdict == "growing",
                 ),
@@ -565,6 +568,7 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
             })
             .map(|s| s.rate_per_minute),
         step_needed_s,
+        capacity_per_minute,
         videos_per_minute_interval: span_minutes.and_then(|m| rate_interval(w.processed, m)),
         // Only steps below the first unstable one: a system that failed at a lower rate is
         // not trusted at a higher one.
@@ -796,7 +800,8 @@ mod tests {
 
     /// Regression (issue 15, defect 4): "stable up to 4.95 arrivals/min" beside a measured
     /// throughput of 3.1–3.2 videos/min. A flat queue over a short step is not stability:
-    /// arrivals must not exceed the completions measured in the same step.
+    /// arrivals must not exceed what the workers finish at the measured service time (here
+    /// S = 18 s on one slot: 3.33/min).
     #[test]
     fn a_step_whose_arrivals_exceed_its_throughput_is_not_stable() {
         let root = tempfile::tempdir().unwrap();
@@ -808,30 +813,58 @@ mod tests {
             (6.6, 3.2, "growing"),
         ]);
         let cell = worker_cell(&run, &worker, &Settings::default());
+        assert_eq!(cell.capacity_per_minute, Some(60.0 / 18.0));
         let judged: Vec<StepJudgement> = cell.steps.iter().map(|s| s.judgement).collect();
         assert_eq!(
             judged,
             [
                 StepJudgement::Stable,
-                StepJudgement::ArrivalsAboveThroughput,
+                // 3.3/min with completions trailing (3.2) is within 3.33/min: stable.
+                StepJudgement::Stable,
                 StepJudgement::ArrivalsAboveThroughput,
                 StepJudgement::QueueGrowing
             ]
         );
-        assert_eq!(cell.max_stable_per_minute, Some(1.65));
-        assert_eq!(cell.saturated_at_per_minute, Some(3.3));
-        let measured_x = cell
-            .steps
-            .iter()
-            .map(|s| s.completed_per_minute)
-            .fold(0.0, f64::max);
-        assert!(cell.max_stable_per_minute.unwrap() <= measured_x);
+        assert_eq!(cell.max_stable_per_minute, Some(3.3));
+        assert_eq!(cell.saturated_at_per_minute, Some(4.95));
+        assert!(cell.max_stable_per_minute <= cell.capacity_per_minute);
 
         // A stable step after an unstable one is not trusted.
-        let worker = saturation_summary(&[(2.0, 1.0, "steady"), (1.0, 1.2, "steady")]);
+        let worker = saturation_summary(&[(4.0, 3.0, "steady"), (1.0, 1.2, "steady")]);
         run.summary = None;
         let cell = worker_cell(&run, &worker, &Settings::default());
         assert_eq!(cell.max_stable_per_minute, None);
+        assert_eq!(cell.saturated_at_per_minute, Some(4.0));
+    }
+
+    /// Regression (issue 15, defect 5): saturation steps of 60 s with 18 s tasks saw 3–5
+    /// arrivals and were called stable. Fewer than 10 arrivals is not enough data, and the
+    /// cell says the step length that would give 10 at the lowest rate.
+    #[test]
+    fn a_step_with_few_arrivals_is_not_enough_data() {
+        let root = tempfile::tempdir().unwrap();
+        let run = synthetic_run(root.path());
+        let mut worker = saturation_summary(&[(1.65, 1.0, "steady"), (3.3, 2.0, "steady")]);
+        for (step, arrivals) in worker.steps.iter_mut().zip([2, 3]) {
+            step.seconds = 60.0;
+            step.arrivals = arrivals;
+            step.completions = arrivals - 1;
+        }
+        let cell = worker_cell(&run, &worker, &Settings::default());
+        assert!(
+            cell.steps
+                .iter()
+                .all(|s| s.judgement == StepJudgement::NotEnoughData)
+        );
+        assert_eq!(cell.max_stable_per_minute, None);
+        assert_eq!(cell.saturated_at_per_minute, None);
+        // 10 arrivals at 1.65/min take 364 s.
+        assert_eq!(cell.step_needed_s, Some(364.0));
+        let interval = cell.steps[0].completed_interval_per_minute.unwrap();
+        assert!(
+            interval.low < 1.0 && interval.high.unwrap() > 1.0,
+            "{interval:?}"
+        );
     }
 
     #[test]

@@ -372,11 +372,11 @@ pub fn render(a: &Analysis) -> String {
                     capacity_model::confidence::MIN_EVENTS_FOR_RATE
                 );
             }
-            if let Some(rate) = w.max_stable_per_minute {
+            if let (Some(rate), Some(capacity)) = (w.max_stable_per_minute, w.capacity_per_minute) {
                 let _ = writeln!(
                     out,
-                    "    stable up to {rate:.2} arrivals/min (arrivals ≤ measured throughput, \
-                     queue not growing)"
+                    "    stable up to {rate:.2} arrivals/min (queue not growing, at least 10 \
+                     arrivals, within the {capacity:.2}/min the slots finish at the measured S)"
                 );
             }
         }

@@ -122,12 +122,14 @@ struct RunArgs {
     /// --size/--concurrency/--mode narrow it; one run directory per cell plus an index.
     #[arg(long)]
     matrix: bool,
-    /// Scenario 2, sustained: tasks to queue in all (default 3 × concurrency, at least 4).
+    /// Scenario 2, sustained: tasks to queue in all (default 3 × concurrency, at least 10:
+    /// fewer cannot measure a rate).
     #[arg(long)]
     tasks: Option<u64>,
-    /// Scenario 2, saturation: the length of each step of the arrival staircase.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    step: Duration,
+    /// Scenario 2, saturation: the length of each step of the arrival staircase (default:
+    /// long enough for 10 arrivals at the first rate, and at least 60 s).
+    #[arg(long, value_parser = parse_duration)]
+    step: Option<Duration>,
     /// Scenario 2, saturation: how many steps.
     #[arg(long, default_value_t = 4)]
     steps: usize,
@@ -324,7 +326,7 @@ fn scenario2_plan(args: RunArgs) -> anyhow::Result<crate::scenario2::Scenario2Pl
         cells,
         tasks: args.tasks,
         rate_per_minute: args.rate.map(|per_sec| per_sec * 60.0),
-        step: scale.apply(args.step),
+        step: args.step.map(|step| scale.apply(step)),
         steps: args.steps.max(1),
         drain_timeout: args.drain_timeout,
         out_dir: args.out,

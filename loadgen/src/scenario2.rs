@@ -35,13 +35,15 @@ use crate::target::{LocalTarget, find_target_stack};
 #[derive(Debug, Clone)]
 pub struct Scenario2Plan {
     pub cells: Vec<Cell>,
-    /// Sustained: tasks to queue in all (default: 3 × concurrency, at least 4).
+    /// Sustained: tasks to queue in all (default: 3 × concurrency, at least
+    /// `MIN_EVENTS_FOR_RATE`).
     pub tasks: Option<u64>,
     /// Sustained: arrivals at this rate instead of a constant backlog. Saturation: the first
     /// step and the increment of the staircase.
     pub rate_per_minute: Option<f64>,
-    /// Saturation: each step's length.
-    pub step: Duration,
+    /// Saturation: each step's length; None chooses one with enough arrivals
+    /// ([`step_for`]).
+    pub step: Option<Duration>,
     /// Saturation: how many steps.
     pub steps: usize,
     /// After the last task is queued, how long to wait for the queue to drain.
@@ -49,6 +51,37 @@ pub struct Scenario2Plan {
     pub target: TargetChoice,
     pub out_dir: PathBuf,
     pub command_line: Vec<String>,
+}
+
+/// The shortest step the staircase takes by default.
+const MIN_STEP: Duration = Duration::from_secs(60);
+
+/// The length of each saturation step: the one asked for, or long enough for
+/// `MIN_EVENTS_FOR_RATE` arrivals at the first (lowest) rate and at least [`MIN_STEP`]. A
+/// step asked for that is shorter is kept, with a warning: the analyzer will call it "not
+/// enough data".
+pub fn step_for(asked: Option<Duration>, first_rate_per_minute: f64) -> Duration {
+    let needed = capacity_model::confidence::MIN_EVENTS_FOR_RATE as f64
+        / first_rate_per_minute.max(f64::MIN_POSITIVE)
+        * 60.0;
+    let needed = Duration::from_secs_f64(needed.ceil().min(86_400.0));
+    match asked {
+        Some(step) => {
+            if step < needed {
+                eprintln!(
+                    "warning: steps of {} s see about {:.0} arrivals at {first_rate_per_minute:.2}/min, \
+                     fewer than {}: analyze will call them \"not enough data\"; use --step {}s \
+                     or leave --step out",
+                    step.as_secs(),
+                    step.as_secs_f64() * first_rate_per_minute / 60.0,
+                    capacity_model::confidence::MIN_EVENTS_FOR_RATE,
+                    needed.as_secs()
+                );
+            }
+            step
+        }
+        None => needed.max(MIN_STEP),
+    }
 }
 
 /// A finished cell.
@@ -182,7 +215,9 @@ async fn measure_cell(
 
     let (injection, calibration) = match cell.mode {
         Mode::Sustained => {
-            let total = plan.tasks.unwrap_or((3 * slots).max(4));
+            let total = plan
+                .tasks
+                .unwrap_or((3 * slots).max(capacity_model::confidence::MIN_EVENTS_FOR_RATE));
             let injection = match plan.rate_per_minute {
                 Some(per_minute) => Injection::Rate { per_minute, total },
                 None => Injection::KeepInSystem {
@@ -201,8 +236,9 @@ async fn measure_cell(
                     (x / 2.0, x / 2.0, Some(x))
                 }
             };
+            let step = step_for(plan.step, start);
             (
-                Injection::staircase(start, increment, plan.steps.max(1), plan.step),
+                Injection::staircase(start, increment, plan.steps.max(1), step),
                 calibration,
             )
         }
@@ -837,6 +873,22 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+
+    /// Regression (issue 15, defect 5): 60 s steps at 1.65 arrivals/min saw 1–2 arrivals.
+    /// By default a step is long enough for 10 at the first rate; one asked for is kept.
+    #[test]
+    fn a_default_step_gives_enough_arrivals_at_the_first_rate() {
+        assert_eq!(step_for(None, 1.65), Duration::from_secs(364));
+        assert_eq!(
+            step_for(None, 60.0),
+            MIN_STEP,
+            "never shorter than a minute"
+        );
+        assert_eq!(
+            step_for(Some(Duration::from_secs(30)), 1.65),
+            Duration::from_secs(30)
+        );
+    }
 
     const T0: OffsetDateTime = datetime!(2026-11-23 04:00:00 UTC);
 

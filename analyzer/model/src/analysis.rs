@@ -280,9 +280,13 @@ pub struct WorkerCell {
     pub steps: Vec<WorkerStep>,
     /// Saturation: the arrivals per minute of the first unstable step.
     pub saturated_at_per_minute: Option<f64>,
-    /// Saturation: the highest arrival rate (per minute) of a stable step. Never above the
-    /// throughput measured in that step, so never above what the workers were seen to do.
+    /// Saturation: the highest arrival rate (per minute) of a stable step. Never above
+    /// `capacity_per_minute`, what the measured service time lets the workers finish.
     pub max_stable_per_minute: Option<f64>,
+    /// The most videos per minute the cell's slots finish at the measured mean service
+    /// time: slots × 60 / S. None when no task finished.
+    #[serde(default)]
+    pub capacity_per_minute: Option<f64>,
     /// Saturation: when steps saw too few arrivals to be judged, the step length that gives
     /// enough at the lowest rate, seconds (`loadgen run scenario2 --step`).
     #[serde(default)]
@@ -324,8 +328,8 @@ pub enum StepJudgement {
     Stable,
     /// The queue grew during the step.
     QueueGrowing,
-    /// The queue looked flat, but fewer videos finished than arrived: utilisation above 1,
-    /// a backlog that a longer step would show growing.
+    /// The queue looked flat, but videos arrived faster than the workers can finish them
+    /// (utilisation λ·S/c above 1, S measured): a backlog a longer step would show growing.
     ArrivalsAboveThroughput,
     /// Fewer than `confidence::MIN_EVENTS_FOR_RATE` arrivals: too few to call the step
     /// stable (a growing queue is still judged).
@@ -333,11 +337,16 @@ pub enum StepJudgement {
 }
 
 impl StepJudgement {
-    /// Judges a step from its rates, its sample (arrivals; None when unknown) and its queue
-    /// trend.
+    /// Judges a step from its arrival rate, the most the workers can finish per minute
+    /// (`capacity_per_minute`: slots × 60 / S, S the measured mean service time), its sample
+    /// (arrivals; None when unknown) and its queue trend.
+    ///
+    /// The capacity comes from S, not from the completions counted in the step: in a step
+    /// of finite length completions trail arrivals by the tasks still in the system, so a
+    /// rising staircase would always look short of throughput.
     pub fn of(
         rate_per_minute: f64,
-        completed_per_minute: f64,
+        capacity_per_minute: f64,
         arrivals: Option<u64>,
         queue_growing: bool,
     ) -> Self {
@@ -345,7 +354,7 @@ impl StepJudgement {
             StepJudgement::QueueGrowing
         } else if arrivals.is_some_and(|n| n < crate::confidence::MIN_EVENTS_FOR_RATE) {
             StepJudgement::NotEnoughData
-        } else if rate_per_minute > completed_per_minute {
+        } else if rate_per_minute > capacity_per_minute {
             StepJudgement::ArrivalsAboveThroughput
         } else {
             StepJudgement::Stable
