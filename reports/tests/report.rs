@@ -145,3 +145,74 @@ fn a_database_that_degrades_first_is_named_as_the_bottleneck() {
         "{markdown}"
     );
 }
+
+/// Every capacity claim in `markdown` ("… en LABEL: X req/s, p95 Y ms, Z % de errores, N
+/// peticiones") quotes one load point of `a` whole: the point its label names, with that
+/// point's own rate, p95, errors and sample. Returns how many claims it checked.
+fn claims_match_their_points(markdown: &str, a: &Analysis, lang: &str) -> usize {
+    let (at, errors, requests) = match lang {
+        "es" => (" en ", " % de errores, ", " peticiones"),
+        _ => (" at ", " % errors, ", " requests"),
+    };
+    let mut checked = 0;
+    for (i, _) in markdown.match_indices(" req/s, p95 ") {
+        let head = &markdown[..i];
+        let label_start = head.rfind(at).expect("a claim names its point") + at.len();
+        let (label, rps) = head[label_start..].rsplit_once(": ").expect("LABEL: RATE");
+        let tail = &markdown[i + " req/s, p95 ".len()..];
+        let p95 = tail.split(" ms, ").next().unwrap();
+        let after = &tail[tail.find(" ms, ").unwrap() + 5..];
+        let error_pct = after.split(errors).next().unwrap();
+        let samples = after[after.find(errors).unwrap() + errors.len()..]
+            .split(requests)
+            .next()
+            .unwrap();
+        let point = a
+            .stages
+            .iter()
+            .find(|p| label == format!("{} ({})", p.label, p.run_id.rsplit('-').next().unwrap()))
+            .unwrap_or_else(|| panic!("the claim's point {label:?} is a load point"));
+        assert_eq!(rps, format!("{:.1}", point.total.rps), "{label}: rate");
+        assert_eq!(
+            p95,
+            point.worst_p95_ms.map_or("–".into(), |v| format!("{v:.1}")),
+            "{label}: p95"
+        );
+        assert_eq!(
+            error_pct,
+            format!("{:.2}", point.total.error_ratio * 100.0),
+            "{label}: errors"
+        );
+        assert_eq!(samples, point.total.samples.to_string(), "{label}: sample");
+        checked += 1;
+    }
+    // The rate per instance is the best point's rate over its own healthy hosts.
+    if let Section::Available(c) = &a.capacity
+        && let (Some(per), Some(best)) = (c.rps_per_instance, &c.knee.best_within_slo)
+    {
+        let point = a
+            .stages
+            .iter()
+            .find(|p| best.label.starts_with(&p.label) && p.load == best.load)
+            .unwrap();
+        let hosts = point.healthy_hosts().unwrap();
+        assert!((per - point.total.rps / hosts).abs() < 1e-9);
+        assert!(markdown.contains(&format!("{per:.1} req/s")), "{markdown}");
+    }
+    checked
+}
+
+/// Issue 15: a capacity claim once quoted "60 users with 909.3 req/s", the rate of another
+/// stage. Every figure of a claim must come from the point it names.
+#[test]
+fn every_capacity_claim_quotes_the_figures_of_the_point_it_names() {
+    let a = fixture();
+    for lang in ["es", "en"] {
+        let (markdown, _dir) = rendered(lang, None);
+        let checked = claims_match_their_points(&markdown, &a, lang);
+        assert!(
+            checked >= 2,
+            "{lang}: the load held and the best rate: {markdown}"
+        );
+    }
+}
