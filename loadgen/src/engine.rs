@@ -9,7 +9,9 @@
 //! - Open model: Goose users are slots that take arrivals from a shared [`Schedule`]. Each
 //!   waits until its arrival is due and is timed from that instant, so when every slot is
 //!   stuck on a stalled target the delay still shows in the latencies (no coordinated
-//!   omission). The schedule starts once every slot has logged in.
+//!   omission). The schedule starts once every slot has logged in. Arrivals that were
+//!   due but not yet taken by a slot when the run is stopped early are recorded as errors
+//!   of the endpoint [`UNSENT`] at their due time: every arrival that was due is counted.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,7 +21,7 @@ use goose::config::GooseConfiguration;
 use goose::prelude::*;
 use scenarios::get::GetScenario;
 use scenarios::profile::StageSpec;
-use scenarios::record::Exchange;
+use scenarios::record::{Exchange, Failure, Outcome, Recorder as _, RequestRecord, wall_clock};
 use scenarios::scenario1::{Scenario1, User};
 
 use crate::recorder::Recorder;
@@ -78,14 +80,22 @@ pub struct EngineConfig {
 /// How the run went, beyond the recorded requests.
 #[derive(Debug, Clone, Default)]
 pub struct EngineReport {
-    /// Open model: arrivals scheduled and those that started over 10 ms late because
+    /// Open model: arrivals sent and those that started over 10 ms late because
     /// every slot was busy.
     pub arrivals: u64,
+    /// Open model: arrivals that were due but never sent because the run stopped early
+    /// while every slot was busy (recorded as errors of [`UNSENT`]).
+    pub unsent: u64,
     pub late_arrivals: u64,
     pub late_all_busy: u64,
     /// Set when the run stopped before its plan ended (Ctrl-C, abort on a threshold).
     pub stopped_early: Option<String>,
 }
+
+/// The endpoint under which an open-model arrival that was due but never sent (the run
+/// stopped first) is recorded, as an error without latency. The scenario picks a step only
+/// when it sends, so the endpoint it would have used is unknown.
+pub const UNSENT: &str = "unsent";
 
 /// A late start beyond this is reported (the generator, not the target, set the pace).
 const LATE: Duration = Duration::from_millis(10);
@@ -104,6 +114,8 @@ struct OpenState {
     /// Late arrivals that found every other slot busy (the rest were late because the
     /// generator itself was slow to run).
     late_all_busy: AtomicU64,
+    /// Due arrivals not sent because the run stopped early.
+    unsent: AtomicU64,
     finished: AtomicBool,
 }
 
@@ -146,6 +158,7 @@ pub async fn run(
                 late_all_busy: AtomicU64::new(0),
                 ready: AtomicU32::new(0),
                 late: AtomicU64::new(0),
+                unsent: AtomicU64::new(0),
                 finished: AtomicBool::new(false),
             }
         }),
@@ -189,7 +202,7 @@ pub async fn run(
                 let base = user.base_url.to_string();
                 let due = match &shared.open {
                     None => None,
-                    Some(open) => match next_due(open, &shared.stage_zero).await {
+                    Some(open) => match next_due(open, &shared).await {
                         Some(due) => Some(due),
                         None => return Ok(()),
                     },
@@ -261,6 +274,18 @@ pub async fn run(
 
     let mut report = EngineReport::default();
     if let Some(open) = &shared.open {
+        // Every slot has stopped. Arrivals released (due) that no slot took: the run was
+        // stopped early while every slot was busy.
+        if let Some(zero) = shared.stage_zero.get() {
+            let mut arrivals = open.arrivals.lock().await;
+            while let Ok(k) = arrivals.try_recv() {
+                open.record_unsent(
+                    &shared.recorder,
+                    *zero + open.schedule.due(k).unwrap_or_default(),
+                );
+            }
+        }
+        report.unsent = open.unsent.load(Ordering::Relaxed);
         report.arrivals = open.taken.load(Ordering::Relaxed);
         report.late_arrivals = open.late.load(Ordering::Relaxed);
         report.late_all_busy = open.late_all_busy.load(Ordering::Relaxed);
@@ -279,6 +304,20 @@ fn stop_reason() -> String {
 }
 
 impl OpenState {
+    /// Records an arrival due at `due` that was never sent.
+    fn record_unsent(&self, recorder: &Recorder, due: Instant) {
+        self.unsent.fetch_add(1, Ordering::Relaxed);
+        recorder.record(RequestRecord {
+            endpoint: UNSENT,
+            at: wall_clock(due),
+            latency: Duration::ZERO,
+            outcome: Outcome::Failed(Failure::Unsent),
+            success: false,
+            bytes_sent: 0,
+            bytes_received: 0,
+        });
+    }
+
     /// Releases arrival k at `zero + due(k)` from a thread of its own: nanosleep wakes
     /// within tens of microseconds, where tokio's timer rounds up to the next millisecond,
     /// and timer slack would count as latency measured from the due time.
@@ -312,10 +351,11 @@ impl OpenState {
     }
 }
 
-/// Takes the next arrival once it is due. None when the schedule is over.
-async fn next_due(open: &OpenState, stage_zero: &OnceLock<Instant>) -> Option<Instant> {
+/// Takes the next arrival once it is due. None when the schedule is over or the run was
+/// stopped (an arrival taken then is recorded as unsent).
+async fn next_due(open: &OpenState, shared: &Shared) -> Option<Instant> {
     let arrival = open.arrivals.lock().await.recv().await;
-    let (Some(k), Some(zero)) = (arrival, stage_zero.get()) else {
+    let (Some(k), Some(zero)) = (arrival, shared.stage_zero.get()) else {
         if !open.finished.swap(true, Ordering::AcqRel) {
             goose::trigger_killswitch(SCHEDULE_DONE);
         }
@@ -323,9 +363,15 @@ async fn next_due(open: &OpenState, stage_zero: &OnceLock<Instant>) -> Option<In
         tokio::time::sleep(Duration::from_millis(50)).await;
         return None;
     };
+    let due = *zero + open.schedule.due(k).unwrap_or_default();
+    if goose::is_killswitch_triggered() {
+        // Stopped early (the schedule's own end leaves no arrival behind): not sent now.
+        open.record_unsent(&shared.recorder, due);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        return None;
+    }
     open.taken.fetch_add(1, Ordering::Relaxed);
     let others_busy = open.busy.fetch_add(1, Ordering::AcqRel);
-    let due = *zero + open.schedule.due(k).unwrap_or_default();
     if due.elapsed() > LATE {
         open.late.fetch_add(1, Ordering::Relaxed);
         if others_busy + 1 >= open.slots {

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// The figures shown while running, from the last second(s).
+/// The figures shown while running, from the last second(s) the recorder handed out: it
+/// holds each second for [`crate::recorder::SETTLE`] so that requests due in it can finish,
+/// so `rps` and `p95_ms` trail the clock by that much.
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot {
     pub elapsed: Duration,

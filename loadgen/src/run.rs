@@ -1,10 +1,13 @@
 //! One invocation of `loadgen run`: start the target if needed, run each level (one, or a
 //! search's), write each run directory, print the summary, decide the exit code.
 //!
-//! Per run: the manifest is written first (without `ended_at`) and again at the end; a
-//! rotation task closes each second of recording into `latency.hlog` and `requests.csv`
-//! while Goose runs; `summary.json` is written last. An interrupted run (Ctrl-C, abort on
-//! a threshold, a dead target) still ends with a complete, valid directory.
+//! Per run: the manifest is written first (without `ended_at`) and again at the end, with
+//! the stages' offsets from when the load really started; a rotation task writes each
+//! second of recording into `latency.hlog` and `requests.csv` while Goose runs (once it
+//! has settled; requests that finish later still are appended as a late fragment of their
+//! second and merged into it at the end, see [`crate::recorder`]); `summary.json` is
+//! written last. An interrupted run (Ctrl-C, abort on a threshold, a dead target) still
+//! ends with a complete, valid directory.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -271,8 +274,9 @@ struct SingleRun {
     stage_figures: Vec<Bucket>,
 }
 
-fn manifest_stages(stages: &[StageSpec], model: Model) -> Vec<Stage> {
-    let mut offset = Duration::ZERO;
+/// The manifest's stages; the first starts `first` after the run's start.
+fn manifest_stages(stages: &[StageSpec], model: Model, first: Duration) -> Vec<Stage> {
+    let mut offset = first;
     stages
         .iter()
         .map(|s| {
@@ -326,7 +330,8 @@ async fn run_level(
         started_at: started,
         ended_at: None,
         time_scale: plan.time_scale.factor(),
-        stages: manifest_stages(&stages, plan.model),
+        // Rewritten at the end from when the stages really started.
+        stages: manifest_stages(&stages, plan.model, Duration::ZERO),
         thresholds: plan.thresholds.iter().map(|t| t.to_string()).collect(),
         tool: ToolVersions {
             aforo: env!("CARGO_PKG_VERSION").to_string(),
@@ -354,6 +359,9 @@ async fn run_level(
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
     let rotation = tokio::spawn(rotate(RotationContext {
         recorder: Arc::clone(&recorder),
+        dir: dir.clone(),
+        wall_start,
+        late_written: false,
         hlog: LatencyLogWriter::new(
             BufWriter::new(File::create(dir.latency_log_path())?),
             wall_start,
@@ -361,6 +369,7 @@ async fn run_level(
         csv: RequestsWriter::new(BufWriter::new(File::create(dir.requests_path())?))?,
         stages: stages.clone(),
         stage_zero: Arc::clone(&stage_zero),
+        wall_zero: None,
         progress: Progress::new(
             id.as_str(),
             scenarios::profile::total(&stages),
@@ -392,15 +401,25 @@ async fn run_level(
     let _ = done_tx.send(true);
     let accumulated = rotation.await.context("the recording task panicked")??;
     let report = engine_result?;
+    // The stages start when the load does (closed: Goose starts; open: every slot has
+    // logged in), which is after `started_at`: the analyzer's stage windows, and so its
+    // load points, must hold the seconds the requests were due or sent in.
+    if let Some(zero) = stage_zero.get() {
+        let first = scenarios::record::wall_clock(*zero)
+            .duration_since(SystemTime::from(started))
+            .unwrap_or_default();
+        manifest.stages = manifest_stages(&stages, plan.model, first);
+    }
 
-    let model_note = match plan.model {
-        Model::Closed => Some(
+    let mut notes = Vec::new();
+    match plan.model {
+        Model::Closed => notes.push(
             "closed model: latency counts from when each request was sent; when the target stalls, \
              users wait and send less, so percentiles may hide the stall (coordinated omission). \
              Use --rate for the open model."
                 .to_string(),
         ),
-        Model::Open { max_in_flight } if report.late_arrivals > 0 => Some(format!(
+        Model::Open { max_in_flight } if report.late_arrivals > 0 => notes.push(format!(
             "{} of {} arrivals started over 10 ms late ({} while all {max_in_flight} slots were busy: \
              raise --max-in-flight; {} because the load generator was short of CPU); their latency \
              still counts from when they were due",
@@ -409,8 +428,17 @@ async fn run_level(
             report.late_all_busy,
             report.late_arrivals - report.late_all_busy
         )),
-        Model::Open { .. } => None,
-    };
+        Model::Open { .. } => {}
+    }
+    if report.unsent > 0 {
+        notes.push(format!(
+            "{} arrivals were due but never sent: the run stopped while every slot was busy; \
+             they count as errors of the endpoint `{}`",
+            report.unsent,
+            engine::UNSENT
+        ));
+    }
+    let model_note = (!notes.is_empty()).then(|| notes.join("; "));
     let summary = report::summarize(
         RunFacts {
             run_id: id.clone(),
@@ -436,10 +464,17 @@ async fn run_level(
 
 struct RotationContext {
     recorder: Arc<Recorder>,
+    dir: RunDir,
+    /// The interval log's start time.
+    wall_start: SystemTime,
+    /// A late fragment was appended: the files are merged at the end.
+    late_written: bool,
     hlog: LatencyLogWriter<BufWriter<File>>,
     csv: RequestsWriter<BufWriter<File>>,
     stages: Vec<StageSpec>,
     stage_zero: Arc<OnceLock<Instant>>,
+    /// `stage_zero` on the wall clock, once known.
+    wall_zero: Option<SystemTime>,
     progress: Progress,
     thresholds: Vec<crate::threshold::Threshold>,
     done: tokio::sync::watch::Receiver<bool>,
@@ -476,16 +511,33 @@ async fn rotate(mut ctx: RotationContext) -> anyhow::Result<Accumulated> {
             _ = ticker.tick() => false,
             _ = ctx.done.changed() => true,
         };
-        let interval = ctx.recorder.rotate(SystemTime::now());
-        write_interval(&mut ctx, &interval)?;
-
-        let mut second = Bucket::default();
-        for (name, bucket) in &interval.endpoints {
-            acc.totals.entry(name).or_default().add(bucket);
-            second.add(bucket);
+        let now = SystemTime::now();
+        // At the end no request is running (Goose waited for them): hand out everything.
+        let intervals = if last {
+            ctx.recorder.finish(now)
+        } else {
+            ctx.recorder.rotate(now)
+        };
+        if ctx.wall_zero.is_none() {
+            ctx.wall_zero = ctx
+                .stage_zero
+                .get()
+                .map(|z| scenarios::record::wall_clock(*z));
         }
-        if let Some(stage) = stage_of(&ctx, &interval) {
-            acc.stages[stage].add(&second);
+        // What this rotation handed out: the second that settled and late fragments.
+        let mut second = Bucket::default();
+        for interval in &intervals {
+            write_interval(&mut ctx, interval)?;
+            ctx.late_written |= interval.late;
+            let mut all = Bucket::default();
+            for (name, bucket) in &interval.endpoints {
+                acc.totals.entry(name).or_default().add(bucket);
+                all.add(bucket);
+            }
+            if let Some(stage) = stage_of(&ctx, interval) {
+                acc.stages[stage].add(&all);
+            }
+            second.add(&all);
         }
         recent.push_back(second.clone());
         if recent.len() > 5 {
@@ -503,7 +555,7 @@ async fn rotate(mut ctx: RotationContext) -> anyhow::Result<Accumulated> {
         ctx.progress.update(&Snapshot {
             elapsed: since_zero,
             level: level_at(&ctx.stages, since_zero),
-            rps: second.requests as f64 / interval.duration.as_secs_f64().max(1e-3),
+            rps: second.requests as f64,
             p95_ms: (!window.latency_us.is_empty())
                 .then(|| window.latency_us.value_at_quantile(0.95) as f64 / 1000.0),
             error_pct: if all.requests == 0 {
@@ -545,14 +597,89 @@ async fn rotate(mut ctx: RotationContext) -> anyhow::Result<Accumulated> {
     ctx.progress.finish();
     ctx.hlog.flush()?;
     ctx.csv.flush()?;
+    if ctx.late_written {
+        merge_late_fragments(&ctx.dir, ctx.wall_start)
+            .context("cannot merge late answers into their seconds")?;
+    }
     Ok(acc)
 }
 
+/// Rewrites `requests.csv` and `latency.hlog` with each late fragment added to the line of
+/// its second and endpoint, in time order: a finished run has one line per endpoint and
+/// second, late answers or not. Each file is replaced atomically, so a reader sees either
+/// the appended lines (which add up to the same) or the merged ones.
+fn merge_late_fragments(dir: &RunDir, wall_start: SystemTime) -> anyhow::Result<()> {
+    let rows = rundir::read_requests(std::io::BufReader::new(File::open(dir.requests_path())?))?;
+    let mut merged: BTreeMap<(OffsetDateTime, String), RequestsRow> = BTreeMap::new();
+    for row in rows {
+        match merged.entry((row.timestamp, row.endpoint.clone())) {
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(row);
+            }
+            std::collections::btree_map::Entry::Occupied(mut slot) => {
+                let m = slot.get_mut();
+                m.requests += row.requests;
+                m.successes += row.successes;
+                m.errors_4xx += row.errors_4xx;
+                m.errors_5xx += row.errors_5xx;
+                m.errors_other += row.errors_other;
+                m.bytes_sent += row.bytes_sent;
+                m.bytes_received += row.bytes_received;
+            }
+        }
+    }
+    replace_file(&dir.requests_path(), |out| {
+        let mut csv = RequestsWriter::new(out)?;
+        for row in merged.values() {
+            csv.write_row(row)?;
+        }
+        csv.flush()?;
+        Ok(())
+    })?;
+
+    let log = std::fs::read(dir.latency_log_path())?;
+    // Fragments carry their second's exact start and length.
+    let mut intervals: BTreeMap<(Duration, String), (Duration, hdrhistogram::Histogram<u64>)> =
+        BTreeMap::new();
+    for interval in rundir::read_intervals(&log)? {
+        let tag = interval.tag.clone().unwrap_or_default();
+        let (_, histogram) = intervals
+            .entry((interval.start, tag))
+            // Decoded histograms do not resize; the sum may need a wider range.
+            .or_insert_with(|| (interval.duration, crate::recorder::new_histogram()));
+        histogram
+            .add(&interval.histogram)
+            .context("cannot add two intervals of one second")?;
+    }
+    replace_file(&dir.latency_log_path(), |out| {
+        let mut hlog = LatencyLogWriter::new(out, wall_start)?;
+        for ((start, tag), (duration, histogram)) in &intervals {
+            hlog.write_interval(tag, SystemTime::UNIX_EPOCH + *start, *duration, histogram)?;
+        }
+        hlog.flush()?;
+        Ok(())
+    })
+}
+
+/// Writes `path` through `<path>.tmp` and renames it over the original.
+fn replace_file(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".tmp");
+    let tmp = PathBuf::from(name);
+    let mut out = BufWriter::new(File::create(&tmp)?);
+    write(&mut out)?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// The stage an interval belongs to, by its midpoint.
 fn stage_of(ctx: &RotationContext, interval: &Interval) -> Option<usize> {
-    let zero = *ctx.stage_zero.get()?;
-    // The interval ended now; place it by its midpoint.
-    let midpoint = Instant::now().checked_sub(interval.duration / 2)?;
-    let offset = midpoint.checked_duration_since(zero)?;
+    let midpoint = interval.start + interval.duration / 2;
+    let offset = midpoint.duration_since(ctx.wall_zero?).ok()?;
     let mut end = Duration::ZERO;
     for (i, stage) in ctx.stages.iter().enumerate() {
         end += stage.duration;

@@ -4,9 +4,11 @@
 //! or, for the first request of an arrival in the open model, from when the arrival was
 //! due, so a stalled target shows in the latencies instead of silently slowing the load
 //! (coordinated omission) — reads the whole body, and hands a [`RequestRecord`] to the
-//! [`Recorder`]. Statistics are computed elsewhere.
+//! [`Recorder`]. The record carries that starting instant on the wall clock
+//! ([`RequestRecord::at`]): a request belongs to the second it was due or sent, however
+//! long it took. Statistics are computed elsewhere.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
@@ -24,18 +26,29 @@ pub enum Failure {
     Connect,
     Timeout,
     Other,
+    /// Never sent: the arrival was due, but the run stopped before a slot took it.
+    Unsent,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestRecord {
     /// The endpoint's name (a tag in the latency log): a short identifier.
     pub endpoint: &'static str,
+    /// When the request was due (the first request of an open-model arrival) or sent, on
+    /// the wall clock: where its latency counts from, and the second it belongs to.
+    pub at: SystemTime,
     pub latency: Duration,
     pub outcome: Outcome,
     /// The status was one the contract expects for this step.
     pub success: bool,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+}
+
+/// `instant` on the wall clock (an instant of the past, or now).
+pub fn wall_clock(instant: Instant) -> SystemTime {
+    let now = SystemTime::now();
+    now.checked_sub(instant.elapsed()).unwrap_or(now)
 }
 
 /// Receives every request and skipped step; implemented by the load generator.
@@ -106,6 +119,7 @@ impl<'a> Exchange<'a> {
         expected: &[u16],
     ) -> Answer {
         let started = self.due.take().unwrap_or_else(Instant::now);
+        let at = wall_clock(started);
         let result = match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -125,6 +139,7 @@ impl<'a> Exchange<'a> {
         let success = status.is_some_and(|s| expected.contains(&s));
         self.recorder.record(RequestRecord {
             endpoint,
+            at,
             latency,
             outcome,
             success,

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accuracy;
+mod attribution;
 mod faults;
 mod runs;
 mod worker_path;
