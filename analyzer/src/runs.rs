@@ -332,7 +332,15 @@ pub fn merge_fleets(runs: Vec<RunData>) -> (Vec<RunData>, Vec<String>) {
 /// Adds one more generator's run to a fleet's merged run.
 fn absorb(fleet: &mut RunData, run: RunData) {
     let m = &mut fleet.manifest;
-    m.started_at = m.started_at.min(run.manifest.started_at);
+    // Stage offsets count from the run's start: an earlier start moves them later, so
+    // that the stages keep their wall-clock times.
+    if run.manifest.started_at < m.started_at {
+        let shift = (m.started_at - run.manifest.started_at).whole_milliseconds() as u64;
+        for stage in &mut m.stages {
+            stage.start_offset_ms += shift;
+        }
+        m.started_at = run.manifest.started_at;
+    }
     m.ended_at = match (m.ended_at, run.manifest.ended_at) {
         (Some(a), Some(b)) => Some(a.max(b)),
         _ => None,
@@ -390,5 +398,64 @@ fn level_text(level: f64) -> String {
         format!("{level:.0}")
     } else {
         format!("{level:.1}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generator(root: &Path, index: u32, started_ms: i64) -> RunData {
+        let text = include_str!("../../rundir/tests/data/manifest.example.json");
+        let mut manifest: Manifest = serde_json::from_str(text).unwrap();
+        let started = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+            + time::Duration::milliseconds(started_ms);
+        manifest.run_id = rundir::RunId::generate(started, &format!("scenario1-g{index}"));
+        manifest.started_at = started;
+        manifest.shard = Some(rundir::FleetShard {
+            fleet: "20270115T080000Z-scenario1-fleet".into(),
+            index,
+            count: 2,
+        });
+        manifest.stages = vec![rundir::Stage {
+            name: "hold 5".into(),
+            start_offset_ms: 200,
+            duration_ms: 10_000,
+            users: Some(5),
+            rate_per_sec: None,
+            ramp: false,
+        }];
+        RunData {
+            dir: RunDir::create(root, &manifest.run_id).unwrap(),
+            manifest,
+            summary: None,
+            intervals: Vec::new(),
+            requests: Vec::new(),
+            metrics: Vec::new(),
+            activities: Vec::new(),
+            tasks: Vec::new(),
+            stack: None,
+        }
+    }
+
+    /// The merged run starts with its earliest generator; the stages keep their wall-clock
+    /// times, and the levels add up.
+    #[test]
+    fn a_fleet_merges_on_wall_clock_stage_times() {
+        let root = tempfile::tempdir().unwrap();
+        let first = generator(root.path(), 1, 0);
+        let earlier = generator(root.path(), 2, -300);
+        let stage_at = first.manifest.started_at + time::Duration::milliseconds(200);
+        let (merged, notes) = merge_fleets(vec![first, earlier]);
+        assert_eq!(merged.len(), 1);
+        let m = &merged[0].manifest;
+        assert_eq!(m.run_id.as_str(), "20270115T080000Z-scenario1-fleet");
+        assert_eq!(m.stages[0].users, Some(10));
+        assert_eq!(m.stages[0].name, "hold 10");
+        assert_eq!(
+            m.started_at + time::Duration::milliseconds(m.stages[0].start_offset_ms as i64),
+            stage_at
+        );
+        assert!(notes[0].contains("its 2 generators"), "{notes:?}");
     }
 }
