@@ -68,9 +68,13 @@ pub fn stats_of(
     }
 }
 
-/// The level of the run's load at `offset_ms` from its start: ramps move linearly from the
-/// previous stage's level.
+/// The level of the run's load at `offset_ms` from its start. An open-model ramp moves its
+/// rate linearly from the previous stage's level. A closed-model ramp up starts its users
+/// one at a time, the first at the ramp's start and one every `duration / users` after
+/// (Goose's launch), so `⌊fraction × added⌋ + 1` of them are running: the straight line
+/// would count half a user too few, which Little's law shows on a perfect system.
 fn level_at(manifest: &Manifest, offset_ms: f64) -> f64 {
+    let closed = matches!(manifest.load_model, LoadModel::Closed { .. });
     let mut previous = 0.0;
     for stage in &manifest.stages {
         let level = stage_level(stage);
@@ -79,13 +83,28 @@ fn level_at(manifest: &Manifest, offset_ms: f64) -> f64 {
         if offset_ms < end || std::ptr::eq(stage, manifest.stages.last().expect("not empty")) {
             if stage.ramp && stage.duration_ms > 0 {
                 let fraction = ((offset_ms - start) / (end - start)).clamp(0.0, 1.0);
-                return previous + (level - previous) * fraction;
+                let added = level - previous;
+                if closed && added > 0.0 && offset_ms >= start {
+                    return previous + ((fraction * added).floor() + 1.0).min(added);
+                }
+                return previous + added * fraction;
             }
             return level;
         }
         previous = level;
     }
     previous
+}
+
+/// The mean load over `[from_ms, to_ms)` from the run's start: a closed ramp's users step
+/// up within a slice, so the slice's load is their time average.
+fn mean_level(manifest: &Manifest, from_ms: f64, to_ms: f64) -> f64 {
+    const SAMPLES: usize = 400;
+    let width = (to_ms - from_ms) / SAMPLES as f64;
+    (0..SAMPLES)
+        .map(|i| level_at(manifest, from_ms + (i as f64 + 0.5) * width))
+        .sum::<f64>()
+        / SAMPLES as f64
 }
 
 pub(crate) fn stage_level(stage: &rundir::Stage) -> f64 {
@@ -135,7 +154,8 @@ pub fn load_points(manifest: &Manifest, timeline: &Timeline, slo_p95_ms: f64) ->
             if total.samples == 0 {
                 continue;
             }
-            let mid_ms = (window.from + window.to) as f64 * 500.0 - start_ms as f64;
+            let from_ms = window.from as f64 * 1000.0 - start_ms as f64;
+            let to_ms = window.to as f64 * 1000.0 - start_ms as f64;
             let endpoints: Vec<EndpointStats> = timeline
                 .endpoints()
                 .iter()
@@ -172,7 +192,7 @@ pub fn load_points(manifest: &Manifest, timeline: &Timeline, slo_p95_ms: f64) ->
                 ramp: stage.ramp,
                 load_kind,
                 load: if stage.ramp {
-                    level_at(manifest, mid_ms)
+                    mean_level(manifest, from_ms, to_ms)
                 } else {
                     stage_level(stage)
                 },
@@ -303,9 +323,10 @@ mod tests {
         let points = load_points(&m, &t, 1000.0);
         assert_eq!(points.len(), 11, "ten 6 s slices and the hold");
         assert_eq!(points[0].label, "ramp to 100, 0–6 s");
-        // The first slice's midpoint is 3 s into a 60 s ramp to 100.
-        assert!((points[0].load - 5.0).abs() < 1e-9, "{}", points[0].load);
-        assert!((points[9].load - 95.0).abs() < 1e-9);
+        // Over the first 6 s of a 60 s ramp to 100 a user starts every 0.6 s, the first at
+        // 0 s: 1, 2, … 10 users, 5.5 on average (the straight line would say 5).
+        assert!((points[0].load - 5.5).abs() < 1e-6, "{}", points[0].load);
+        assert!((points[9].load - 95.5).abs() < 1e-6, "{}", points[9].load);
         let hold = &points[10];
         assert_eq!((hold.label.as_str(), hold.load), ("hold 100", 100.0));
         assert_eq!(hold.total.samples, 30);

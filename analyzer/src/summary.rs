@@ -18,9 +18,14 @@ fn ms(v: Option<f64>) -> String {
 
 /// One load point's own figures, so that a claim never mixes two points.
 fn point(p: &capacity_model::StagePoint, unit: &str) -> String {
+    // A ramp slice's load is a time average: 65.5 users is not 66.
+    let load = if p.load.fract() == 0.0 {
+        format!("{:.0}", p.load)
+    } else {
+        format!("{:.1}", p.load)
+    };
     format!(
-        "{:.0} {unit} at {}: {:.1} req/s, p95 {} ms, {:.2}% errors, {} requests",
-        p.load,
+        "{load} {unit} at {}: {:.1} req/s, p95 {} ms, {:.2}% errors, {} requests",
         p.label,
         p.rps,
         ms(p.p95_ms),

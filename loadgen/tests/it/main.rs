@@ -7,4 +7,5 @@ mod accuracy;
 mod attribution;
 mod faults;
 mod runs;
+mod truth;
 mod worker_path;
