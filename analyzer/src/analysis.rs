@@ -532,7 +532,8 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
                 .iter()
                 .map(|s| s.rate_per_minute)
                 .fold(f64::MAX, f64::min);
-            (MIN_EVENTS_FOR_RATE as f64 / lowest * 60.0).ceil()
+            // Arrivals come at k / rate: n of them need n + 1 intervals' worth of step.
+            ((MIN_EVENTS_FOR_RATE + 1) as f64 / lowest * 60.0).ceil()
         });
     // X is the processed videos over the span from the first enqueue to the last finish.
     let span_minutes =
@@ -859,8 +860,8 @@ mod tests {
         );
         assert_eq!(cell.max_stable_per_minute, None);
         assert_eq!(cell.saturated_at_per_minute, None);
-        // 10 arrivals at 1.65/min take 364 s.
-        assert_eq!(cell.step_needed_s, Some(364.0));
+        // 10 arrivals inside a step at 1.65/min take 11 intervals: 400 s.
+        assert_eq!(cell.step_needed_s, Some(400.0));
         let interval = cell.steps[0].completed_interval_per_minute.unwrap();
         assert!(
             interval.low < 1.0 && interval.high.unwrap() > 1.0,

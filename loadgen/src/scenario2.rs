@@ -61,7 +61,9 @@ const MIN_STEP: Duration = Duration::from_secs(60);
 /// step asked for that is shorter is kept, with a warning: the analyzer will call it "not
 /// enough data".
 pub fn step_for(asked: Option<Duration>, first_rate_per_minute: f64) -> Duration {
-    let needed = capacity_model::confidence::MIN_EVENTS_FOR_RATE as f64
+    // The staircase's k-th arrival comes at k / rate, so a step of n / rate holds n − 1 of
+    // them; one more interval holds n.
+    let needed = (capacity_model::confidence::MIN_EVENTS_FOR_RATE + 1) as f64
         / first_rate_per_minute.max(f64::MIN_POSITIVE)
         * 60.0;
     let needed = Duration::from_secs_f64(needed.ceil().min(86_400.0));
@@ -878,7 +880,9 @@ mod tests {
     /// By default a step is long enough for 10 at the first rate; one asked for is kept.
     #[test]
     fn a_default_step_gives_enough_arrivals_at_the_first_rate() {
-        assert_eq!(step_for(None, 1.65), Duration::from_secs(364));
+        // 11 / 1.65 per minute = 400 s: ten arrivals inside the step (measured: a 240 s
+        // step at 2.5/min held 9).
+        assert_eq!(step_for(None, 1.65), Duration::from_secs(400));
         assert_eq!(
             step_for(None, 60.0),
             MIN_STEP,

@@ -216,3 +216,20 @@ fn every_capacity_claim_quotes_the_figures_of_the_point_it_names() {
         );
     }
 }
+/// The committed example (`capacity-planning/examples/`): each report's claims quote the
+/// points of the analysis.json they were rendered from.
+#[test]
+fn the_examples_claims_match_its_analysis() {
+    let examples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../capacity-planning/examples");
+    let text = std::fs::read_to_string(examples.join("analysis.json")).unwrap();
+    let a: Analysis = serde_json::from_str(&text).expect("the example is a current analysis.json");
+    for (file, lang) in [
+        ("pruebas_de_carga_entrega4.md", "es"),
+        ("capacity-report.md", "en"),
+    ] {
+        let markdown = std::fs::read_to_string(examples.join(file)).unwrap();
+        let checked = claims_match_their_points(&markdown, &a, lang);
+        assert!(checked >= 1, "{file} makes a capacity claim");
+    }
+}

@@ -1799,6 +1799,7 @@ pub fn golden_form(mut analysis: Value, root: &Path) -> String {
     out.replace(&root.display().to_string(), "<runs>")
 }
 
+/// Fractions to 6 significant digits, object keys in order.
 fn round(v: &mut Value) {
     match v {
         Value::Number(n) if n.is_f64() => {
@@ -1809,7 +1810,16 @@ fn round(v: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(round),
-        Value::Object(map) => map.values_mut().for_each(round),
+        // Keys sorted: serde_json keeps insertion order when another crate of the build
+        // enables its `preserve_order` (cfn-guard does, in a workspace-wide build).
+        Value::Object(map) => {
+            let mut members: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
+            members.sort_by(|a, b| a.0.cmp(&b.0));
+            for (key, mut value) in members {
+                round(&mut value);
+                map.insert(key, value);
+            }
+        }
         _ => {}
     }
 }
