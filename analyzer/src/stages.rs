@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use capacity_model::analysis::{EndpointStats, LoadKind, LoadPoint, Tier};
-use capacity_model::confidence::{min_samples_for_quantile, quantile_rank_bounds};
+use capacity_model::confidence::quantile_rank_bounds;
 use rundir::{LatencySummary, LoadModel, Manifest};
 
 use crate::timeline::{Counts, Kpi, Timeline, Window};
@@ -115,13 +115,6 @@ pub(crate) fn stage_level(stage: &rundir::Stage) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Whether an endpoint's p95 in a window can judge `slo_p95_ms`: enough samples to bound it
-/// from above, or a breach certain even from few (its lower bound above the SLO).
-pub fn p95_judges(e: &EndpointStats, slo_p95_ms: f64) -> bool {
-    e.latency_samples >= min_samples_for_quantile(0.95)
-        || e.p95_low_ms.is_some_and(|low| low > slo_p95_ms)
-}
-
 /// The load points of one run, in time order, each judged against `slo_p95_ms` by the
 /// endpoints with enough samples. Windows without a request are left out.
 pub fn load_points(manifest: &Manifest, timeline: &Timeline, slo_p95_ms: f64) -> Vec<LoadPoint> {
@@ -166,12 +159,12 @@ pub fn load_points(manifest: &Manifest, timeline: &Timeline, slo_p95_ms: f64) ->
             // connect have none, and count in the errors only.
             let worst = endpoints
                 .iter()
-                .filter(|e| p95_judges(e, slo_p95_ms))
+                .filter(|e| e.p95_judges(slo_p95_ms))
                 .filter_map(|e| e.p95_ms.map(|p95| (e, p95)))
                 .max_by(|a, b| a.1.total_cmp(&b.1));
             let thin_endpoints = endpoints
                 .iter()
-                .filter(|e| e.latency_samples > 0 && !p95_judges(e, slo_p95_ms))
+                .filter(|e| e.latency_samples > 0 && !e.p95_judges(slo_p95_ms))
                 .map(|e| e.endpoint.clone())
                 .collect();
             let label = if stage.ramp {

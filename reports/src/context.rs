@@ -87,7 +87,9 @@ pub struct PointRow {
 pub struct SloRow {
     #[serde(flatten)]
     pub stats: EndpointStats,
-    pub p95_ok: bool,
+    /// None: too few latencies to judge the p95 either way (fewer than 110 and no certain
+    /// breach).
+    pub p95_ok: Option<bool>,
     pub errors_ok: bool,
 }
 
@@ -280,7 +282,10 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
         .iter()
         .map(|e| SloRow {
             stats: e.clone(),
-            p95_ok: e.p95_ms.is_some_and(|p95| p95 <= slo.p95_ms),
+            p95_ok: e
+                .p95_ms
+                .filter(|_| e.p95_judges(slo.p95_ms))
+                .map(|p95| p95 <= slo.p95_ms),
             errors_ok: e.error_ratio <= slo.max_error_ratio,
         })
         .collect();

@@ -422,6 +422,16 @@ pub struct EndpointStats {
     pub max_ms: Option<f64>,
 }
 
+impl EndpointStats {
+    /// Whether this p95 can judge an SLO of `slo_p95_ms`: enough latencies to bound it from
+    /// above (110, see `confidence`), or a breach certain even from few (its lower bound
+    /// above the SLO).
+    pub fn p95_judges(&self, slo_p95_ms: f64) -> bool {
+        self.latency_samples >= crate::confidence::min_samples_for_quantile(0.95)
+            || self.p95_low_ms.is_some_and(|low| low > slo_p95_ms)
+    }
+}
+
 /// One load point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadPoint {
