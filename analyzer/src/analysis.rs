@@ -561,12 +561,7 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
         per_minute: w.per_minute.clone(),
         saturated_at_per_minute: steps
             .iter()
-            .find(|s| {
-                matches!(
-                    s.judgement,
-                    StepJudgement::QueueGrowing | StepJudgement::ArrivalsAboveThroughput
-                )
-            })
+            .find(|s| s.judgement.is_unstable())
             .map(|s| s.rate_per_minute),
         step_needed_s,
         capacity_per_minute,

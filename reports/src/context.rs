@@ -2,8 +2,8 @@
 //! the run it came from. Numbers stay numbers; the templates format them.
 
 use capacity_model::analysis::{
-    Analysis, EndpointStats, LittleCheck, LoadKind, LoadPoint, RunInfo, ScaleOut, Section,
-    StepJudgement, Tier, WorkerCell,
+    Analysis, EndpointStats, LittleCheck, LoadKind, LoadPoint, RunInfo, ScaleOut, Section, Tier,
+    WorkerCell,
 };
 use capacity_model::{KneeOutcome, KpiLimit, StagePoint};
 use serde::Serialize;
@@ -386,12 +386,7 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
             short_id: short(&w.run_id),
             size_mb: w.size_bytes as f64 / 1e6,
             stable: w.queue_verdict != "growing"
-                && !w.steps.iter().any(|s| {
-                    matches!(
-                        s.judgement,
-                        StepJudgement::QueueGrowing | StepJudgement::ArrivalsAboveThroughput
-                    )
-                }),
+                && !w.steps.iter().any(|s| s.judgement.is_unstable()),
             erlang_servers: w.erlang.available().map(|e| e.servers),
             erlang_missing: match &w.erlang {
                 Section::Unavailable { unavailable } => Some(unavailable.clone()),

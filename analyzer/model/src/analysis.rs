@@ -337,6 +337,14 @@ pub enum StepJudgement {
 }
 
 impl StepJudgement {
+    /// The step showed the workers falling behind (not merely too few arrivals to tell).
+    pub fn is_unstable(self) -> bool {
+        matches!(
+            self,
+            StepJudgement::QueueGrowing | StepJudgement::ArrivalsAboveThroughput
+        )
+    }
+
     /// Judges a step from its arrival rate, the most the workers can finish per minute
     /// (`capacity_per_minute`: slots × 60 / S, S the measured mean service time), its sample
     /// (arrivals; None when unknown) and its queue trend.
