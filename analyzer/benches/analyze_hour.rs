@@ -57,6 +57,7 @@ fn generate(root: &std::path::Path) -> RunId {
             hdrhistogram: "7".into(),
         },
         host: HostInfo::current(),
+        workload: rundir::Workload::default(),
         command_line: Vec::new(),
         shard: None,
     })
@@ -104,6 +105,7 @@ fn generate(root: &std::path::Path) -> RunId {
                     errors_other: 0,
                     bytes_sent: 1_000 * n as u64,
                     bytes_received: 5_000 * n as u64,
+                    responses: Some(n as u64),
                 })
                 .unwrap();
         }

@@ -8,18 +8,19 @@ use std::collections::BTreeMap;
 
 use capacity_model::confidence::{MIN_EVENTS_FOR_RATE, rate_interval};
 use capacity_model::{
-    KpiRules, MmcQueue, UslFit, closed_model_check, find_knee, open_model_check, servers_for_wait,
+    KpiRules, MmcQueue, UslError, UslFit, closed_model_check, find_knee, open_model_check,
+    servers_for_wait,
 };
 use time::OffsetDateTime;
 
 pub use capacity_model::analysis::{
     ANALYSIS_FORMAT_VERSION, Analysis, Capacity, EndpointStats, ErlangSizing, LITTLE_TOLERANCE,
-    LittleCheck, LoadKind, LoadPoint, RunInfo, RunTimeline, SPECTRUM_PERCENTILES, ScaleOut, Second,
-    Section, Settings, Spectrum, StageInfo, StepJudgement, Tier, USL_POOR_FIT, UslSection,
-    WorkerCell, WorkerStep,
+    LittleCheck, LoadKind, LoadPoint, Missing, Note, RunInfo, RunTimeline, SPECTRUM_PERCENTILES,
+    ScaleOut, Second, Section, Settings, Spectrum, StageInfo, StepJudgement, Tier, USL_POOR_FIT,
+    UslSection, WorkerCell, WorkerStep,
 };
 
-use crate::reactions::scale_outs;
+use crate::reactions::{scale_ins, scale_outs};
 use crate::runs::RunData;
 use crate::stages::{endpoint_stats, judges_the_web_tier, kpi_tier, load_points, stats_of};
 use crate::timeline::{Kpi, Timeline, Window};
@@ -33,6 +34,7 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
     let mut stages = Vec::new();
     let mut little = Vec::new();
     let mut scale = Vec::new();
+    let mut scale_in = Vec::new();
     let mut workers = Vec::new();
     let mut timelines = Vec::new();
     let mut merged: BTreeMap<String, hdrhistogram::Histogram<u64>> = BTreeMap::new();
@@ -49,18 +51,12 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
             &run.activities,
             settings.slo.p95_ms,
         ));
+        scale_in.extend(scale_ins(id, &timeline, &run.activities));
         // A fleet's merged run drops its generators' summaries on purpose (runs::merge_fleets).
         if run.summary.is_none() && run.manifest.shard.is_none() {
-            notes.push(if run.manifest.scenario == "scenario2" {
-                format!(
-                    "{id}: no summary.json (the run was killed, or is still going), and \
-                     scenario 2's figures come from it: this run gives no worker cell"
-                )
-            } else {
-                format!(
-                    "{id}: no summary.json (the run was killed, or is still going); its figures \
-                     come from its per-second files, latency.hlog and requests.csv"
-                )
+            notes.push(Note::NoSummary {
+                run_id: id.to_string(),
+                worker: run.manifest.scenario == "scenario2",
             });
             if run.manifest.scenario == "scenario2" {
                 continue;
@@ -87,10 +83,9 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
         merged_seconds += run_seconds(run);
         let points = load_points(&run.manifest, &timeline, settings.slo.p95_ms);
         if points.is_empty() && !run.intervals.is_empty() {
-            notes.push(format!(
-                "{id}: its manifest has no stage with whole seconds of traffic; it adds to the \
-                 latency but gives no load point"
-            ));
+            notes.push(Note::NoLoadPoint {
+                run_id: id.to_string(),
+            });
         }
         little.extend(points.iter().filter_map(point_little));
         stages.extend(points);
@@ -120,6 +115,7 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
         usl,
         little,
         scale_outs: scale,
+        scale_ins: scale_in,
         workers,
         timelines,
         spectra: merged
@@ -237,30 +233,18 @@ fn run_info(run: &RunData) -> RunInfo {
         host_cores: run.manifest.host.cores,
         host: format!("{} ({})", run.manifest.host.hostname, run.manifest.host.os),
         command_line: run.manifest.command_line.clone(),
-        stack_config: run.stack.as_ref().map_or_else(Vec::new, |s| {
-            let mut lines = vec![
-                format!(
-                    "instances: {} CPU each; worker concurrency {}",
-                    s.instance_cpus, s.worker_concurrency
-                ),
-                format!("load balancer: {}", s.balancer),
-            ];
-            for g in &s.groups {
-                lines.push(format!(
-                    "group {}: {}–{} instances, warm-up {} s; policies: {}",
-                    g.name,
-                    g.min,
-                    g.max,
-                    g.warmup_secs,
-                    if g.policies.is_empty() {
-                        "none".to_string()
-                    } else {
-                        g.policies.join("; ")
-                    }
-                ));
-            }
-            lines
+        stack_config: run.stack.clone(),
+        load_kind: Some(match run.manifest.load_model {
+            rundir::LoadModel::Closed { .. } => LoadKind::Users,
+            rundir::LoadModel::Open { .. } => LoadKind::Rate,
         }),
+        max_load: Some(match run.manifest.load_model {
+            rundir::LoadModel::Closed { max_users } => f64::from(max_users),
+            rundir::LoadModel::Open {
+                max_rate_per_sec, ..
+            } => max_rate_per_sec,
+        }),
+        workload: run.manifest.workload.clone(),
     }
 }
 
@@ -298,12 +282,13 @@ fn open_little(p: &LoadPoint, rps: f64, response_s: f64) -> LittleCheck {
 fn capacity_and_usl(
     stages: &[LoadPoint],
     settings: &Settings,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Note>,
 ) -> (Section<Capacity>, Section<UslSection>) {
     if stages.is_empty() {
-        let why = "no scenario-1 load point: run `loadgen run scenario1` (a ramp or a search \
-                   gives the curve)";
-        return (Section::missing(why), Section::missing(why));
+        return (
+            Section::missing(Missing::NoScenario1Points),
+            Section::missing(Missing::NoScenario1Points),
+        );
     }
     // One kind of load per curve: the kind most points have.
     let users = stages
@@ -320,15 +305,11 @@ fn capacity_and_usl(
         .filter(|p| p.load_kind == kind && p.load > 0.0)
         .collect();
     if points.len() < stages.len() {
-        notes.push(format!(
-            "the capacity curve uses the {} points measured in {}; {} other points are left out",
-            points.len(),
-            match kind {
-                LoadKind::Users => "users",
-                LoadKind::Rate => "arrivals per second",
-            },
-            stages.len() - points.len()
-        ));
+        notes.push(Note::OtherLoadKindLeftOut {
+            used: points.len(),
+            kind,
+            left_out: stages.len() - points.len(),
+        });
     }
     points.sort_by(|a, b| a.load.total_cmp(&b.load));
     // A point without latency (every request refused at connect) is judged by its errors
@@ -337,19 +318,13 @@ fn capacity_and_usl(
         p.worst_p95_ms.is_some() || p.total.error_ratio > settings.slo.max_error_ratio
     });
     if !unjudged.is_empty() {
-        notes.push(format!(
-            "{} load points are left out of the capacity curve, not enough data: no endpoint \
-             recorded the {} latencies that bound a p95 (nor a certain breach), and their \
-             errors are within the SLO; hold each load longer (a longer stage or a larger \
-             --time-scale): {}",
-            unjudged.len(),
-            capacity_model::confidence::min_samples_for_quantile(0.95),
-            unjudged
+        notes.push(Note::UnjudgedPoints {
+            points: unjudged
                 .iter()
                 .map(|p| format!("{} ({})", p.label, short_id(&p.run_id)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+                .collect(),
+            min_samples: capacity_model::confidence::min_samples_for_quantile(0.95),
+        });
     }
     let points = judged;
 
@@ -411,7 +386,10 @@ fn capacity_and_usl(
                 knee,
             })
         }
-        Err(e) => Section::missing(format!("the knee cannot be found: {e}")),
+        Err(e) => Section::missing(Missing::Refused {
+            model: "knee".into(),
+            message: e.to_string(),
+        }),
     };
 
     let usl_points: Vec<(f64, f64)> = points
@@ -424,14 +402,16 @@ fn capacity_and_usl(
         .filter(|(n, _)| *n > 0.0)
         .collect();
     let usl = match UslFit::fit(&usl_points) {
+        Ok(fit) if !fit.model().is_physical() => Section::missing(Missing::UnphysicalFit {
+            sigma: fit.sigma(),
+            kappa: fit.kappa(),
+            r_squared: fit.r_squared(),
+        }),
         Ok(fit) if fit.r_squared() < USL_POOR_FIT => {
-            notes.push(format!(
-                "the scalability fit is poor (R² {:.2} < {USL_POOR_FIT}): throughput does not \
-                 follow the USL over these points (flat from the lowest load means the \
-                 system, or the machine running everything, was saturated from the start); \
-                 read no projection from it",
-                fit.r_squared()
-            ));
+            notes.push(Note::PoorUslFit {
+                r_squared: fit.r_squared(),
+                threshold: USL_POOR_FIT,
+            });
             Section::Available(UslSection {
                 concurrency_from: usl_source(kind),
                 points: usl_points,
@@ -443,7 +423,17 @@ fn capacity_and_usl(
             points: usl_points,
             fit: fit.summary(),
         }),
-        Err(e) => Section::missing(format!("no scalability fit: {e}")),
+        Err(UslError::TooFewLevels { levels }) => Section::missing(Missing::TooFewLevels {
+            levels,
+            needed: capacity_model::usl::MIN_CONCURRENCY_LEVELS,
+        }),
+        Err(UslError::DidNotConverge { iterations }) => {
+            Section::missing(Missing::DidNotConverge { iterations })
+        }
+        Err(e) => Section::missing(Missing::Refused {
+            model: "USL".into(),
+            message: e.to_string(),
+        }),
     };
     (capacity, usl)
 }
@@ -471,11 +461,19 @@ fn worker_little(run: &RunData, w: &rundir::WorkerSummary) -> Option<LittleCheck
     })
 }
 
+/// A queue slope's 95 % interval, when loadgen recorded its standard error.
+fn slope_interval_of(
+    slope: Option<f64>,
+    error: Option<f64>,
+) -> Option<capacity_model::confidence::Interval> {
+    Some(capacity_model::confidence::slope_interval(slope?, error?))
+}
+
 fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) -> WorkerCell {
     let service_s = w.service_us.mean / 1e6;
     let arrival_per_minute = settings.arrival_per_minute.unwrap_or(w.videos_per_minute);
     let erlang = if service_s <= 0.0 || arrival_per_minute <= 0.0 {
-        Section::missing("no task finished, so there is no service time to size with")
+        Section::missing(Missing::NoTaskFinished)
     } else {
         let lambda = arrival_per_minute / 60.0;
         match servers_for_wait(lambda, service_s, settings.target_wait_s)
@@ -493,7 +491,10 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
                     w.concurrency, w.workers
                 ),
             }),
-            Err(e) => Section::missing(format!("Erlang C: {e}")),
+            Err(e) => Section::missing(Missing::Refused {
+                model: "Erlang C".into(),
+                message: e.to_string(),
+            }),
         }
     };
     let slots = f64::from(w.workers.max(1) * w.concurrency.max(1));
@@ -513,6 +514,11 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
                     .then(|| rate_interval(s.completions, s.seconds / 60.0))
                     .flatten(),
                 queue_verdict: s.queue_verdict.clone(),
+                queue_slope_per_minute: s.queue_slope_per_minute,
+                queue_slope_interval_per_minute: slope_interval_of(
+                    s.queue_slope_per_minute,
+                    s.queue_slope_error_per_minute,
+                ),
                 judgement: StepJudgement::of(
                     s.rate_per_minute,
                     // Without a service time nothing finished: no capacity was seen.
@@ -556,6 +562,10 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
         service_p95_s: w.service_us.p95 as f64 / 1e6,
         wait_mean_s: w.wait_us.mean / 1e6,
         queue_slope_per_minute: w.queue_slope_per_minute,
+        queue_slope_interval_per_minute: slope_interval_of(
+            w.queue_slope_per_minute,
+            w.queue_slope_error_per_minute,
+        ),
         queue_verdict: w.queue_verdict.clone(),
         worker_cpu_percent: w.worker_cpu_percent,
         per_minute: w.per_minute.clone(),
@@ -653,6 +663,7 @@ mod tests {
                 errors_other: 0,
                 bytes_sent: 0,
                 bytes_received: 0,
+                responses: Some(n),
             });
             let web = vec![("AutoScalingGroupName", "web")];
             metrics.push(metric(
@@ -868,7 +879,7 @@ mod tests {
     fn without_scenario_1_points_the_sections_say_why() {
         let a = analyze(&[], &Settings::default(), crate::stages::at(START));
         assert!(
-            matches!(&a.capacity, Section::Unavailable { unavailable } if unavailable.contains("loadgen run scenario1"))
+            matches!(&a.capacity, Section::Unavailable { unavailable, .. } if unavailable.contains("loadgen run scenario1"))
         );
         let json = serde_json::to_value(&a).unwrap();
         assert!(json["usl"]["unavailable"].is_string());

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::analysis::{Settings, analyze};
+use crate::analysis::{Note, Settings, analyze};
 use crate::model::{Slo, UslFit, UslSummary};
 use crate::runs::Selection;
 
@@ -180,7 +180,8 @@ enum Command {
         /// Where the report and its charts/ go.
         #[arg(long, default_value = "capacity-planning")]
         out: PathBuf,
-        /// The language of the built-in template.
+        /// The report's language: the built-in template's, the charts' and the numbers'
+        /// (decimal comma in es). A template of your own is written in one of them.
         #[arg(long, default_value = "es", value_parser = ["es", "en"])]
         lang: String,
         /// A template name instead of the built-in one: NAME.md.j2 in --template-dir.
@@ -196,6 +197,10 @@ enum Command {
         /// An earlier analysis to compare with.
         #[arg(long)]
         baseline: Option<PathBuf>,
+        /// The report's title, instead of the template's ("Pruebas de carga y análisis de
+        /// capacidad — Entrega 4" in es).
+        #[arg(long)]
+        title: Option<String>,
     },
 }
 
@@ -241,11 +246,13 @@ pub fn main() -> ExitCode {
             template_dir,
             name,
             baseline,
+            title,
         }) => finish(
             report(
                 &analysis,
                 reports::Options {
                     template: template.unwrap_or_else(|| lang.clone()),
+                    lang: reports::Lang::parse(&lang).expect("clap accepts es and en only"),
                     template_dir,
                     out_dir: out,
                     file_name: name.unwrap_or_else(|| {
@@ -255,6 +262,7 @@ pub fn main() -> ExitCode {
                             "capacity-report.md".into()
                         }
                     }),
+                    title,
                 },
                 baseline.as_deref(),
             )
@@ -306,7 +314,10 @@ fn run_analysis(args: &AnalysisArgs) -> anyhow::Result<String> {
     let selected = crate::runs::select(&runs_dir, &selection, now)?;
     let mut skipped = Vec::new();
     for (path, error) in &selected.unreadable {
-        skipped.push(format!("skipped {}: {error}", path.display()));
+        skipped.push(Note::SkippedRun {
+            path: path.display().to_string(),
+            error: error.to_string(),
+        });
     }
     let mut runs = Vec::new();
     for (dir, manifest) in selected.runs {
@@ -327,11 +338,12 @@ fn run_analysis(args: &AnalysisArgs) -> anyhow::Result<String> {
             run.manifest.run_id, resources.region
         );
         let got = runtime()?.block_on(crate::aws::fetch_and_save(run, &resources, now))?;
-        fetched.push(format!(
-            "{}: fetched {} CloudWatch datapoints ({} s period) and {} scaling activities, \
-             saved beside the run",
-            run.manifest.run_id, got.metric_rows, got.period, got.activities
-        ));
+        fetched.push(Note::Fetched {
+            run_id: run.manifest.run_id.to_string(),
+            datapoints: got.metric_rows,
+            period_s: got.period,
+            activities: got.activities,
+        });
     }
     let settings = Settings {
         slo: Slo {

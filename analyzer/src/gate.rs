@@ -261,7 +261,7 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
                     "no load point met the SLO (it broke at the first one)".into(),
                 ),
             },
-            Section::Unavailable { unavailable } => no_data(name, unavailable.clone()),
+            Section::Unavailable { unavailable, .. } => no_data(name, unavailable.clone()),
         });
     }
     if let Some(max) = gate.max_failed_tasks {
@@ -450,6 +450,7 @@ mod tests {
             errors: 0,
             error_ratio: 0.0,
             rps: 1.0,
+            rps_interval: None,
             kb_per_s: 0.0,
             mean_ms: p95_ms,
             min_ms: p95_ms,

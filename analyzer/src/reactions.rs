@@ -12,8 +12,12 @@
 //!   N to M");
 //! - **recovered**: after a breach, the first of [`RECOVERY_SECONDS`] consecutive seconds
 //!   back within the SLO, at or after the instance came into service.
+//!
+//! And for every scale-in: alarm → activity → instances out of service, how long the group
+//! kept the capacity its previous scale-out added, and whether it scaled out again within
+//! [`FLAP_WINDOW_S`] (a flap).
 
-use capacity_model::analysis::ScaleOut;
+use capacity_model::analysis::{FLAP_WINDOW_S, ScaleIn, ScaleOut};
 use rundir::Activity;
 use time::OffsetDateTime;
 
@@ -36,6 +40,46 @@ pub fn scale_out_capacities(activity: &Activity) -> Option<(u32, u32)> {
         return None;
     }
     capacities(&activity.cause).filter(|(from, to)| to > from)
+}
+
+/// The capacities of an activity that terminated an instance because the desired capacity
+/// fell (a policy or an operator); terminations that replace an unhealthy instance are not
+/// scale-ins.
+pub fn scale_in_capacities(activity: &Activity) -> Option<(u32, u32)> {
+    if !activity.description.starts_with("Terminating EC2 instance") {
+        return None;
+    }
+    capacities(&activity.cause).filter(|(from, to)| to < from)
+}
+
+/// The decisions among `activities` that `capacities_of` recognises: AWS records one
+/// activity per instance, with one cause, so a change from 1 to 3 is two activities and one
+/// decision, timed from its first activity. (activity, (from, to), instances) in the order
+/// first seen.
+fn decisions(
+    activities: &[Activity],
+    capacities_of: fn(&Activity) -> Option<(u32, u32)>,
+) -> Vec<(&Activity, (u32, u32), u32)> {
+    let mut decisions: Vec<(&Activity, (u32, u32), u32)> = Vec::new();
+    for activity in activities {
+        let Some(capacities) = capacities_of(activity) else {
+            continue;
+        };
+        let same = decisions.iter_mut().find(|(seen, _, _)| {
+            seen.auto_scaling_group_name == activity.auto_scaling_group_name
+                && seen.cause == activity.cause
+        });
+        match same {
+            Some((seen, _, instances)) => {
+                *instances += 1;
+                if activity.start_time < seen.start_time {
+                    *seen = activity;
+                }
+            }
+            None => decisions.push((activity, capacities, 1)),
+        }
+    }
+    decisions
 }
 
 /// "… changing the desired capacity from 1 to 2" → (1, 2).
@@ -65,28 +109,7 @@ pub fn scale_outs(
     slo_p95_ms: f64,
 ) -> Vec<ScaleOut> {
     let slo_us = (slo_p95_ms * 1000.0) as u64;
-    // AWS records one activity per instance launched: a scale-out from 1 to 3 is two
-    // activities with one cause. It is one scale-out, timed from its first activity.
-    let mut decisions: Vec<(&Activity, (u32, u32), u32)> = Vec::new();
-    for activity in activities {
-        let Some(capacities) = scale_out_capacities(activity) else {
-            continue;
-        };
-        let same = decisions.iter_mut().find(|(seen, _, _)| {
-            seen.auto_scaling_group_name == activity.auto_scaling_group_name
-                && seen.cause == activity.cause
-        });
-        match same {
-            Some((seen, _, launches)) => {
-                *launches += 1;
-                if activity.start_time < seen.start_time {
-                    *seen = activity;
-                }
-            }
-            None => decisions.push((activity, capacities, 1)),
-        }
-    }
-    decisions
+    decisions(activities, scale_out_capacities)
         .into_iter()
         .map(|(activity, (from_capacity, to_capacity), launches)| {
             let alarm_at = alarm_time(&activity.cause);
@@ -152,6 +175,51 @@ pub fn scale_outs(
                 activity_to_in_service_s: seconds_between(Some(activity_at), in_service_at),
                 in_service_to_recovered_s: seconds_between(in_service_at, recovered_at),
                 total_s: seconds_between(start, recovered_at.or(in_service_at)),
+            }
+        })
+        .collect()
+}
+
+/// Each scale-in among `activities`: how fast it took instances out of service, how long
+/// the capacity it removed had been kept, and whether the group scaled out again soon after.
+pub fn scale_ins(run_id: &str, timeline: &Timeline, activities: &[Activity]) -> Vec<ScaleIn> {
+    let outs = decisions(activities, scale_out_capacities);
+    decisions(activities, scale_in_capacities)
+        .into_iter()
+        .map(|(activity, (from_capacity, to_capacity), terminations)| {
+            let group = &activity.auto_scaling_group_name;
+            let activity_at = activity.start_time;
+            let alarm_at = alarm_time(&activity.cause);
+            let out_of_service_at = timeline
+                .kpi_series(
+                    &Kpi::InService(group.clone()),
+                    Window::new(activity_at.unix_timestamp(), i64::MAX),
+                )
+                .into_iter()
+                .find(|&(_, v)| v <= f64::from(to_capacity))
+                .map(|(t, _)| at(t));
+            let group_outs = outs
+                .iter()
+                .filter(|(a, _, _)| &a.auto_scaling_group_name == group)
+                .map(|(a, _, _)| a.start_time);
+            let previous_out = group_outs.clone().filter(|t| *t <= activity_at).max();
+            let next_out = group_outs.filter(|t| *t > activity_at).min();
+            ScaleIn {
+                run_id: run_id.to_owned(),
+                group: group.clone(),
+                activity_id: activity.activity_id.clone(),
+                terminations,
+                cause: activity.cause.clone(),
+                from_capacity,
+                to_capacity,
+                alarm_at,
+                activity_at,
+                out_of_service_at,
+                alarm_to_activity_s: seconds_between(alarm_at, Some(activity_at)),
+                activity_to_out_of_service_s: seconds_between(Some(activity_at), out_of_service_at),
+                since_scale_out_s: seconds_between(previous_out, Some(activity_at)),
+                flapped: next_out
+                    .is_some_and(|t| (t - activity_at).as_seconds_f64() <= FLAP_WINDOW_S),
             }
         })
         .collect()
@@ -270,6 +338,75 @@ mod tests {
             let outs = scale_outs("r", &t, &[activity(100, cause)], 1000.0);
             assert!(outs.is_empty(), "{cause}");
         }
+    }
+
+    fn terminating(start: i64, from: u32, to: u32) -> Activity {
+        Activity {
+            activity_id: format!("t-{start}"),
+            description: "Terminating EC2 instance: i-0000000000000002".into(),
+            ..activity(
+                start,
+                &format!(
+                    "At {} a monitor alarm X-AlarmLow in state ALARM triggered policy web-cpu \
+                     changing the desired capacity from {from} to {to}.",
+                    at(start - 2)
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap()
+                ),
+            )
+        }
+    }
+
+    #[test]
+    fn a_scale_in_is_timed_and_a_scale_out_soon_after_it_is_a_flap() {
+        // In service 2 until second 104, then 1; the group scales out again at 300.
+        let t = timeline(
+            &[100; 10],
+            &[2.0, 2.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        );
+        // AWS's causes start with the alarm's time, so two decisions never share one.
+        let grow = |start: i64, from, to| {
+            activity(
+                start,
+                &format!(
+                    "At {} a monitor alarm X-AlarmHigh in state ALARM triggered policy web-cpu \
+                     changing the desired capacity from {from} to {to}.",
+                    at(start - 1)
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap()
+                ),
+            )
+        };
+        let activities = [grow(40, 1, 2), terminating(102, 2, 1), grow(300, 1, 2)];
+        let ins = scale_ins("r", &t, &activities);
+        assert_eq!(ins.len(), 1, "{ins:?}");
+        let i = &ins[0];
+        assert_eq!((i.from_capacity, i.to_capacity, i.terminations), (2, 1, 1));
+        assert_eq!(i.alarm_to_activity_s, Some(2.0));
+        assert_eq!(i.out_of_service_at, Some(at(105)));
+        assert_eq!(i.activity_to_out_of_service_s, Some(3.0));
+        assert_eq!(i.since_scale_out_s, Some(62.0));
+        assert!(i.flapped, "out again 198 s later");
+
+        let settled = scale_ins("r", &t, &[grow(40, 1, 2), terminating(102, 2, 1)]);
+        assert!(!settled[0].flapped);
+        let late = scale_ins(
+            "r",
+            &t,
+            &[
+                terminating(102, 2, 1),
+                grow(102 + FLAP_WINDOW_S as i64 + 1, 1, 2),
+            ],
+        );
+        assert!(!late[0].flapped, "beyond the flap window");
+        assert_eq!(late[0].since_scale_out_s, None, "no scale-out before it");
+    }
+
+    #[test]
+    fn replacing_an_unhealthy_instance_is_not_a_scale_in() {
+        let mut a = terminating(100, 2, 1);
+        a.cause = "an instance was taken out of service in response to a health check".into();
+        assert!(scale_ins("r", &timeline(&[1], &[1.0]), &[a]).is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use capacity_model::analysis::Note;
 use rundir::{Activity, Manifest, MetricRow, RequestsRow, RunDir, RunDirError, Summary, TasksRow};
 use time::OffsetDateTime;
 
@@ -276,7 +277,7 @@ fn check_measurements(
 /// stages' users and rates add up; the servers' telemetry is the first generator's that has
 /// any, since every generator saw the same servers. A fleet with generators missing is
 /// merged from those present and said so in the notes.
-pub fn merge_fleets(runs: Vec<RunData>) -> (Vec<RunData>, Vec<String>) {
+pub fn merge_fleets(runs: Vec<RunData>) -> (Vec<RunData>, Vec<Note>) {
     let mut merged: Vec<RunData> = Vec::new();
     let mut notes = Vec::new();
     let mut counts: Vec<(String, u32, Vec<u32>)> = Vec::new();
@@ -311,19 +312,20 @@ pub fn merge_fleets(runs: Vec<RunData>) -> (Vec<RunData>, Vec<String>) {
         seen.sort_unstable();
         seen.dedup();
         if seen.len() as u32 == count {
-            notes.push(format!(
-                "{fleet}: merged the runs of its {count} generators"
-            ));
+            notes.push(Note::FleetMerged {
+                fleet,
+                generators: count,
+            });
         } else {
             let missing: Vec<String> = (1..=count)
                 .filter(|i| !seen.contains(i))
                 .map(|i| format!("{i}/{count}"))
                 .collect();
-            notes.push(format!(
-                "{fleet}: generators {} are missing; its figures are those of the {} present",
-                missing.join(", "),
-                seen.len()
-            ));
+            notes.push(Note::FleetIncomplete {
+                fleet,
+                present: seen.len(),
+                missing,
+            });
         }
     }
     (merged, notes)
@@ -456,6 +458,12 @@ mod tests {
             m.started_at + time::Duration::milliseconds(m.stages[0].start_offset_ms as i64),
             stage_at
         );
-        assert!(notes[0].contains("its 2 generators"), "{notes:?}");
+        assert_eq!(
+            notes,
+            [Note::FleetMerged {
+                fleet: "20270115T080000Z-scenario1-fleet".into(),
+                generators: 2
+            }]
+        );
     }
 }

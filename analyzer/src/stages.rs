@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use capacity_model::analysis::{EndpointStats, LoadKind, LoadPoint, Tier};
-use capacity_model::confidence::quantile_rank_bounds;
+use capacity_model::confidence::{quantile_rank_bounds, rate_interval};
 use rundir::{LatencySummary, LoadModel, Manifest};
 
 use crate::timeline::{Counts, Kpi, Timeline, Window};
@@ -54,7 +54,8 @@ pub fn stats_of(
         latency_samples: histogram.len(),
         errors: counts.errors(),
         error_ratio: counts.error_ratio(),
-        rps: counts.requests as f64 / seconds,
+        rps: counts.completed() as f64 / seconds,
+        rps_interval: rate_interval(counts.completed(), seconds),
         kb_per_s: (counts.bytes_received + counts.bytes_sent) as f64 / 1024.0 / seconds,
         mean_ms: recorded.then(|| latency.mean / 1000.0),
         min_ms: ms(latency.min),
@@ -280,6 +281,16 @@ mod tests {
 
     /// `n` requests a second, each taking `level(second)` ms.
     fn timeline_n(seconds: std::ops::Range<u64>, n: u64, level: impl Fn(u64) -> u64) -> Timeline {
+        timeline_answered(seconds, n, Some(n), level)
+    }
+
+    /// `n` requests due a second and `responses` answers arriving in it.
+    fn timeline_answered(
+        seconds: std::ops::Range<u64>,
+        n: u64,
+        responses: Option<u64>,
+        level: impl Fn(u64) -> u64,
+    ) -> Timeline {
         let mut intervals = Vec::new();
         let mut rows = Vec::new();
         for s in seconds {
@@ -301,6 +312,7 @@ mod tests {
                 errors_other: 0,
                 bytes_sent: 0,
                 bytes_received: 1024,
+                responses,
             });
         }
         Timeline::new(&intervals, &rows, &[])
@@ -359,6 +371,33 @@ mod tests {
         assert_eq!(point.total.latency_samples, 120);
         assert!(point.total.p95_high_ms.is_some());
         assert!(point.worst_p95_ms.is_some() && point.thin_endpoints.is_empty());
+    }
+
+    /// Regression (issue 15): an overloaded open hold was due 48 requests a second by a
+    /// server that answers at most 40; counted by due second its throughput read 48/s.
+    /// Throughput is the responses that arrived in the window.
+    #[test]
+    fn an_overloaded_open_point_reports_the_responses_not_the_offered_rate() {
+        let mut hold = stage("hold 48/s", 0, 20, 0, false);
+        hold.users = None;
+        hold.rate_per_sec = Some(48.0);
+        let mut m = manifest(vec![hold]);
+        m.load_model = LoadModel::Open {
+            max_rate_per_sec: 48.0,
+            max_in_flight: 1000,
+        };
+        let t = timeline_answered(1_000..1_020, 48, Some(40), |_| 900);
+        let point = &load_points(&m, &t, 1000.0)[0];
+        assert_eq!((point.load, point.total.rps), (48.0, 40.0));
+        assert_eq!(
+            point.total.samples,
+            20 * 48,
+            "requests are still all counted"
+        );
+
+        // A file from before responses were recorded can only show the due requests.
+        let old = timeline_answered(1_000..1_020, 48, None, |_| 900);
+        assert_eq!(load_points(&m, &old, 1000.0)[0].total.rps, 48.0);
     }
 
     #[test]

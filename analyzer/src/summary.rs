@@ -157,7 +157,7 @@ pub fn render(a: &Analysis) -> String {
                 );
             }
         }
-        Section::Unavailable { unavailable } => {
+        Section::Unavailable { unavailable, .. } => {
             let _ = writeln!(out, "  {unavailable}");
         }
     }
@@ -180,7 +180,7 @@ pub fn render(a: &Analysis) -> String {
                 );
             }
         }
-        Section::Unavailable { unavailable } => {
+        Section::Unavailable { unavailable, .. } => {
             let _ = writeln!(out, "  {unavailable}");
         }
     }
@@ -341,7 +341,7 @@ pub fn render(a: &Analysis) -> String {
                     "{} slots for Wq ≤ {:.0}s at {:.2}/min",
                     e.servers, e.target_wait_s, e.arrival_per_minute
                 ),
-                Section::Unavailable { unavailable } => unavailable.clone(),
+                Section::Unavailable { unavailable, .. } => unavailable.clone(),
             };
             let _ = writeln!(
                 out,

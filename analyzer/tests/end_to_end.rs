@@ -14,6 +14,21 @@ fn sibling(name: &str) -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// loadgen, when target-stack is built beside it too; None (a loud skip, or a failure in
+/// CI) when either is missing.
+fn loadgen_beside_a_stack() -> Option<PathBuf> {
+    let (Some(loadgen), Some(_)) = (sibling("loadgen"), sibling("target-stack")) else {
+        let how = "build them with `cargo build -p loadgen -p target-stack` (cargo test --workspace does)";
+        assert!(
+            !in_ci(),
+            "CI=true but loadgen or target-stack is missing: {how}"
+        );
+        eprintln!("\n*** SKIPPED: loadgen or target-stack is not built; {how} ***\n");
+        return None;
+    };
+    Some(loadgen)
+}
+
 fn have(command: &str) -> bool {
     Command::new(command)
         .arg("-version")
@@ -46,13 +61,7 @@ const FAST_STACK: &str = include_str!("../../target-stack/stacks/rehearsal.toml"
 
 #[test]
 fn a_real_ramp_and_worker_run_fill_every_section_of_the_analysis() {
-    let (Some(loadgen), Some(_)) = (sibling("loadgen"), sibling("target-stack")) else {
-        let how = "build them with `cargo build -p loadgen -p target-stack` (cargo test --workspace does)";
-        assert!(
-            !in_ci(),
-            "CI=true but loadgen or target-stack is missing: {how}"
-        );
-        eprintln!("\n*** SKIPPED: loadgen or target-stack is not built; {how} ***\n");
+    let Some(loadgen) = loadgen_beside_a_stack() else {
         return;
     };
     if !(have("ffmpeg") && have("ffprobe")) {
@@ -114,6 +123,13 @@ fn a_real_ramp_and_worker_run_fill_every_section_of_the_analysis() {
     assert!(out.status.success(), "{}", text(&out));
     let a: serde_json::Value =
         serde_json::from_slice(&std::fs::read(runs.join("analysis.json")).unwrap()).unwrap();
+    // The reports crate's snapshot tests render this very analysis:
+    // `UPDATE_REPORT_FIXTURE=1 cargo test -p analyzer --test end_to_end` refreshes it.
+    if std::env::var_os("UPDATE_REPORT_FIXTURE").is_some() {
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/tests/data/analysis.json");
+        std::fs::copy(runs.join("analysis.json"), fixture).unwrap();
+    }
 
     assert_eq!(a["runs"].as_array().unwrap().len(), 2, "{a:#}");
     let latency = a["latency"].as_array().unwrap();
@@ -131,6 +147,8 @@ fn a_real_ramp_and_worker_run_fill_every_section_of_the_analysis() {
     );
     let hold = stages.last().unwrap();
     assert_eq!(hold["label"], "hold 8");
+    // Throughput counts the answers that arrived in the window: it is known for every point.
+    assert!(hold["total"]["rps"].as_f64().unwrap() > 0.0, "{hold:#}");
     assert!(
         hold["kpis"]["cpu_percent:web"].as_f64().is_some(),
         "{hold:#}"
@@ -156,7 +174,13 @@ fn a_real_ramp_and_worker_run_fill_every_section_of_the_analysis() {
         capacity["rps_per_instance"].as_f64().is_some(),
         "{capacity:#}"
     );
-    assert!(a["usl"]["fit"]["sigma"].is_number(), "{:#}", a["usl"]);
+    // Seven noisy points on a shared machine may or may not follow the USL: the section is
+    // a fit with coefficients a system can have, or says why there is none.
+    let usl = &a["usl"];
+    match usl["fit"]["sigma"].as_f64() {
+        Some(sigma) => assert!((-0.05..=1.0).contains(&sigma), "{usl:#}"),
+        None => assert!(usl["reason"]["reason"].is_string(), "{usl:#}"),
+    }
     assert!(a["little"].as_array().unwrap().len() >= 8);
 
     let scale_outs = a["scale_outs"].as_array().unwrap();
@@ -271,4 +295,66 @@ fn a_real_ramp_and_worker_run_fill_every_section_of_the_analysis() {
     );
     assert_eq!(gate.status.code(), Some(1), "{}", text(&gate));
     assert!(String::from_utf8_lossy(&gate.stdout).contains("FAIL"));
+}
+
+/// The course's report from a plain smoke run, in both languages: not one word of the other
+/// language and no number with the other language's decimal separator (issue 16).
+#[test]
+fn a_smoke_runs_report_speaks_one_language() {
+    let Some(loadgen) = loadgen_beside_a_stack() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    // The smoke profile (5 users for 1 min) at a tenth: 6 s against the default local stack.
+    let smoke = run(
+        &loadgen,
+        &[
+            "run",
+            "scenario1",
+            "--profile",
+            "smoke",
+            "--time-scale",
+            "0.1",
+            "--out",
+            runs.to_str().unwrap(),
+        ],
+    );
+    assert!(smoke.status.success(), "{}", text(&smoke));
+    let analyze = Path::new(env!("CARGO_BIN_EXE_analyze"));
+    let out = run(
+        analyze,
+        &["--runs-dir", runs.to_str().unwrap(), "--since", "1h"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    for (lang, file) in [
+        (reports::Lang::Es, "pruebas_de_carga_entrega4.md"),
+        (reports::Lang::En, "capacity-report.md"),
+    ] {
+        let report_dir = dir.path().join(lang.code());
+        let report = run(
+            analyze,
+            &[
+                "report",
+                "--analysis",
+                runs.join("analysis.json").to_str().unwrap(),
+                "--out",
+                report_dir.to_str().unwrap(),
+                "--lang",
+                lang.code(),
+            ],
+        );
+        assert!(report.status.success(), "{}", text(&report));
+        let markdown = std::fs::read_to_string(report_dir.join(file)).unwrap();
+        assert_eq!(
+            reports::lang::foreign_words(&markdown, lang),
+            Vec::<String>::new(),
+            "{file}:\n{markdown}"
+        );
+        assert_eq!(
+            reports::lang::misplaced_decimals(&markdown, lang),
+            Vec::<String>::new(),
+            "{file}:\n{markdown}"
+        );
+    }
 }

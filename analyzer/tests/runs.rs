@@ -37,6 +37,7 @@ fn write_run(root: &Path, ago: Duration, values: &[u64]) -> RunId {
             hdrhistogram: "7".into(),
         },
         host: HostInfo::current(),
+        workload: rundir::Workload::default(),
         command_line: Vec::new(),
         shard: None,
     })
@@ -158,7 +159,10 @@ fn bad_input_is_an_error_that_names_the_file_or_the_fix() {
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(
         &manifest,
-        text.replace("\"format_version\": 1", "\"format_version\": 99"),
+        text.replace(
+            &format!("\"format_version\": {}", rundir::FORMAT_VERSION),
+            "\"format_version\": 99",
+        ),
     )
     .unwrap();
     let (code, _, err) = analyze(&["--runs-dir", dir, "--since", "1h"]);
@@ -201,6 +205,7 @@ fn a_run_missing_its_measurements_is_an_error_never_zero_latency() {
             errors_other: 0,
             bytes_sent: 0,
             bytes_received: 0,
+            responses: Some(12),
         })
         .unwrap();
     writer.flush().unwrap();
@@ -234,10 +239,16 @@ fn a_run_without_its_summary_is_named_in_the_notes() {
     assert_eq!(code, 0, "{err}");
     let analysis: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.path().join("analysis.json")).unwrap()).unwrap();
-    let notes = analysis["notes"].to_string();
+    let notes = analysis["notes"].as_array().unwrap();
     assert!(
-        notes.contains(id.as_str()) && notes.contains("summary.json"),
-        "{notes}\n{out}"
+        notes
+            .iter()
+            .any(|n| n["note"] == "no_summary" && n["run_id"] == id.as_str()),
+        "{notes:?}"
+    );
+    assert!(
+        out.contains(&format!("note: {id}: no summary.json")),
+        "the terminal words it: {out}"
     );
 }
 
@@ -318,8 +329,13 @@ fn aws_stack_names_come_from_the_deployed_stacks_outputs() {
     );
     let analysis: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.path().join("analysis.json")).unwrap()).unwrap();
-    let notes = analysis["notes"].to_string();
-    assert!(notes.contains(&format!("{id}: fetched")), "{notes}");
+    let notes = analysis["notes"].as_array().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["note"] == "fetched" && n["run_id"] == id.as_str()),
+        "{notes:?}"
+    );
 
     let (code, _, err) = analyze_with(
         &[

@@ -16,6 +16,11 @@
 //! start and length, `late: true`), which the writer appends out of order and merges at
 //! the end. [`Recorder::finish`] hands out everything at the end of the run.
 //!
+//! Throughput is counted apart, by when answers arrived: each HTTP response also counts
+//! in [`Bucket::responses`] of the second it arrived in (`at + latency`). An overloaded
+//! open-model second is due more requests than the target answers in it; counting
+//! requests by due second shows the offered rate, counting responses the throughput.
+//!
 //! Transport failures that never reached the target (connection refused, an arrival the
 //! run stopped before sending) carry no latency; every other request's latency is
 //! recorded, errors and timeouts included, so a struggling target shows in the
@@ -43,6 +48,8 @@ pub struct Bucket {
     pub errors_other: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// HTTP responses (any status) that arrived in this span, for requests of any span.
+    pub responses: u64,
 }
 
 pub fn new_histogram() -> Histogram<u64> {
@@ -61,6 +68,7 @@ impl Default for Bucket {
             errors_other: 0,
             bytes_sent: 0,
             bytes_received: 0,
+            responses: 0,
         }
     }
 }
@@ -106,11 +114,12 @@ impl Bucket {
         self.errors_other += other.errors_other;
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
+        self.responses += other.responses;
     }
 }
 
 /// A recorded second (or less: the run's first and last): the requests due or sent within
-/// `[start, start + duration)`.
+/// `[start, start + duration)`, and the responses that arrived within it.
 #[derive(Debug, Clone)]
 pub struct Interval {
     pub start: SystemTime,
@@ -171,6 +180,19 @@ impl State {
     }
 }
 
+/// The bucket of `endpoint` in `second`, made when first needed.
+fn bucket<'a>(
+    pending: &'a mut BTreeMap<u64, BTreeMap<&'static str, Bucket>>,
+    second: u64,
+    endpoint: &'static str,
+) -> &'a mut Bucket {
+    pending
+        .entry(second)
+        .or_default()
+        .entry(endpoint)
+        .or_default()
+}
+
 /// Collects the run's requests by the second they were due or sent.
 #[derive(Debug)]
 pub struct Recorder {
@@ -226,13 +248,12 @@ impl ScenarioRecorder for Recorder {
         let mut state = self.state();
         // Before the run's start (a clock that stepped back): its first second.
         let second = second_of(record.at.max(state.start));
-        state
-            .pending
-            .entry(second)
-            .or_default()
-            .entry(record.endpoint)
-            .or_default()
-            .record(&record);
+        let arrived = matches!(record.outcome, Outcome::Status(_))
+            .then(|| second_of((record.at + record.latency).max(state.start)));
+        bucket(&mut state.pending, second, record.endpoint).record(&record);
+        if let Some(arrived) = arrived {
+            bucket(&mut state.pending, arrived, record.endpoint).responses += 1;
+        }
     }
 
     fn skip(&self, step: &'static str, reason: &'static str) {
@@ -395,6 +416,35 @@ mod tests {
             ]
         );
         assert!(recorder.finish(secs(5.0)).is_empty(), "each request once");
+    }
+
+    #[test]
+    fn responses_count_in_the_second_they_arrived_in_requests_in_the_second_they_were_due() {
+        let recorder = Recorder::with_settle(t0(), Duration::ZERO);
+        // Due in second 0, answered 1.5 s later, in second 1; a timeout is no response.
+        let slow = |ms| RequestRecord {
+            at: secs(0.6),
+            ..request("get", ms, Outcome::Status(200), true)
+        };
+        recorder.record(slow(1_500));
+        recorder.record(slow(100));
+        recorder.record(RequestRecord {
+            at: secs(0.6),
+            ..request("get", 1_500, Outcome::Failed(Failure::Timeout), false)
+        });
+        let out = recorder.finish(secs(3.0));
+        let counts: Vec<(f64, u64, u64)> = out
+            .iter()
+            .map(|i| {
+                let b = &i.endpoints["get"];
+                (
+                    i.start.duration_since(t0()).unwrap().as_secs_f64(),
+                    b.requests,
+                    b.responses,
+                )
+            })
+            .collect();
+        assert_eq!(counts, vec![(0.0, 3, 1), (2.0, 0, 1)]);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub fn endpoint_figures(name: &str, bucket: &Bucket, duration: Duration) -> Endp
         rps: bucket.requests as f64 / seconds,
         bytes_sent: bucket.bytes_sent,
         bytes_received: bucket.bytes_received,
-        latency_us: LatencySummary::from_histogram(&bucket.latency_us),
+        latency_us: LatencySummary::of(&bucket.latency_us),
     }
 }
 
@@ -80,8 +80,12 @@ pub fn summarize(
     }
 }
 
-fn ms(us: u64) -> String {
-    format!("{:.1}", us as f64 / 1000.0)
+/// Milliseconds of one latency figure, "–" without data (every request refused or unsent).
+fn ms(latency: Option<&LatencySummary>, figure: impl Fn(&LatencySummary) -> u64) -> String {
+    latency.map_or_else(
+        || "–".to_owned(),
+        |l| format!("{:.1}", figure(l) as f64 / 1000.0),
+    )
 }
 
 /// The end-of-run table.
@@ -96,18 +100,18 @@ pub fn print(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
         .iter()
         .chain(std::iter::once(&summary.total))
     {
-        let l = &e.latency_us;
+        let l = e.latency_us.as_ref();
         writeln!(
             out,
             "{:<16} {:>9} {:>8.1} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7.2}%",
             e.name,
             e.requests,
             e.rps,
-            ms(l.p50),
-            ms(l.p90),
-            ms(l.p95),
-            ms(l.p99),
-            ms(l.max),
+            ms(l, |l| l.p50),
+            ms(l, |l| l.p90),
+            ms(l, |l| l.p95),
+            ms(l, |l| l.p99),
+            ms(l, |l| l.max),
             e.error_rate * 100.0
         )?;
     }
@@ -127,11 +131,10 @@ pub fn print(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
     for t in &summary.thresholds {
         writeln!(
             out,
-            "{} {:<24} observed {:.2} {} (limit {:.2} {})",
+            "{} {:<24} observed {} (limit {:.2} {})",
             if t.passed { "✓" } else { "✗" },
             t.expression,
-            t.observed,
-            t.unit,
+            t.observed_text(),
             t.limit,
             t.unit
         )?;

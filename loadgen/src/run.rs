@@ -194,13 +194,15 @@ async fn run_levels(
         let Some(search) = &plan.search else { continue };
         let hold = single.stage_figures.last().cloned().unwrap_or_default();
         let figures = report::endpoint_figures("hold", &hold, Duration::from_secs(1));
+        // A hold without a single latency (every request refused) holds nothing.
+        let p95_us = figures.latency_us.as_ref().map(|l| l.p95 as f64);
         let holds = hold.requests > 0
-            && (figures.latency_us.p95 as f64) <= search.p95_us
+            && p95_us.is_some_and(|p95| p95 <= search.p95_us)
             && figures.error_rate <= search.max_error_rate;
         println!(
-            "search: {level} {}: p95 {:.1} ms, errors {:.2}% during the hold → {}",
+            "search: {level} {}: p95 {} ms, errors {:.2}% during the hold → {}",
             plan.level_unit(),
-            figures.latency_us.p95 as f64 / 1000.0,
+            p95_us.map_or("–".to_owned(), |us| format!("{:.1}", us / 1000.0)),
             figures.error_rate * 100.0,
             if holds {
                 "within the SLO"
@@ -339,6 +341,14 @@ async fn run_level(
             hdrhistogram: "7".to_string(),
         },
         host: HostInfo::current(),
+        workload: rundir::Workload {
+            upload_bytes: match &plan.scenario {
+                ScenarioChoice::Scenario1 { upload_size, .. } => Some(*upload_size),
+                ScenarioChoice::Get { .. } => None,
+            },
+            // Users loop without a pause: the next request leaves when the last is answered.
+            think_time_s: Some(0.0),
+        },
         command_line: plan.command_line.clone(),
         shard: plan
             .fleet
@@ -585,8 +595,9 @@ async fn rotate(mut ctx: RotationContext) -> anyhow::Result<Accumulated> {
             {
                 aborted = true;
                 stop(format!(
-                    "threshold {} failed (observed {:.2} {}); --abort-on-fail stopped the run",
-                    failed.expression, failed.observed, failed.unit
+                    "threshold {} failed (observed {}); --abort-on-fail stopped the run",
+                    failed.expression,
+                    failed.observed_text()
                 ));
             }
         }
@@ -616,16 +627,7 @@ fn merge_late_fragments(dir: &RunDir, wall_start: SystemTime) -> anyhow::Result<
             std::collections::btree_map::Entry::Vacant(slot) => {
                 slot.insert(row);
             }
-            std::collections::btree_map::Entry::Occupied(mut slot) => {
-                let m = slot.get_mut();
-                m.requests += row.requests;
-                m.successes += row.successes;
-                m.errors_4xx += row.errors_4xx;
-                m.errors_5xx += row.errors_5xx;
-                m.errors_other += row.errors_other;
-                m.bytes_sent += row.bytes_sent;
-                m.bytes_received += row.bytes_received;
-            }
+            std::collections::btree_map::Entry::Occupied(mut slot) => slot.get_mut().add(&row),
         }
     }
     replace_file(&dir.requests_path(), |out| {
@@ -710,6 +712,7 @@ fn write_interval(ctx: &mut RotationContext, interval: &Interval) -> anyhow::Res
             errors_other: bucket.errors_other,
             bytes_sent: bucket.bytes_sent,
             bytes_received: bucket.bytes_received,
+            responses: Some(bucket.responses),
         })?;
     }
     Ok(())

@@ -401,6 +401,10 @@ fn manifest(
             hdrhistogram: "7".to_string(),
         },
         host: HostInfo::current(),
+        workload: rundir::Workload {
+            upload_bytes: Some(cell.size_bytes),
+            think_time_s: None,
+        },
         command_line: plan.command_line.clone(),
         shard: None,
     }
@@ -602,7 +606,7 @@ pub fn figures(
         // A closed backlog: arrivals follow completions.
         Injection::KeepInSystem { .. } => (x / 60.0).max(1e-9),
     };
-    let (slope, verdict) = trend(&injecting, arrival_per_sec);
+    let queue = trend(&injecting, arrival_per_sec);
     let steps = match injection {
         Injection::Staircase { rates, step } => rates
             .iter()
@@ -617,12 +621,13 @@ pub fn figures(
                     .iter()
                     .filter(|r| r.enqueued_at >= from && r.enqueued_at < to)
                     .count();
-                let (slope, verdict) = trend(&in_step, rate / 60.0);
+                let queue = trend(&in_step, rate / 60.0);
                 WorkerStep {
                     rate_per_minute: *rate,
                     completed_per_minute: done as f64 / (step.as_secs_f64() / 60.0),
-                    queue_slope_per_minute: slope,
-                    queue_verdict: verdict,
+                    queue_slope_per_minute: queue.slope,
+                    queue_slope_error_per_minute: queue.error,
+                    queue_verdict: queue.verdict,
                     seconds: step.as_secs_f64(),
                     arrivals: arrived as u64,
                     completions: done as u64,
@@ -647,31 +652,44 @@ pub fn figures(
         wait_us: LatencySummary::from_histogram(&wait),
         mean_in_system,
         little_in_system,
-        queue_slope_per_minute: slope,
-        queue_verdict: verdict,
+        queue_slope_per_minute: queue.slope,
+        queue_slope_error_per_minute: queue.error,
+        queue_verdict: queue.verdict,
         worker_cpu_percent: None,
         steps,
     }
 }
 
-/// The visible depth's slope (per minute) and verdict; `unknown` on too few samples.
-fn trend(samples: &[&QueueSample], arrival_per_sec: f64) -> (f64, String) {
+/// The visible depth's slope and its standard error (per minute) and verdict; no slope
+/// and `unknown` on too few samples.
+struct QueueTrend {
+    slope: Option<f64>,
+    error: Option<f64>,
+    verdict: String,
+}
+
+fn trend(samples: &[&QueueSample], arrival_per_sec: f64) -> QueueTrend {
     let points: Vec<(f64, f64)> = samples.iter().map(|s| (s.t, s.visible as f64)).collect();
     match queue_stability(
         &points,
         arrival_per_sec.max(1e-9),
         &QueueStabilityRule::default(),
     ) {
-        Ok(stability) => (
-            stability.trend.slope * 60.0,
-            match stability.verdict {
+        Ok(stability) => QueueTrend {
+            slope: Some(stability.trend.slope * 60.0),
+            error: Some(stability.trend.slope_standard_error * 60.0),
+            verdict: match stability.verdict {
                 QueueVerdict::Growing => "growing",
                 QueueVerdict::Steady => "steady",
                 QueueVerdict::Draining => "draining",
             }
             .to_string(),
-        ),
-        Err(_) => (0.0, "unknown".to_string()),
+        },
+        Err(_) => QueueTrend {
+            slope: None,
+            error: None,
+            verdict: "unknown".to_string(),
+        },
     }
 }
 
@@ -703,7 +721,7 @@ fn tasks_total(rows: &[TasksRow], duration: time::Duration) -> EndpointSummary {
         rps: processed as f64 / duration.as_seconds_f64().max(1e-9),
         bytes_sent: 0,
         bytes_received: 0,
-        latency_us: LatencySummary::from_histogram(&end_to_end),
+        latency_us: LatencySummary::of(&end_to_end),
     }
 }
 
@@ -783,7 +801,7 @@ fn mean_worker_cpu(dir: &RunDir) -> Option<f64> {
 fn print_cell(r: &CellResult) {
     let s = &r.summary;
     eprintln!(
-        "{}: {} queued, {} processed, {} failed, {} unfinished · X {:.2} videos/min ({:.1} MB/min) · S mean {:.1} s p50 {:.1} s · wait p50 {:.1} s · queue {} ({:+.2}/min) · Little: L {:.2} vs X·(W+S) {:.2}{}",
+        "{}: {} queued, {} processed, {} failed, {} unfinished · X {:.2} videos/min ({:.1} MB/min) · S mean {:.1} s p50 {:.1} s · wait p50 {:.1} s · queue {} ({}) · Little: L {:.2} vs X·(W+S) {:.2}{}",
         r.cell.label(),
         s.enqueued,
         s.processed,
@@ -795,7 +813,7 @@ fn print_cell(r: &CellResult) {
         s.service_us.p50 as f64 / 1e6,
         s.wait_us.p50 as f64 / 1e6,
         s.queue_verdict,
-        s.queue_slope_per_minute,
+        slope_text(s.queue_slope_per_minute, s.queue_slope_error_per_minute),
         s.mean_in_system,
         s.little_in_system,
         s.worker_cpu_percent
@@ -803,13 +821,28 @@ fn print_cell(r: &CellResult) {
     );
     for (k, step) in s.steps.iter().enumerate() {
         eprintln!(
-            "    step {}: {:.2} arrivals/min → {:.2} done/min, queue {} ({:+.2}/min)",
+            "    step {}: {:.2} arrivals/min → {:.2} done/min, queue {} ({})",
             k + 1,
             step.rate_per_minute,
             step.completed_per_minute,
             step.queue_verdict,
-            step.queue_slope_per_minute
+            slope_text(
+                step.queue_slope_per_minute,
+                step.queue_slope_error_per_minute
+            )
         );
+    }
+}
+
+/// "+1.20 ± 0.35/min" (the 95 % interval), or "no slope" without enough samples.
+fn slope_text(slope: Option<f64>, error: Option<f64>) -> String {
+    match (slope, error) {
+        (Some(slope), Some(error)) => format!(
+            "{slope:+.2} ± {:.2}/min",
+            capacity_model::confidence::Z_95 * error
+        ),
+        (Some(slope), None) => format!("{slope:+.2}/min"),
+        _ => "no slope: too few samples".to_owned(),
     }
 }
 

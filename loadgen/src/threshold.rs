@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use rundir::{EndpointSummary, ThresholdOutcome};
+use rundir::{EndpointSummary, LatencySummary, ThresholdOutcome};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Metric {
@@ -98,20 +98,21 @@ impl Threshold {
         })
     }
 
-    /// The value this threshold looks at, in the threshold's base unit.
-    fn observed(&self, figures: &EndpointSummary) -> f64 {
-        let l = &figures.latency_us;
+    /// The value this threshold looks at, in the threshold's base unit; None for a
+    /// latency of an endpoint none of whose requests has one.
+    fn observed(&self, figures: &EndpointSummary) -> Option<f64> {
+        let latency = |figure: fn(&LatencySummary) -> f64| figures.latency_us.as_ref().map(figure);
         match self.metric {
-            Metric::Quantile(q) if q <= 0.5 => l.p50 as f64,
-            Metric::Quantile(q) if q <= 0.9 => l.p90 as f64,
-            Metric::Quantile(q) if q <= 0.95 => l.p95 as f64,
-            Metric::Quantile(q) if q <= 0.99 => l.p99 as f64,
-            Metric::Quantile(_) => l.p999 as f64,
-            Metric::Max => l.max as f64,
-            Metric::Mean => l.mean,
-            Metric::Min => l.min as f64,
-            Metric::Errors => figures.error_rate,
-            Metric::Rps => figures.rps,
+            Metric::Quantile(q) if q <= 0.5 => latency(|l| l.p50 as f64),
+            Metric::Quantile(q) if q <= 0.9 => latency(|l| l.p90 as f64),
+            Metric::Quantile(q) if q <= 0.95 => latency(|l| l.p95 as f64),
+            Metric::Quantile(q) if q <= 0.99 => latency(|l| l.p99 as f64),
+            Metric::Quantile(_) => latency(|l| l.p999 as f64),
+            Metric::Max => latency(|l| l.max as f64),
+            Metric::Mean => latency(|l| l.mean),
+            Metric::Min => latency(|l| l.min as f64),
+            Metric::Errors => Some(figures.error_rate),
+            Metric::Rps => Some(figures.rps),
         }
     }
 
@@ -125,20 +126,14 @@ impl Threshold {
             None => Some(total),
             Some(name) => endpoints.iter().find(|e| &e.name == name),
         };
-        let (observed, passed) = match figures {
-            Some(f) => {
-                let observed = self.observed(f);
-                let passed = match self.op {
-                    Op::Less => observed < self.limit,
-                    Op::LessEq => observed <= self.limit,
-                    Op::Greater => observed > self.limit,
-                    Op::GreaterEq => observed >= self.limit,
-                };
-                (observed, passed)
-            }
-            // An endpoint that never ran cannot pass.
-            None => (f64::NAN, false),
-        };
+        // An endpoint that never ran, or a latency never measured, cannot pass.
+        let observed = figures.and_then(|f| self.observed(f));
+        let passed = observed.is_some_and(|observed| match self.op {
+            Op::Less => observed < self.limit,
+            Op::LessEq => observed <= self.limit,
+            Op::Greater => observed > self.limit,
+            Op::GreaterEq => observed >= self.limit,
+        });
         let (scale, unit) = match self.metric {
             Metric::Errors => (100.0, "%"),
             Metric::Rps => (1.0, "req/s"),
@@ -147,7 +142,7 @@ impl Threshold {
         ThresholdOutcome {
             expression: self.text.clone(),
             endpoint: self.endpoint.clone(),
-            observed: observed * scale,
+            observed: observed.map(|o| o * scale),
             limit: self.limit * scale,
             unit: unit.to_string(),
             passed,
@@ -188,7 +183,6 @@ fn parse_fraction(value: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rundir::LatencySummary;
 
     fn figures(name: &str, p95_us: u64, error_rate: f64) -> EndpointSummary {
         EndpointSummary {
@@ -200,7 +194,7 @@ mod tests {
             rps: 50.0,
             bytes_sent: 0,
             bytes_received: 0,
-            latency_us: LatencySummary {
+            latency_us: Some(LatencySummary {
                 min: 1,
                 mean: 10.0,
                 p50: 10,
@@ -209,7 +203,7 @@ mod tests {
                 p99: 40,
                 p999: 50,
                 max: 60,
-            },
+            }),
         }
     }
 
@@ -253,7 +247,7 @@ mod tests {
         assert!(ok.passed);
         assert_eq!(
             (ok.observed, ok.limit, ok.unit.as_str()),
-            (900.0, 1000.0, "ms")
+            (Some(900.0), 1000.0, "ms")
         );
         let slow = Threshold::parse("upload:p95<2s")
             .unwrap()
@@ -267,5 +261,14 @@ mod tests {
             .unwrap()
             .evaluate(&endpoints, &total);
         assert!(!missing.passed);
+        assert_eq!(missing.observed, None);
+
+        // Every upload refused: no latency is no data, and a latency limit fails.
+        let mut refused = figures("upload", 0, 1.0);
+        refused.latency_us = None;
+        let outcome = Threshold::parse("upload:p95<1s")
+            .unwrap()
+            .evaluate(&[refused], &total);
+        assert_eq!((outcome.passed, outcome.observed), (false, None));
     }
 }

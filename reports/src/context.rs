@@ -1,18 +1,28 @@
 //! What the templates see: the analysis arranged the way the report reads, every row with
-//! the run it came from. Numbers stay numbers; the templates format them.
+//! the run it came from. Numbers stay numbers (the templates format them with the
+//! language's separator); every phrase built from data (stage names, load descriptions,
+//! notes, verdicts) is worded here in the report's language, so that a template never shows
+//! the analysis's English.
 
 use capacity_model::analysis::{
-    Analysis, EndpointStats, LittleCheck, LoadKind, LoadPoint, RunInfo, ScaleOut, Section, Tier,
-    WorkerCell,
+    Analysis, EndpointStats, LittleCheck, LoadKind, LoadPoint, RunInfo, ScaleIn, ScaleOut, Section,
+    Tier, WorkerCell,
 };
 use capacity_model::{KneeOutcome, KpiLimit, StagePoint};
 use serde::Serialize;
 
+use crate::Lang;
 use crate::charts::Charts;
+use crate::narrative::{self, Narrative};
 use crate::rules::{Recommendation, recommendations};
+use crate::wording::{self, point_claim, point_label, short_id};
 
 #[derive(Debug, Serialize)]
 pub struct Context {
+    /// `es` or `en`.
+    pub lang: Lang,
+    /// `analyze report --title`; the template's own title when None.
+    pub title: Option<String>,
     pub generated_at: String,
     pub aforo: String,
     pub slo_p95_ms: f64,
@@ -25,16 +35,17 @@ pub struct Context {
     pub capacity_missing: Option<String>,
     pub usl: Option<UslView>,
     pub usl_missing: Option<String>,
-    pub scale_outs: Vec<ScaleOut>,
+    pub scale_outs: Vec<ScaleOutRow>,
+    pub scale_ins: Vec<ScaleInRow>,
+    pub flap_window_s: f64,
     /// Every Little's-law check with a verdict, failures included.
     pub little: Vec<LittleRow>,
     pub little_failures: usize,
     pub little_tolerance_pct: f64,
     pub workers: Vec<WorkerRow>,
-    /// CPU and queue charts of the scenario-2 runs.
-    pub worker_charts: Vec<crate::charts::RunChart>,
     pub comparison: Option<Comparison>,
     pub recommendations: Vec<Recommendation>,
+    pub narrative: Narrative,
     pub charts: Charts,
     pub notes: Vec<String>,
 }
@@ -44,9 +55,9 @@ pub struct Environment {
     /// Each distinct local-stack configuration and the runs (short ids) that ran on it.
     pub stack_configs: Vec<StackConfigView>,
     pub hosts: Vec<String>,
+    /// One line per distinct target.
     pub targets: Vec<String>,
-    pub stacks: Vec<String>,
-    pub runs: Vec<RunInfo>,
+    pub runs: Vec<RunRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,11 +66,24 @@ pub struct StackConfigView {
     pub lines: Vec<String>,
 }
 
+/// A run as the report lists it, worded.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub run_id: String,
+    pub short_id: String,
+    pub scenario: String,
+    pub profile: String,
+    pub load: String,
+    /// "rampa hasta 60 (36 s), meseta 60 (60 s)".
+    pub stages: String,
+    pub time_scale: f64,
+    pub started_at: String,
+}
+
 /// One scenario-1 run: its configuration and its table.
 #[derive(Debug, Serialize)]
 pub struct RunSection {
-    pub run: RunInfo,
-    pub short_id: String,
+    pub run: RunRow,
     /// Hold stages and ramp slices, in time order.
     pub points: Vec<PointRow>,
     /// The whole run per endpoint (the course's table).
@@ -70,7 +94,8 @@ pub struct RunSection {
 pub struct PointRow {
     pub label: String,
     pub load: f64,
-    pub unit: &'static str,
+    /// The load's unit, worded.
+    pub unit: String,
     pub total: EndpointStats,
     pub worst_endpoint: String,
     /// None: no latency recorded at this point ("no data", never 0).
@@ -93,20 +118,19 @@ pub struct SloRow {
     pub errors_ok: bool,
 }
 
-/// The capacity claims. Each quotes one load point whole (`StagePoint`: its load, rate,
-/// p95, errors and sample), so that no sentence mixes figures of two points.
+/// The capacity claims. Each quotes one load point whole (its load, rate, p95, errors and
+/// sample), worded once by [`point_claim`], so that no sentence mixes figures of two points.
 #[derive(Debug, Serialize)]
 pub struct CapacityView {
-    pub unit: &'static str,
     pub lower_bound: bool,
     pub breached_at_first: bool,
     /// The last point within the SLO: the highest load it held.
-    pub last: Option<StagePoint>,
+    pub last: Option<String>,
     /// The point within the SLO with the highest throughput.
-    pub best: Option<StagePoint>,
+    pub best: Option<String>,
     pub best_is_last: bool,
-    pub breach: Option<StagePoint>,
-    /// "p95 1205.3 ms > 1000 ms" and the like, for the breach.
+    pub breach: Option<String>,
+    /// "p95 1205,3 ms > 1000 ms" and the like, for the breach.
     pub violations: Vec<String>,
     pub leading: Vec<Leading>,
     /// At the best point: its rate over its healthy hosts.
@@ -146,6 +170,7 @@ pub struct UslView {
     pub kappa: f64,
     pub lambda: f64,
     pub r_squared: f64,
+    pub threshold: f64,
     pub points: usize,
     pub poor_fit: bool,
     pub peak_concurrency: Option<u64>,
@@ -158,10 +183,39 @@ pub struct WorkerRow {
     #[serde(flatten)]
     pub cell: WorkerCell,
     pub short_id: String,
+    pub mode_text: String,
     pub size_mb: f64,
     pub stable: bool,
-    pub erlang_servers: Option<u32>,
+    pub erlang: Option<ErlangRow>,
     pub erlang_missing: Option<String>,
+}
+
+/// Erlang C's sizing of one cell: a calculation, not a measurement.
+#[derive(Debug, Serialize)]
+pub struct ErlangRow {
+    pub arrival_per_minute: f64,
+    pub service_s: f64,
+    /// Slots measured: instances × concurrency.
+    pub slots: u32,
+    /// Slots M/M/c prescribes for a mean wait within the target.
+    pub servers: u32,
+    pub utilisation: f64,
+    pub probability_of_waiting: f64,
+    pub mean_wait_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScaleOutRow {
+    #[serde(flatten)]
+    pub event: ScaleOut,
+    pub short_id: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScaleInRow {
+    #[serde(flatten)]
+    pub event: ScaleIn,
+    pub short_id: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -180,24 +234,50 @@ pub struct ComparisonRow {
     pub change_pct: f64,
 }
 
-fn short(id: &str) -> String {
-    id.split('-').nth(2).unwrap_or(id).to_owned()
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-/// `users` or `rate`; the templates word it in their language.
-fn unit(kind: LoadKind) -> &'static str {
-    match kind {
-        LoadKind::Users => "users",
-        LoadKind::Rate => "rate",
+/// A run's load as a reader says it: scenario 2's are tasks, not users.
+fn load_text(lang: Lang, run: &RunInfo) -> String {
+    match (run.scenario.as_str(), run.load_kind, run.max_load) {
+        ("scenario2", Some(LoadKind::Users), Some(max)) => match (lang, max == 1.0) {
+            (Lang::Es, true) => "1 tarea en el sistema".to_owned(),
+            (Lang::En, true) => "1 task in the system".to_owned(),
+            (Lang::Es, false) => format!("{} tareas en el sistema", lang.decimal(max, 0)),
+            (Lang::En, false) => format!("{} tasks in the system", lang.decimal(max, 0)),
+        },
+        ("scenario2", Some(LoadKind::Rate), Some(max)) => match lang {
+            Lang::Es => format!("llegadas hasta {} por min", lang.decimal(max * 60.0, 2)),
+            Lang::En => format!("arrivals up to {} a minute", lang.decimal(max * 60.0, 2)),
+        },
+        (_, Some(kind), Some(max)) => wording::load_model(lang, kind, max),
+        // An analysis written before the load was recorded as values.
+        _ => format!("«{}»", run.load),
     }
 }
 
-pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Context {
+fn run_row(lang: Lang, run: &RunInfo) -> RunRow {
+    RunRow {
+        run_id: run.run_id.clone(),
+        short_id: short_id(&run.run_id),
+        scenario: wording::scenario(lang, &run.scenario),
+        profile: wording::profile(lang, &run.profile),
+        load: load_text(lang, run),
+        stages: run
+            .stages
+            .iter()
+            .map(|s| wording::stage(lang, s))
+            .collect::<Vec<_>>()
+            .join(", "),
+        time_scale: run.time_scale,
+        started_at: wording::time(run.started_at),
+    }
+}
+
+fn sorted_unique(mut items: Vec<String>) -> Vec<String> {
+    items.sort();
+    items.dedup();
+    items
+}
+
+pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts, lang: Lang) -> Context {
     let slo = &a.settings.slo;
     // None: no p95 could judge the point and its errors are within the SLO (no data).
     let within = |p: &LoadPoint| {
@@ -207,33 +287,25 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
             None => (!errors_within).then_some(false),
         }
     };
-    let dedup = |items: Vec<String>| {
-        let mut items = items;
-        items.sort();
-        items.dedup();
-        items
-    };
     let mut stack_configs: Vec<StackConfigView> = Vec::new();
-    for r in a.runs.iter().filter(|r| !r.stack_config.is_empty()) {
-        match stack_configs.iter_mut().find(|c| c.lines == r.stack_config) {
-            Some(c) => c.runs.push(short(&r.run_id)),
+    for r in &a.runs {
+        let Some(description) = &r.stack_config else {
+            continue;
+        };
+        let lines = wording::stack_lines(lang, description);
+        match stack_configs.iter_mut().find(|c| c.lines == lines) {
+            Some(c) => c.runs.push(short_id(&r.run_id)),
             None => stack_configs.push(StackConfigView {
-                runs: vec![short(&r.run_id)],
-                lines: r.stack_config.clone(),
+                runs: vec![short_id(&r.run_id)],
+                lines,
             }),
         }
     }
     let environment = Environment {
         stack_configs,
-        hosts: dedup(
-            a.runs
-                .iter()
-                .map(|r| format!("{}, {} cores", r.host, r.host_cores))
-                .collect(),
-        ),
-        targets: dedup(a.runs.iter().map(|r| r.target.clone()).collect()),
-        stacks: dedup(a.runs.iter().map(|r| r.stack.clone()).collect()),
-        runs: a.runs.clone(),
+        hosts: sorted_unique(a.runs.iter().map(|r| wording::host(lang, r)).collect()),
+        targets: wording::targets(lang, &a.runs),
+        runs: a.runs.iter().map(|r| run_row(lang, r)).collect(),
     };
 
     let scenario1 = a
@@ -246,9 +318,9 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
                 .iter()
                 .filter(|p| p.run_id == run.run_id)
                 .map(|p| PointRow {
-                    label: p.label.clone(),
+                    label: point_label(lang, &p.label),
                     load: p.load,
-                    unit: unit(p.load_kind),
+                    unit: wording::load_unit(lang, p.load_kind).to_owned(),
                     total: p.total.clone(),
                     worst_endpoint: p.worst_endpoint.clone(),
                     worst_p95_ms: p.worst_p95_ms,
@@ -269,8 +341,7 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
                 .map(|t| t.endpoints.clone())
                 .unwrap_or_default();
             RunSection {
-                run: run.clone(),
-                short_id: short(&run.run_id),
+                run: run_row(lang, run),
                 points,
                 endpoints,
             }
@@ -291,74 +362,14 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
         .collect();
 
     let (capacity, capacity_missing) = match &a.capacity {
-        Section::Available(c) => {
-            let k = &c.knee;
-            let violations = k.first_breach().map_or_else(Vec::new, |b| {
-                b.violations
-                    .iter()
-                    .map(|v| match v.bound {
-                        capacity_model::SloBound::P95Latency => {
-                            format!("p95 {:.1} ms > {:.0} ms", v.measured, v.limit)
-                        }
-                        capacity_model::SloBound::ErrorRatio => format!(
-                            "error {:.2} % > {:.2} %",
-                            v.measured * 100.0,
-                            v.limit * 100.0
-                        ),
-                    })
-                    .collect()
-            });
-            let last = k.last_within_slo().cloned();
-            (
-                Some(CapacityView {
-                    unit: unit(c.load_kind),
-                    lower_bound: k.capacity_is_lower_bound,
-                    breached_at_first: matches!(
-                        k.outcome,
-                        KneeOutcome::BreachedAtFirstStage { .. }
-                    ),
-                    best_is_last: k.best_within_slo.as_ref().map(|b| b.index)
-                        == last.as_ref().map(|l| l.index),
-                    best: k.best_within_slo.clone(),
-                    last,
-                    breach: k.first_breach().map(|b| b.stage.clone()),
-                    violations,
-                    leading: k
-                        .leading_kpis
-                        .iter()
-                        .map(|d| {
-                            let (baseline, baseline_at, rise_pct) = match &d.limit {
-                                KpiLimit::RiseOverBaseline {
-                                    baseline,
-                                    baseline_stage,
-                                    rise,
-                                    ..
-                                } => (
-                                    Some(*baseline),
-                                    Some(baseline_stage.clone()),
-                                    Some(rise * 100.0),
-                                ),
-                                KpiLimit::Threshold { .. } => (None, None, None),
-                            };
-                            Leading {
-                                kpi: d.kpi.clone(),
-                                tier: c.kpi_tiers.get(&d.kpi).copied(),
-                                value: d.value,
-                                limit: d.limit.value(),
-                                baseline,
-                                baseline_at,
-                                rise_pct,
-                                at: d.stage.label.clone(),
-                            }
-                        })
-                        .collect(),
-                    rps_per_instance: c.rps_per_instance,
-                    instances: c.instances_at_best,
-                }),
-                None,
-            )
-        }
-        Section::Unavailable { unavailable } => (None, Some(unavailable.clone())),
+        Section::Available(c) => (Some(capacity_view(c, lang)), None),
+        Section::Unavailable {
+            unavailable,
+            reason,
+        } => (
+            None,
+            Some(wording::missing(lang, reason.as_ref(), unavailable)),
+        ),
     };
 
     let (usl, usl_missing) = match &a.usl {
@@ -368,6 +379,7 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
                 kappa: u.fit.kappa,
                 lambda: u.fit.lambda,
                 r_squared: u.fit.r_squared,
+                threshold: capacity_model::analysis::USL_POOR_FIT,
                 points: u.fit.points,
                 poor_fit: u.fit.r_squared < capacity_model::analysis::USL_POOR_FIT,
                 peak_concurrency: u.fit.peak_concurrency,
@@ -376,54 +388,45 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
             }),
             None,
         ),
-        Section::Unavailable { unavailable } => (None, Some(unavailable.clone())),
+        Section::Unavailable {
+            unavailable,
+            reason,
+        } => (
+            None,
+            Some(wording::missing(lang, reason.as_ref(), unavailable)),
+        ),
     };
 
     let workers = a
         .workers
         .iter()
         .map(|w| WorkerRow {
-            short_id: short(&w.run_id),
+            short_id: short_id(&w.run_id),
+            mode_text: wording::worker_mode(lang, &w.mode),
             size_mb: w.size_bytes as f64 / 1e6,
             stable: w.queue_verdict != "growing"
                 && !w.steps.iter().any(|s| s.judgement.is_unstable()),
-            erlang_servers: w.erlang.available().map(|e| e.servers),
+            erlang: w.erlang.available().map(|e| ErlangRow {
+                arrival_per_minute: e.arrival_per_minute,
+                service_s: e.queue.service_time,
+                slots: w.workers.max(1) * w.concurrency.max(1),
+                servers: e.servers,
+                utilisation: e.queue.utilisation,
+                probability_of_waiting: e.queue.probability_of_waiting,
+                mean_wait_s: e.queue.mean_wait,
+            }),
             erlang_missing: match &w.erlang {
-                Section::Unavailable { unavailable } => Some(unavailable.clone()),
+                Section::Unavailable {
+                    unavailable,
+                    reason,
+                } => Some(wording::missing(lang, reason.as_ref(), unavailable)),
                 Section::Available(_) => None,
             },
             cell: w.clone(),
         })
         .collect();
 
-    let comparison = baseline.map(|b| {
-        let rows = a
-            .latency
-            .iter()
-            .filter_map(|now| {
-                let before = b.latency.iter().find(|e| e.endpoint == now.endpoint)?;
-                let (p95_before, p95_now) = (before.p95_ms.filter(|p| *p > 0.0)?, now.p95_ms?);
-                Some(ComparisonRow {
-                    endpoint: now.endpoint.clone(),
-                    p95_before,
-                    p95_now,
-                    change_pct: (p95_now / p95_before - 1.0) * 100.0,
-                })
-            })
-            .collect();
-        Comparison {
-            baseline_generated_at: rfc3339(b.generated_at),
-            rows,
-            max_rps_before: b
-                .capacity
-                .available()
-                .and_then(|c| c.knee.max_rps_within_slo()),
-            max_rps_now: a
-                .capacity
-                .available()
-                .and_then(|c| c.knee.max_rps_within_slo()),
-        }
-    });
+    let comparison = baseline.map(|b| comparison(a, b));
 
     let little: Vec<LittleRow> = a
         .little
@@ -435,8 +438,8 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
                 check,
                 holds,
             } => Some(LittleRow {
-                short_id: short(run_id),
-                label: label.clone(),
+                short_id: short_id(run_id),
+                label: point_label(lang, label),
                 measured: check.measured_users,
                 implied: check.implied_users,
                 discrepancy: check.relative_discrepancy,
@@ -447,8 +450,13 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
                 check,
                 holds,
             } => Some(LittleRow {
-                short_id: short(run_id),
-                label: "workers".into(),
+                short_id: short_id(run_id),
+                label: lang
+                    .tr(
+                        "workers (tareas en el sistema)",
+                        "workers (tasks in the system)",
+                    )
+                    .into(),
                 measured: check.measured_in_system,
                 implied: check.implied_in_system,
                 discrepancy: check.relative_discrepancy,
@@ -459,10 +467,12 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
         .collect();
 
     Context {
+        lang,
+        title: None,
         little_failures: little.iter().filter(|l| !l.holds).count(),
         little,
         little_tolerance_pct: capacity_model::analysis::LITTLE_TOLERANCE * 100.0,
-        generated_at: rfc3339(a.generated_at),
+        generated_at: wording::time(a.generated_at),
         aforo: a.aforo.clone(),
         slo_p95_ms: slo.p95_ms,
         slo_errors: slo.max_error_ratio,
@@ -474,17 +484,121 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts) -> Cont
         capacity_missing,
         usl,
         usl_missing,
-        scale_outs: a.scale_outs.clone(),
-        workers,
-        worker_charts: charts
-            .resources
+        scale_outs: a
+            .scale_outs
             .iter()
-            .filter(|c| a.workers.iter().any(|w| w.run_id == c.run_id))
-            .cloned()
+            .map(|s| ScaleOutRow {
+                event: s.clone(),
+                short_id: short_id(&s.run_id),
+            })
             .collect(),
+        scale_ins: a
+            .scale_ins
+            .iter()
+            .map(|s| ScaleInRow {
+                event: s.clone(),
+                short_id: short_id(&s.run_id),
+            })
+            .collect(),
+        flap_window_s: capacity_model::analysis::FLAP_WINDOW_S,
+        workers,
         comparison,
-        recommendations: recommendations(a),
+        recommendations: recommendations(a, lang),
+        narrative: narrative::build(a, lang),
         charts: charts.clone(),
-        notes: a.notes.clone(),
+        notes: a.notes.iter().map(|n| wording::note(lang, n)).collect(),
+    }
+}
+
+fn capacity_view(c: &capacity_model::analysis::Capacity, lang: Lang) -> CapacityView {
+    let k = &c.knee;
+    let claim = |p: &StagePoint| point_claim(lang, c.load_kind, p);
+    let violations = k.first_breach().map_or_else(Vec::new, |b| {
+        b.violations
+            .iter()
+            .map(|v| match v.bound {
+                capacity_model::SloBound::P95Latency => format!(
+                    "p95 {} ms > {} ms",
+                    lang.decimal(v.measured, 1),
+                    lang.decimal(v.limit, 0)
+                ),
+                capacity_model::SloBound::ErrorRatio => format!(
+                    "{} {} % > {} %",
+                    lang.tr("errores", "errors"),
+                    lang.decimal(v.measured * 100.0, 2),
+                    lang.decimal(v.limit * 100.0, 2)
+                ),
+            })
+            .collect()
+    });
+    let last = k.last_within_slo();
+    CapacityView {
+        lower_bound: k.capacity_is_lower_bound,
+        breached_at_first: matches!(k.outcome, KneeOutcome::BreachedAtFirstStage { .. }),
+        best_is_last: k.best_within_slo.as_ref().map(|b| b.index) == last.map(|l| l.index),
+        best: k.best_within_slo.as_ref().map(claim),
+        last: last.map(claim),
+        breach: k.first_breach().map(|b| claim(&b.stage)),
+        violations,
+        leading: k
+            .leading_kpis
+            .iter()
+            .map(|d| {
+                let (baseline, baseline_at, rise_pct) = match &d.limit {
+                    KpiLimit::RiseOverBaseline {
+                        baseline,
+                        baseline_stage,
+                        rise,
+                        ..
+                    } => (
+                        Some(*baseline),
+                        Some(point_label(lang, baseline_stage)),
+                        Some(rise * 100.0),
+                    ),
+                    KpiLimit::Threshold { .. } => (None, None, None),
+                };
+                Leading {
+                    kpi: d.kpi.clone(),
+                    tier: c.kpi_tiers.get(&d.kpi).copied(),
+                    value: d.value,
+                    limit: d.limit.value(),
+                    baseline,
+                    baseline_at,
+                    rise_pct,
+                    at: point_label(lang, &d.stage.label),
+                }
+            })
+            .collect(),
+        rps_per_instance: c.rps_per_instance,
+        instances: c.instances_at_best,
+    }
+}
+
+fn comparison(a: &Analysis, b: &Analysis) -> Comparison {
+    let rows = a
+        .latency
+        .iter()
+        .filter_map(|now| {
+            let before = b.latency.iter().find(|e| e.endpoint == now.endpoint)?;
+            let (p95_before, p95_now) = (before.p95_ms.filter(|p| *p > 0.0)?, now.p95_ms?);
+            Some(ComparisonRow {
+                endpoint: now.endpoint.clone(),
+                p95_before,
+                p95_now,
+                change_pct: (p95_now / p95_before - 1.0) * 100.0,
+            })
+        })
+        .collect();
+    Comparison {
+        baseline_generated_at: wording::time(b.generated_at),
+        rows,
+        max_rps_before: b
+            .capacity
+            .available()
+            .and_then(|c| c.knee.max_rps_within_slo()),
+        max_rps_now: a
+            .capacity
+            .available()
+            .and_then(|c| c.knee.max_rps_within_slo()),
     }
 }

@@ -8,7 +8,12 @@
 
 pub mod charts;
 pub mod context;
+pub mod lang;
+pub mod narrative;
 pub mod rules;
+pub mod wording;
+
+pub use lang::Lang;
 
 use std::path::{Path, PathBuf};
 
@@ -27,12 +32,17 @@ pub struct Options {
     /// A built-in template (`es`, `en`) or the name of a file `NAME.md.j2` in
     /// `template_dir`.
     pub template: String,
+    /// The language of the charts, the numbers and the context's phrases (a user's
+    /// template is written in one of them).
+    pub lang: Lang,
     /// A directory of the user's templates, searched before the built-ins.
     pub template_dir: Option<PathBuf>,
     /// Where the markdown and its `charts/` directory go.
     pub out_dir: PathBuf,
     /// The markdown file's name.
     pub file_name: String,
+    /// The report's title (`analyze report --title`), instead of the template's.
+    pub title: Option<String>,
 }
 
 impl Options {
@@ -40,9 +50,11 @@ impl Options {
     pub fn course(out_dir: impl Into<PathBuf>) -> Options {
         Options {
             template: "es".into(),
+            lang: Lang::Es,
             template_dir: None,
             out_dir: out_dir.into(),
             file_name: "pruebas_de_carga_entrega4.md".into(),
+            title: None,
         }
     }
 }
@@ -63,9 +75,16 @@ pub fn render(
     let charts_dir = options.out_dir.join("charts");
     std::fs::create_dir_all(&charts_dir)
         .with_context(|| format!("cannot create {}", charts_dir.display()))?;
-    let charts = charts::draw_all(analysis, &charts_dir)?;
+    let charts = charts::draw_all(analysis, &charts_dir, options.lang)?;
     let source = template_source(&options.template, options.template_dir.as_deref())?;
-    let markdown = render_markdown(analysis, baseline, &charts, &source)?;
+    let markdown = render_markdown(
+        analysis,
+        baseline,
+        &charts,
+        &source,
+        options.lang,
+        options.title.as_deref(),
+    )?;
     let path = options.out_dir.join(&options.file_name);
     std::fs::write(&path, markdown).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(Written {
@@ -101,21 +120,25 @@ pub fn render_markdown(
     baseline: Option<&Analysis>,
     charts: &charts::Charts,
     template: &str,
+    lang: Lang,
+    title: Option<&str>,
 ) -> anyhow::Result<String> {
-    let ctx = context::build(analysis, baseline, charts);
+    let mut ctx = context::build(analysis, baseline, charts, lang);
+    ctx.title = title.map(str::to_owned);
     let mut env = minijinja::Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
-    // A missing figure (none) prints as "–", never as 0.
-    fn number(v: Option<f64>, text: impl Fn(f64) -> String) -> String {
-        v.map_or_else(|| "–".to_owned(), text)
-    }
-    env.add_filter("f1", |v: Option<f64>| number(v, |v| format!("{v:.1}")));
-    env.add_filter("f2", |v: Option<f64>| number(v, |v| format!("{v:.2}")));
-    env.add_filter("f0", |v: Option<f64>| number(v, |v| format!("{v:.0}")));
-    env.add_filter("e2", |v: Option<f64>| number(v, |v| format!("{v:.2e}")));
-    env.add_filter("pct", |v: Option<f64>| {
-        number(v, |v| format!("{:.2}", v * 100.0))
+    // A missing figure (none) prints as "–", never as 0; numbers take the language's
+    // decimal separator.
+    let number = move |v: Option<f64>, places: usize| {
+        v.map_or_else(|| "–".to_owned(), |v| lang.decimal(v, places))
+    };
+    env.add_filter("f0", move |v: Option<f64>| number(v, 0));
+    env.add_filter("f1", move |v: Option<f64>| number(v, 1));
+    env.add_filter("f2", move |v: Option<f64>| number(v, 2));
+    env.add_filter("pct", move |v: Option<f64>| number(v.map(|v| v * 100.0), 2));
+    env.add_filter("e2", move |v: Option<f64>| {
+        v.map_or_else(|| "–".to_owned(), |v| lang.scientific(v))
     });
     env.add_template("report", template)
         .context("the report template does not parse")?;

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use capacity_model::analysis::{Analysis, LittleCheck, Section};
 use serde::Serialize;
 
+use crate::Lang;
+use crate::wording::{load_unit, point_label};
+
 /// A scale-out slower than this, from breach (or alarm) to in service, is worth shortening.
 pub const SLOW_REACTION_S: f64 = 120.0;
 
@@ -16,7 +19,7 @@ pub struct Recommendation {
     /// `contention`, `coherency`, `slow_scale_out`, `little_mismatch`, `worker_pool`,
     /// `worker_saturation`, `worker_steps_too_short`.
     pub rule: &'static str,
-    /// The figures the rule read, formatted, by name.
+    /// The figures the rule read, formatted in the report's language, by name.
     pub values: BTreeMap<&'static str, String>,
     /// The run(s) the figures came from.
     pub runs: Vec<String>,
@@ -30,10 +33,6 @@ fn rec(rule: &'static str, values: &[(&'static str, String)], runs: Vec<String>)
     }
 }
 
-fn f1(v: f64) -> String {
-    format!("{v:.1}")
-}
-
 /// The run id a stage label carries ("hold 8 (bc84)") is not needed: the knee's stage
 /// points name their run in the label already; the runs behind the capacity are the
 /// scenario-1 runs.
@@ -45,7 +44,10 @@ fn scenario1_runs(a: &Analysis) -> Vec<String> {
         .collect()
 }
 
-pub fn recommendations(a: &Analysis) -> Vec<Recommendation> {
+pub fn recommendations(a: &Analysis, lang: Lang) -> Vec<Recommendation> {
+    let f1 = |v: f64| lang.decimal(v, 1);
+    let f2 = |v: f64| lang.decimal(v, 2);
+    let label = |l: &str| point_label(lang, l);
     let mut out = Vec::new();
     let s1 = scenario1_runs(a);
     if let Section::Available(c) = &a.capacity {
@@ -56,14 +58,7 @@ pub fn recommendations(a: &Analysis) -> Vec<Recommendation> {
                 "test_higher",
                 &[
                     ("load", f1(last.load)),
-                    (
-                        "unit",
-                        match c.load_kind {
-                            capacity_model::analysis::LoadKind::Users => "users",
-                            capacity_model::analysis::LoadKind::Rate => "rate",
-                        }
-                        .into(),
-                    ),
+                    ("unit", load_unit(lang, c.load_kind).into()),
                     ("rps", f1(last.rps)),
                 ],
                 s1.clone(),
@@ -74,7 +69,7 @@ pub fn recommendations(a: &Analysis) -> Vec<Recommendation> {
         {
             out.push(rec(
                 "fix_first_stage",
-                &[("stage", b.stage.label.clone()), ("load", f1(b.stage.load))],
+                &[("stage", label(&b.stage.label)), ("load", f1(b.stage.load))],
                 s1.clone(),
             ));
         }
@@ -102,7 +97,7 @@ pub fn recommendations(a: &Analysis) -> Vec<Recommendation> {
                     ("kpi", d.kpi.clone()),
                     ("value", f1(d.value)),
                     ("limit", f1(d.limit.value())),
-                    ("stage", d.stage.label.clone()),
+                    ("stage", label(&d.stage.label)),
                 ],
                 s1.clone(),
             ));
@@ -112,8 +107,8 @@ pub fn recommendations(a: &Analysis) -> Vec<Recommendation> {
         && u.fit.r_squared >= capacity_model::analysis::USL_POOR_FIT
     {
         let values = [
-            ("sigma", format!("{:.4}", u.fit.sigma)),
-            ("kappa", format!("{:.2e}", u.fit.kappa)),
+            ("sigma", lang.decimal(u.fit.sigma, 4)),
+            ("kappa", lang.scientific(u.fit.kappa)),
             (
                 "peak",
                 u.fit.peak_concurrency.map_or("–".into(), |n| n.to_string()),
@@ -179,7 +174,7 @@ pub fn recommendations(a: &Analysis) -> Vec<Recommendation> {
                     &[
                         ("servers", e.servers.to_string()),
                         ("slots", slots.to_string()),
-                        ("rate", format!("{:.2}", e.arrival_per_minute)),
+                        ("rate", f2(e.arrival_per_minute)),
                         ("wait", f1(e.target_wait_s)),
                         ("service", f1(w.service_mean_s)),
                     ],
@@ -192,6 +187,7 @@ pub fn recommendations(a: &Analysis) -> Vec<Recommendation> {
                 "worker_steps_too_short",
                 &[
                     ("needed", format!("{needed:.0}")),
+                    ("needed_text", lang.decimal(needed, 0)),
                     (
                         "min_arrivals",
                         capacity_model::confidence::MIN_EVENTS_FOR_RATE.to_string(),
@@ -204,14 +200,11 @@ pub fn recommendations(a: &Analysis) -> Vec<Recommendation> {
             out.push(rec(
                 "worker_saturation",
                 &[
-                    ("rate", format!("{rate:.2}")),
-                    (
-                        "stable",
-                        w.max_stable_per_minute
-                            .map_or("–".into(), |v| format!("{v:.2}")),
-                    ),
+                    ("rate", f2(rate)),
+                    ("stable", w.max_stable_per_minute.map_or("–".into(), f2)),
                     ("concurrency", w.concurrency.to_string()),
-                    ("size_mb", format!("{:.0}", w.size_bytes as f64 / 1e6)),
+                    ("workers", w.workers.to_string()),
+                    ("size_mb", lang.decimal(w.size_bytes as f64 / 1e6, 0)),
                 ],
                 vec![w.run_id.clone()],
             ));

@@ -1,7 +1,7 @@
 //! The rendered report from a fixed analysis (snapshots), its charts, sections without
 //! data, and a user's own template.
 
-use capacity_model::analysis::{Analysis, Section, Settings};
+use capacity_model::analysis::{Analysis, Missing, Section, Settings};
 
 fn fixture() -> Analysis {
     let text = include_str!("data/analysis.json");
@@ -12,6 +12,7 @@ fn rendered(lang: &str, baseline: Option<&Analysis>) -> (String, tempfile::TempD
     let dir = tempfile::tempdir().unwrap();
     let mut options = reports::Options::course(dir.path());
     options.template = lang.into();
+    options.lang = reports::Lang::parse(lang).unwrap();
     let written = reports::render(&fixture(), baseline, &options).unwrap();
     (std::fs::read_to_string(written.markdown).unwrap(), dir)
 }
@@ -38,9 +39,13 @@ fn every_chart_the_report_links_is_drawn_as_png_and_svg() {
         .filter_map(|rest| rest.split(')').next())
         .filter(|link| link.starts_with("charts/"))
         .collect();
-    // Latency and resources of the ramp, resources of the worker run, the curve, USL,
-    // spectrum and workers.
-    assert_eq!(linked.len(), 7, "{linked:?}");
+    // Latency and resources of the ramp, the curve, spectrum, workers and the worker runs'
+    // small multiples; no USL chart, since the fixture's fit is unphysical.
+    assert_eq!(linked.len(), 6, "{linked:?}");
+    assert!(
+        !linked.iter().any(|l| l.contains("usl")),
+        "a rejected fit draws no curve"
+    );
     for link in linked {
         let png = std::fs::read(dir.path().join(link)).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{link} is a PNG");
@@ -67,10 +72,14 @@ fn sections_without_data_say_so() {
         runs: vec![],
         latency: vec![],
         stages: vec![],
-        capacity: Section::missing("no scenario-1 load point"),
-        usl: Section::missing("no scalability fit"),
+        capacity: Section::missing(Missing::NoScenario1Points),
+        usl: Section::missing(Missing::TooFewLevels {
+            levels: 0,
+            needed: 6,
+        }),
         little: vec![],
         scale_outs: vec![],
+        scale_ins: vec![],
         workers: vec![],
         timelines: vec![],
         spectra: vec![],
@@ -81,10 +90,11 @@ fn sections_without_data_say_so() {
     let md = std::fs::read_to_string(&written.markdown).unwrap();
     for expected in [
         "Sin corridas del escenario 1",
-        "Sin modelo de capacidad: no scenario-1 load point",
-        "no scalability fit",
+        "Sin modelo de capacidad: ninguna corrida del escenario 1 dio un punto de carga",
+        "sin ajuste de escalabilidad: la USL necesita al menos 6 niveles",
         "Sin corridas del escenario 2",
-        "Ninguna actividad de escalado",
+        "Ningún escalado hacia afuera",
+        "Ningún escalado hacia adentro",
         "Sin análisis anterior",
     ] {
         assert!(md.contains(expected), "{expected:?} missing from\n{md}");
@@ -103,9 +113,11 @@ fn a_users_own_template_is_used_and_a_missing_one_is_named() {
     let out = tempfile::tempdir().unwrap();
     let options = reports::Options {
         template: "short".into(),
+        lang: reports::Lang::En,
         template_dir: Some(templates.path().to_path_buf()),
         out_dir: out.path().to_path_buf(),
         file_name: "short.md".into(),
+        title: None,
     };
     let written = reports::render(&fixture(), None, &options).unwrap();
     let md = std::fs::read_to_string(written.markdown).unwrap();
@@ -138,10 +150,16 @@ fn a_database_that_degrades_first_is_named_as_the_bottleneck() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = reports::Options::course(dir.path());
     options.template = "en".into();
+    options.lang = reports::Lang::En;
     let written = reports::render(&a, None, &options).unwrap();
     let markdown = std::fs::read_to_string(written.markdown).unwrap();
     assert!(
-        markdown.contains("The database's CPU is the first to degrade (`db_cpu_percent:aforo-db`"),
+        markdown.contains("The database's CPU degrades first (`db_cpu_percent:aforo-db`"),
+        "{markdown}"
+    );
+    // The resource changes name the database class, with the figure.
+    assert!(
+        markdown.contains("Database: its CPU (`db_cpu_percent:aforo-db`) reaches 93 %"),
         "{markdown}"
     );
 }
@@ -150,9 +168,11 @@ fn a_database_that_degrades_first_is_named_as_the_bottleneck() {
 /// peticiones") quotes one load point of `a` whole: the point its label names, with that
 /// point's own rate, p95, errors and sample. Returns how many claims it checked.
 fn claims_match_their_points(markdown: &str, a: &Analysis, lang: &str) -> usize {
+    let lang = reports::Lang::parse(lang).unwrap();
+    let d = |v: f64, places| lang.decimal(v, places);
     let (at, errors, requests) = match lang {
-        "es" => (" en ", " % de errores, ", " peticiones"),
-        _ => (" at ", " % errors, ", " requests"),
+        reports::Lang::Es => (" en ", " % de errores, ", " peticiones"),
+        reports::Lang::En => (" at ", " % errors, ", " requests"),
     };
     let mut checked = 0;
     for (i, _) in markdown.match_indices(" req/s, p95 ") {
@@ -170,17 +190,20 @@ fn claims_match_their_points(markdown: &str, a: &Analysis, lang: &str) -> usize 
         let point = a
             .stages
             .iter()
-            .find(|p| label == format!("{} ({})", p.label, p.run_id.rsplit('-').next().unwrap()))
+            .find(|p| {
+                let named = format!("{} ({})", p.label, p.run_id.rsplit('-').next().unwrap());
+                label == reports::wording::point_label(lang, &named)
+            })
             .unwrap_or_else(|| panic!("the claim's point {label:?} is a load point"));
-        assert_eq!(rps, format!("{:.1}", point.total.rps), "{label}: rate");
+        assert_eq!(rps, d(point.total.rps, 1), "{label}: rate");
         assert_eq!(
             p95,
-            point.worst_p95_ms.map_or("–".into(), |v| format!("{v:.1}")),
+            point.worst_p95_ms.map_or("–".into(), |v| d(v, 1)),
             "{label}: p95"
         );
         assert_eq!(
             error_pct,
-            format!("{:.2}", point.total.error_ratio * 100.0),
+            d(point.total.error_ratio * 100.0, 2),
             "{label}: errors"
         );
         assert_eq!(samples, point.total.samples.to_string(), "{label}: sample");
@@ -197,9 +220,79 @@ fn claims_match_their_points(markdown: &str, a: &Analysis, lang: &str) -> usize 
             .unwrap();
         let hosts = point.healthy_hosts().unwrap();
         assert!((per - point.total.rps / hosts).abs() < 1e-9);
-        assert!(markdown.contains(&format!("{per:.1} req/s")), "{markdown}");
+        assert!(
+            markdown.contains(&format!("{} req/s", d(per, 1))),
+            "{markdown}"
+        );
     }
     checked
+}
+
+/// Issue 16: with `--lang es` everything a reader sees is Spanish, with `--lang en`
+/// English, numbers included (decimal comma in Spanish).
+#[test]
+fn each_report_speaks_one_language() {
+    for lang in ["es", "en"] {
+        let (markdown, _dir) = rendered(lang, None);
+        let l = reports::Lang::parse(lang).unwrap();
+        assert_eq!(
+            reports::lang::foreign_words(&markdown, l),
+            Vec::<String>::new(),
+            "{lang}:\n{markdown}"
+        );
+        assert_eq!(
+            reports::lang::misplaced_decimals(&markdown, l),
+            Vec::<String>::new(),
+            "{lang}:\n{markdown}"
+        );
+    }
+}
+
+/// Issue 16: the sections the course's seed asks for are all there, in both languages.
+#[test]
+fn every_section_the_course_asks_for_is_there() {
+    let sections = [
+        (
+            "es",
+            vec![
+                "### Cómo se obtuvieron las cifras",
+                "### Dimensionamiento con Erlang C",
+                "## 4. Ley de Little",
+                "### Escalado hacia adentro",
+                "## 7. Conclusiones",
+                "### Cambios en las características de los recursos",
+                "### Consideraciones adicionales para continuar escalando",
+                "## 9. Plan de pruebas para la siguiente iteración",
+            ],
+        ),
+        (
+            "en",
+            vec![
+                "### How the figures were made",
+                "### Sizing with Erlang C",
+                "## 4. Little's law",
+                "### Scaling in",
+                "## 7. Conclusions",
+                "### Changes to the resources' characteristics",
+                "### Further considerations to keep scaling",
+                "## 9. Test plan for the next iteration",
+            ],
+        ),
+    ];
+    for (lang, headings) in sections {
+        let (markdown, _dir) = rendered(lang, None);
+        for heading in headings {
+            let body = markdown
+                .split(heading)
+                .nth(1)
+                .unwrap_or_else(|| panic!("{lang}: {heading} missing"));
+            let first = body.trim_start().lines().next().unwrap_or("");
+            assert!(
+                !first.starts_with('#'),
+                "{lang}: {heading} has no content:\n{markdown}"
+            );
+        }
+    }
 }
 
 /// Issue 15: a capacity claim once quoted "60 users with 909.3 req/s", the rate of another
@@ -226,7 +319,7 @@ fn the_examples_claims_match_its_analysis() {
     let a: Analysis = serde_json::from_str(&text).expect("the example is a current analysis.json");
     for (file, lang) in [
         ("pruebas_de_carga_entrega4.md", "es"),
-        ("capacity-report.md", "en"),
+        ("en/capacity-report.md", "en"),
     ] {
         let markdown = std::fs::read_to_string(examples.join(file)).unwrap();
         let checked = claims_match_their_points(&markdown, &a, lang);

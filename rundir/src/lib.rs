@@ -29,13 +29,16 @@ pub use layout::{
     STACK_FILE, SUMMARY_FILE, TASKS_FILE, list_runs,
 };
 pub use manifest::{
-    FleetShard, HostInfo, LoadModel, Manifest, StackKind, Stage, Target, ToolVersions,
+    FleetShard, HostInfo, LoadModel, Manifest, StackKind, Stage, Target, ToolVersions, Workload,
 };
 pub use metrics::{METRICS_HEADER, MetricRow, MetricsWriter, read_metrics};
 pub use requests::{REQUESTS_HEADER, RequestsRow, RequestsWriter, read_requests};
 pub use run_id::RunId;
 pub use size::{parse_duration, parse_percent, parse_rate, parse_size};
-pub use stack::{GroupDescription, StackDescription};
+pub use stack::{
+    BalancerAlgorithm, BalancerSettings, GroupDescription, PolicyDescription, ScalingMetric,
+    StackDescription,
+};
 pub use summary::{
     EndpointSummary, LatencySummary, SkippedStep, Summary, ThresholdOutcome, WorkerStep,
     WorkerSummary,
@@ -49,4 +52,6 @@ pub use tasks::{
 ///
 /// Adding a field does not change it (readers ignore fields they do not know); removing,
 /// renaming or changing the meaning of one does.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2: `summary.json`'s `latency_us` and thresholds' `observed` are null when there
+/// is no data (version 1 wrote 0).
+pub const FORMAT_VERSION: u32 = 2;

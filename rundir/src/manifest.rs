@@ -34,10 +34,26 @@ pub struct Manifest {
     pub tool: ToolVersions,
     pub host: HostInfo,
     pub command_line: Vec<String>,
+    /// What each user or task carried, as far as it shapes the load; empty in manifests
+    /// written before it was recorded.
+    #[serde(default)]
+    pub workload: Workload,
     /// One generator of a fleet (`loadgen run --shard I/N`); absent for a lone generator.
     /// The analyzer merges the runs of one fleet into one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<FleetShard>,
+}
+
+/// The parts of a scenario that shape its load, for a report to disclose.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Workload {
+    /// Bytes of each uploaded video (scenario 1's `upload_size`, scenario 2's `--size`).
+    #[serde(default)]
+    pub upload_bytes: Option<u64>,
+    /// Pause between one user's requests, in seconds; 0: none, a user sends its next
+    /// request as soon as the previous one is answered.
+    #[serde(default)]
+    pub think_time_s: Option<f64>,
 }
 
 /// Which generator of which fleet wrote a run.

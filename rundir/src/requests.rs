@@ -1,7 +1,8 @@
 //! `requests.csv`: counts per second and endpoint, in plain CSV for spreadsheets and pandas.
 //!
 //! No quoting is ever needed: endpoint names with commas, quotes or line breaks are refused on
-//! write. The reader finds columns by header name, so files with extra columns still read.
+//! write. The reader finds columns by header name, so files with extra columns still read,
+//! and files written before the `responses` column was added read with `responses: None`.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, Write};
@@ -13,7 +14,7 @@ use crate::RunDirError;
 use crate::layout::REQUESTS_FILE;
 
 /// The header line, without the line break.
-pub const REQUESTS_HEADER: &str = "timestamp,endpoint,requests,successes,errors_4xx,errors_5xx,errors_other,bytes_sent,bytes_received";
+pub const REQUESTS_HEADER: &str = "timestamp,endpoint,requests,successes,errors_4xx,errors_5xx,errors_other,bytes_sent,bytes_received,responses";
 
 /// One row: what one endpoint did in one second.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -30,6 +31,27 @@ pub struct RequestsRow {
     pub errors_other: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// HTTP responses (any status) that arrived in this second, from requests of any
+    /// second: the completions throughput is counted from. The columns before count
+    /// requests by the second they were due or sent, so an overloaded open-model second
+    /// has more requests than responses. None in files written before this column.
+    #[serde(default)]
+    pub responses: Option<u64>,
+}
+
+impl RequestsRow {
+    /// Adds `other`'s counts (another fragment of the same second and endpoint). Responses
+    /// stay known only if both rows know them.
+    pub fn add(&mut self, other: &RequestsRow) {
+        self.requests += other.requests;
+        self.successes += other.successes;
+        self.errors_4xx += other.errors_4xx;
+        self.errors_5xx += other.errors_5xx;
+        self.errors_other += other.errors_other;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        self.responses = self.responses.zip(other.responses).map(|(a, b)| a + b);
+    }
 }
 
 /// Writes `requests.csv`. It does not buffer; give it a `BufWriter` for a file.
@@ -68,9 +90,9 @@ impl<W: Write> RequestsWriter<W> {
             .map_err(|e| unwritable("timestamp", &ts.to_string(), &e.to_string()))?;
 
         self.line.clear();
-        writeln!(
+        write!(
             self.line,
-            "{ts},{},{},{},{},{},{},{},{}",
+            "{ts},{},{},{},{},{},{},{},{},",
             row.endpoint,
             row.requests,
             row.successes,
@@ -81,6 +103,11 @@ impl<W: Write> RequestsWriter<W> {
             row.bytes_received
         )
         .expect("writing to a String cannot fail");
+        // Unknown responses (a row converted from an old file) stay an empty field.
+        if let Some(responses) = row.responses {
+            write!(self.line, "{responses}").expect("writing to a String cannot fail");
+        }
+        self.line.push('\n');
         self.out
             .write_all(self.line.as_bytes())
             .map_err(write_error)
@@ -123,6 +150,8 @@ fn unwritable(what: &'static str, value: &str, reason: &str) -> RunDirError {
 struct Columns {
     count: usize,
     index: [usize; 9],
+    /// Absent from files written before it was added.
+    responses: Option<usize>,
 }
 
 const NAMES: [&str; 9] = [
@@ -181,6 +210,7 @@ fn parse_header(line: &str) -> Result<Columns, RunDirError> {
     Ok(Columns {
         count: fields.len(),
         index,
+        responses: fields.iter().position(|f| *f == "responses"),
     })
 }
 
@@ -227,9 +257,20 @@ fn parse_row(n: usize, line: &str, columns: &Columns) -> Result<RequestsRow, Run
             format!("{endpoint:?}: endpoint names are non-empty and never quoted"),
         ));
     }
+    let responses = match columns.responses.map(|i| fields[i]) {
+        None | Some("") => None,
+        Some(text) => Some(text.parse().map_err(|_| {
+            malformed(
+                Some(n),
+                Some("responses"),
+                format!("{text:?} is not a non-negative integer"),
+            )
+        })?),
+    };
     Ok(RequestsRow {
         timestamp,
         endpoint: endpoint.to_owned(),
+        responses,
         requests: number(2)?,
         successes: number(3)?,
         errors_4xx: number(4)?,
@@ -265,6 +306,7 @@ mod tests {
             errors_other: 1,
             bytes_sent: 1234,
             bytes_received: 56789,
+            responses: Some(8),
         }
     }
 
@@ -280,7 +322,7 @@ mod tests {
     fn writes_the_documented_text() {
         assert_eq!(
             write(&[row("login")]),
-            format!("{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,login,10,7,1,1,1,1234,56789\n")
+            format!("{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,login,10,7,1,1,1,1234,56789,8\n")
         );
     }
 
@@ -302,15 +344,49 @@ mod tests {
 
     #[test]
     fn reads_by_column_name_and_ignores_extra_columns() {
-        let text = "endpoint,timestamp,new_column,requests,successes,errors_4xx,errors_5xx,errors_other,bytes_sent,bytes_received\r\n\
-                    login,2026-11-23T01:31:05+01:00,x,10,7,1,1,1,1234,56789\r\n\r\n";
+        let text = "endpoint,timestamp,new_column,responses,requests,successes,errors_4xx,errors_5xx,errors_other,bytes_sent,bytes_received\r\n\
+                    login,2026-11-23T01:31:05+01:00,x,8,10,7,1,1,1,1234,56789\r\n\r\n";
         assert_eq!(read_requests(text.as_bytes()).unwrap(), vec![row("login")]);
+    }
+
+    #[test]
+    fn files_from_before_the_responses_column_read_as_unknown_responses() {
+        let text = "timestamp,endpoint,requests,successes,errors_4xx,errors_5xx,errors_other,bytes_sent,bytes_received\n\
+                    2026-11-23T00:31:05Z,login,10,7,1,1,1,1234,56789\n";
+        let mut old = row("login");
+        old.responses = None;
+        assert_eq!(read_requests(text.as_bytes()).unwrap(), vec![old.clone()]);
+        // Written back, the unknown stays unknown (an empty field), not 0.
+        assert_eq!(
+            read_requests(write(&[old.clone()]).as_bytes()).unwrap(),
+            vec![old]
+        );
+    }
+
+    #[test]
+    fn adding_fragments_sums_every_count_and_keeps_unknown_responses_unknown() {
+        let mut sum = row("login");
+        sum.add(&row("login"));
+        assert_eq!(
+            (
+                sum.requests,
+                sum.successes,
+                sum.errors_other,
+                sum.bytes_received,
+                sum.responses
+            ),
+            (20, 14, 2, 113_578, Some(16))
+        );
+        let mut old = row("login");
+        old.responses = None;
+        sum.add(&old);
+        assert_eq!((sum.requests, sum.responses), (30, None));
     }
 
     #[test]
     fn errors_name_line_and_column() {
         let text = format!(
-            "{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,a,1,1,0,0,0,0,0\n2026-11-23T00:31:06Z,a,1,x,0,0,0,0,0\n"
+            "{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,a,1,1,0,0,0,0,0,1\n2026-11-23T00:31:06Z,a,1,x,0,0,0,0,0,1\n"
         );
         let err = read_requests(text.as_bytes()).unwrap_err();
         assert_eq!(
@@ -318,16 +394,23 @@ mod tests {
             "requests.csv: line 3, column successes: \"x\" is not a non-negative integer"
         );
 
-        let text = format!("{REQUESTS_HEADER}\nyesterday,a,1,1,0,0,0,0,0\n");
+        let text = format!("{REQUESTS_HEADER}\nyesterday,a,1,1,0,0,0,0,0,1\n");
         let err = read_requests(text.as_bytes()).unwrap_err().to_string();
         assert!(
             err.starts_with("requests.csv: line 2, column timestamp:"),
             "{err}"
         );
 
-        let text = format!("{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,a,b,1,1,0,0,0,0,0\n");
+        let text = format!("{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,a,b,1,1,0,0,0,0,0,1\n");
         let err = read_requests(text.as_bytes()).unwrap_err().to_string();
-        assert!(err.starts_with("requests.csv: line 2: 10 fields"), "{err}");
+        assert!(err.starts_with("requests.csv: line 2: 11 fields"), "{err}");
+
+        let text = format!("{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,a,1,1,0,0,0,0,0,-1\n");
+        let err = read_requests(text.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("requests.csv: line 2, column responses:"),
+            "{err}"
+        );
 
         let err = read_requests("timestamp,endpoint\n".as_bytes())
             .unwrap_err()
@@ -346,6 +429,7 @@ mod tests {
             secs in 0i64..4_102_444_800,
             endpoint in "[^,\"\r\n]{1,30}",
             n in prop::array::uniform7(any::<u64>()),
+            responses in any::<Option<u64>>(),
         ) -> RequestsRow {
             RequestsRow {
                 timestamp: OffsetDateTime::from_unix_timestamp(secs).unwrap(),
@@ -357,6 +441,7 @@ mod tests {
                 errors_other: n[4],
                 bytes_sent: n[5],
                 bytes_received: n[6],
+                responses,
             }
         }
     }

@@ -64,8 +64,12 @@ pub struct WorkerSummary {
     pub mean_in_system: f64,
     /// Little's law: X × (mean wait + mean service), the tasks in the system it implies.
     pub little_in_system: f64,
-    /// Least-squares slope of the visible queue depth during the injection, tasks per minute.
-    pub queue_slope_per_minute: f64,
+    /// Least-squares slope of the visible queue depth during the injection, tasks per minute;
+    /// None ("unknown") with fewer than three depth samples.
+    pub queue_slope_per_minute: Option<f64>,
+    /// The slope's standard error, tasks per minute (its 95 % interval is ± 1.96 of it).
+    #[serde(default)]
+    pub queue_slope_error_per_minute: Option<f64>,
     /// `steady`, `growing` (unbounded: arrivals exceed capacity) or `draining`.
     pub queue_verdict: String,
     /// Mean CPU of the worker group during the run, percent (local stack only).
@@ -81,7 +85,10 @@ pub struct WorkerStep {
     pub rate_per_minute: f64,
     /// Videos finished per minute during the step.
     pub completed_per_minute: f64,
-    pub queue_slope_per_minute: f64,
+    /// As [`WorkerSummary::queue_slope_per_minute`], over the step.
+    pub queue_slope_per_minute: Option<f64>,
+    #[serde(default)]
+    pub queue_slope_error_per_minute: Option<f64>,
     /// `steady`, `growing` or `draining`.
     pub queue_verdict: String,
     /// The step's length, and the tasks enqueued and finished in it: the sample its rates
@@ -107,8 +114,9 @@ pub struct EndpointSummary {
     pub rps: f64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
-    /// Microseconds.
-    pub latency_us: LatencySummary,
+    /// Microseconds; None (`null`) when no request of it has a latency (all refused or
+    /// never sent): no data, never 0.
+    pub latency_us: Option<LatencySummary>,
 }
 
 /// Latency statistics in microseconds, read from an HDR histogram (so within its precision,
@@ -126,7 +134,13 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
-    /// All zeros for an empty histogram (the crate leaves some of these undefined then).
+    /// None for an empty histogram: no latency is no data, not 0 µs.
+    pub fn of(h: &Histogram<u64>) -> Option<LatencySummary> {
+        (!h.is_empty()).then(|| Self::from_histogram(h))
+    }
+
+    /// All zeros for an empty histogram (the crate leaves some of these undefined then);
+    /// for figures that must be numbers. [`LatencySummary::of`] says "no data" instead.
     pub fn from_histogram(h: &Histogram<u64>) -> LatencySummary {
         if h.is_empty() {
             return LatencySummary {
@@ -169,13 +183,22 @@ pub struct ThresholdOutcome {
     pub expression: String,
     /// The endpoint it applies to; `None` for all endpoints together.
     pub endpoint: Option<String>,
-    /// The measured value, in `unit`.
-    pub observed: f64,
+    /// The measured value, in `unit`; None when there was nothing to measure (the endpoint
+    /// never ran, or none of its requests has a latency), which fails the threshold.
+    pub observed: Option<f64>,
     /// The threshold's limit, in `unit`.
     pub limit: f64,
     /// E.g. "ms", "ratio", "rps".
     pub unit: String,
     pub passed: bool,
+}
+
+impl ThresholdOutcome {
+    /// "412.30 ms", or "no data" when nothing was measured.
+    pub fn observed_text(&self) -> String {
+        self.observed
+            .map_or("no data".to_owned(), |o| format!("{o:.2} {}", self.unit))
+    }
 }
 
 #[cfg(test)]

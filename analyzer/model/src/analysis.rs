@@ -18,7 +18,9 @@ pub const HEALTHY_HOSTS_KPI: &str = "healthy_hosts";
 /// 2: latency figures are `null` where no latency was recorded (never 0); the knee quotes
 /// one stage (`best_within_slo`) instead of a load and a rate from different stages; a
 /// worker step says whether it was stable and why.
-pub const ANALYSIS_FORMAT_VERSION: u32 = 2;
+/// 3: `notes` are typed (`{"note": "poor_usl_fit", …}`) so a report words them in its own
+/// language; throughput counts responses by arrival second where the run recorded them.
+pub const ANALYSIS_FORMAT_VERSION: u32 = 3;
 
 /// Below this R² the USL fit is reported as poor, and no projection should be read from it.
 pub const USL_POOR_FIT: f64 = 0.8;
@@ -30,13 +32,20 @@ pub const LITTLE_TOLERANCE: f64 = 0.10;
 #[serde(untagged)]
 pub enum Section<T> {
     Available(T),
-    Unavailable { unavailable: String },
+    Unavailable {
+        /// Why, in English (for the terminal and the gate).
+        unavailable: String,
+        /// Why, as a value a report words in its language; None in analyses written before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Missing>,
+    },
 }
 
 impl<T> Section<T> {
-    pub fn missing(why: impl Into<String>) -> Self {
+    pub fn missing(reason: Missing) -> Self {
         Section::Unavailable {
-            unavailable: why.into(),
+            unavailable: reason.to_string(),
+            reason: Some(reason),
         }
     }
 
@@ -44,6 +53,67 @@ impl<T> Section<T> {
         match self {
             Section::Available(t) => Some(t),
             Section::Unavailable { .. } => None,
+        }
+    }
+}
+
+/// Why a section of the analysis is missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Missing {
+    /// No scenario-1 run gave a load point.
+    NoScenario1Points,
+    /// The USL needs more distinct concurrency levels than were measured.
+    TooFewLevels { levels: usize, needed: usize },
+    /// The USL fit did not converge: the points do not follow a USL curve.
+    DidNotConverge { iterations: usize },
+    /// The USL fit converged on coefficients no system has (σ outside 0..1, κ below 0).
+    UnphysicalFit {
+        sigma: f64,
+        kappa: f64,
+        r_squared: f64,
+    },
+    /// No task finished, so there is no service time.
+    NoTaskFinished,
+    /// A model refused its input (an invalid SLO, a non-finite figure); `message` is its
+    /// English text.
+    Refused { model: String, message: String },
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::NoScenario1Points => f.write_str(
+                "no scenario-1 load point: run `loadgen run scenario1` (a ramp or a search \
+                 gives the curve)",
+            ),
+            Missing::TooFewLevels { levels, needed } => write!(
+                f,
+                "no scalability fit: the USL fit needs at least {needed} distinct concurrency \
+                 levels, got {levels}; its three coefficients would fit any few points and \
+                 mean nothing (measure more levels, e.g. a ramp with more stages)"
+            ),
+            Missing::DidNotConverge { iterations } => write!(
+                f,
+                "no scalability fit: the USL fit did not converge after {iterations} \
+                 iterations; the points do not follow a USL curve (look for outliers, or \
+                 stages from different runs or configurations)"
+            ),
+            Missing::UnphysicalFit {
+                sigma,
+                kappa,
+                r_squared,
+            } => write!(
+                f,
+                "no scalability fit: least squares landed on σ = {sigma:.3e}, κ = {kappa:.3e} \
+                 (R² {r_squared:.2}), coefficients no system has (σ must lie in 0..1, κ must \
+                 not be negative); throughput fell from the lowest load, which the USL does not \
+                 describe"
+            ),
+            Missing::NoTaskFinished => {
+                f.write_str("no task finished, so there is no service time to size with")
+            }
+            Missing::Refused { model, message } => write!(f, "{model}: {message}"),
         }
     }
 }
@@ -88,6 +158,8 @@ pub struct Analysis {
     pub usl: Section<UslSection>,
     pub little: Vec<LittleCheck>,
     pub scale_outs: Vec<ScaleOut>,
+    #[serde(default)]
+    pub scale_ins: Vec<ScaleIn>,
     pub workers: Vec<WorkerCell>,
     /// Each run second by second, for charts.
     #[serde(default)]
@@ -96,7 +168,132 @@ pub struct Analysis {
     #[serde(default)]
     pub spectra: Vec<Spectrum>,
     /// Things a reader should know about the data (skipped runs, mixed load kinds, …).
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
+}
+
+/// Something a reader should know about the data. Typed, not prose, so that each report
+/// words it in its language; [`Note`]'s `Display` is the English for the terminal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum Note {
+    /// A run without `summary.json`; a scenario-2 run then gives no worker cell.
+    NoSummary { run_id: String, worker: bool },
+    /// A run whose stages hold no whole second of traffic.
+    NoLoadPoint { run_id: String },
+    /// The capacity curve uses the points of one load kind only.
+    OtherLoadKindLeftOut {
+        used: usize,
+        kind: LoadKind,
+        left_out: usize,
+    },
+    /// Points too thin to judge (no bounded p95, errors within the SLO), "label (run)".
+    UnjudgedPoints {
+        points: Vec<String>,
+        min_samples: u64,
+    },
+    /// The USL fit is rejected: R² under [`USL_POOR_FIT`].
+    PoorUslFit { r_squared: f64, threshold: f64 },
+    /// A run directory that could not be read; `error` is the reader's message, quoted.
+    SkippedRun { path: String, error: String },
+    /// CloudWatch and Auto Scaling telemetry fetched for an AWS run and saved beside it.
+    Fetched {
+        run_id: String,
+        datapoints: usize,
+        period_s: u32,
+        activities: usize,
+    },
+    /// A fleet's generator runs were merged into one.
+    FleetMerged { fleet: String, generators: u32 },
+    /// A fleet is missing some generators ("2/4", …).
+    FleetIncomplete {
+        fleet: String,
+        missing: Vec<String>,
+        present: usize,
+    },
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Note::NoSummary {
+                run_id,
+                worker: true,
+            } => write!(
+                f,
+                "{run_id}: no summary.json (the run was killed, or is still going), and \
+                 scenario 2's figures come from it: this run gives no worker cell"
+            ),
+            Note::NoSummary { run_id, .. } => write!(
+                f,
+                "{run_id}: no summary.json (the run was killed, or is still going); its \
+                 figures come from its per-second files, latency.hlog and requests.csv"
+            ),
+            Note::NoLoadPoint { run_id } => write!(
+                f,
+                "{run_id}: its manifest has no stage with whole seconds of traffic; it adds to \
+                 the latency but gives no load point"
+            ),
+            Note::OtherLoadKindLeftOut {
+                used,
+                kind,
+                left_out,
+            } => write!(
+                f,
+                "the capacity curve uses the {used} points measured in {}; {left_out} other \
+                 points are left out",
+                match kind {
+                    LoadKind::Users => "users",
+                    LoadKind::Rate => "arrivals per second",
+                }
+            ),
+            Note::UnjudgedPoints {
+                points,
+                min_samples,
+            } => write!(
+                f,
+                "{} load points are left out of the capacity curve, not enough data: no \
+                 endpoint recorded the {min_samples} latencies that bound a p95 (nor a certain \
+                 breach), and their errors are within the SLO; hold each load longer (a longer \
+                 stage or a larger --time-scale): {}",
+                points.len(),
+                points.join(", ")
+            ),
+            Note::PoorUslFit {
+                r_squared,
+                threshold,
+            } => write!(
+                f,
+                "the scalability fit is poor (R² {r_squared:.2} < {threshold}): throughput does \
+                 not follow the USL over these points (flat from the lowest load means the \
+                 system, or the machine running everything, was saturated from the start); \
+                 read no projection from it"
+            ),
+            Note::SkippedRun { path, error } => write!(f, "skipped {path}: {error}"),
+            Note::Fetched {
+                run_id,
+                datapoints,
+                period_s,
+                activities,
+            } => write!(
+                f,
+                "{run_id}: fetched {datapoints} CloudWatch datapoints ({period_s} s period) and \
+                 {activities} scaling activities, saved beside the run"
+            ),
+            Note::FleetMerged { fleet, generators } => {
+                write!(f, "{fleet}: merged the runs of its {generators} generators")
+            }
+            Note::FleetIncomplete {
+                fleet,
+                missing,
+                present,
+            } => write!(
+                f,
+                "{fleet}: generators {} are missing; its figures are those of the {present} \
+                 present",
+                missing.join(", ")
+            ),
+        }
+    }
 }
 
 /// One run on a grid of whole seconds.
@@ -180,10 +377,19 @@ pub struct RunInfo {
     pub host: String,
     #[serde(default)]
     pub command_line: Vec<String>,
-    /// The local stack's configuration as it ran, one line per item (instance, balancer,
-    /// each group with its limits and policies); empty when the run did not record it.
+    /// The local stack's configuration as it ran (its `stack.json`); None when the run did
+    /// not record it (an external target, AWS).
     #[serde(default)]
-    pub stack_config: Vec<String>,
+    pub stack_config: Option<rundir::StackDescription>,
+    /// Closed (users) or open (arrivals per second), and the highest level applied: `load`
+    /// as values.
+    #[serde(default)]
+    pub load_kind: Option<LoadKind>,
+    #[serde(default)]
+    pub max_load: Option<f64>,
+    /// What each request or task carried (upload size, think time), from the manifest.
+    #[serde(default)]
+    pub workload: rundir::Workload,
 }
 
 /// The knee and what it means in users, RPS and instances.
@@ -269,7 +475,12 @@ pub struct WorkerCell {
     pub service_p50_s: f64,
     pub service_p95_s: f64,
     pub wait_mean_s: f64,
-    pub queue_slope_per_minute: f64,
+    /// The visible queue's least-squares slope, tasks per minute; None with too few depth
+    /// samples (`queue_verdict` is then `unknown`).
+    pub queue_slope_per_minute: Option<f64>,
+    /// Its 95 % interval.
+    #[serde(default)]
+    pub queue_slope_interval_per_minute: Option<crate::confidence::Interval>,
     pub queue_verdict: String,
     pub worker_cpu_percent: Option<f64>,
     /// Videos finished in each minute of the run.
@@ -314,8 +525,13 @@ pub struct WorkerStep {
     /// 95 % interval of the completions per minute (Poisson).
     #[serde(default)]
     pub completed_interval_per_minute: Option<crate::confidence::Interval>,
-    /// The queue's trend during the step (`steady`, `growing` or `draining`).
+    /// The queue's trend during the step (`steady`, `growing` or `draining`), its slope in
+    /// tasks per minute and the slope's 95 % interval.
     pub queue_verdict: String,
+    #[serde(default)]
+    pub queue_slope_per_minute: Option<f64>,
+    #[serde(default)]
+    pub queue_slope_interval_per_minute: Option<crate::confidence::Interval>,
     pub judgement: StepJudgement,
 }
 
@@ -412,7 +628,11 @@ pub struct EndpointStats {
     pub latency_samples: u64,
     pub errors: u64,
     pub error_ratio: f64,
+    /// Throughput: the responses that arrived in the window, per second.
     pub rps: f64,
+    /// Its 95 % interval (Poisson on the responses counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rps_interval: Option<crate::confidence::Interval>,
     pub kb_per_s: f64,
     pub mean_ms: Option<f64>,
     pub min_ms: Option<f64>,
@@ -478,6 +698,39 @@ impl LoadPoint {
 }
 
 /// One scale-out and how long each step of the reaction took.
+/// A group scaling in: one decision (AWS records one activity per instance terminated).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScaleIn {
+    pub run_id: String,
+    pub group: String,
+    /// The first of its activities.
+    pub activity_id: String,
+    pub terminations: u32,
+    /// AWS's text (or the local stack's, in AWS's words), quoted as recorded.
+    pub cause: String,
+    pub from_capacity: u32,
+    pub to_capacity: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub alarm_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub activity_at: OffsetDateTime,
+    /// The first sample at or after the activity with the group's in-service instances
+    /// down to `to_capacity`.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub out_of_service_at: Option<OffsetDateTime>,
+    pub alarm_to_activity_s: Option<f64>,
+    pub activity_to_out_of_service_s: Option<f64>,
+    /// Since the group's previous scale-out: how long the capacity it added was kept.
+    pub since_scale_out_s: Option<f64>,
+    /// The group scaled out again within [`FLAP_WINDOW_S`] of this scale-in: its capacity
+    /// oscillated instead of settling.
+    pub flapped: bool,
+}
+
+/// A scale-out this soon after a scale-in of the same group makes the pair a flap (twice
+/// AWS's default cooldown of 300 s).
+pub const FLAP_WINDOW_S: f64 = 600.0;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScaleOut {
     pub run_id: String,

@@ -58,6 +58,16 @@ pub fn quantile_interval(n: u64, q: f64, value_at_rank: impl Fn(u64) -> f64) -> 
     })
 }
 
+/// The 95 % interval of a least-squares slope from its standard error (normal
+/// approximation; successive queue samples are correlated, so read it as a lower bound on
+/// the uncertainty).
+pub fn slope_interval(slope: f64, standard_error: f64) -> Interval {
+    Interval {
+        low: slope - Z_95 * standard_error,
+        high: Some(slope + Z_95 * standard_error),
+    }
+}
+
 /// The 95 % interval of a rate of `events` in `seconds` (per second).
 pub fn rate_interval(events: u64, seconds: f64) -> Option<Interval> {
     if seconds <= 0.0 || !seconds.is_finite() {

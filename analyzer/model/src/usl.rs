@@ -132,7 +132,24 @@ impl UslModel {
     pub fn is_limitless(&self) -> bool {
         self.kappa <= 0.0
     }
+
+    /// Coefficients a real system can have: σ between a hair below 0 and 1 (full
+    /// serialisation), κ from a hair below 0 up. Least squares on points whose throughput
+    /// falls from the lowest load (a system saturated from the start, or one whose work per
+    /// request grew during the run) can land on σ ≈ 10¹⁴, κ ≈ −10¹² with a fine R²: a curve
+    /// that fits and means nothing.
+    pub fn is_physical(&self) -> bool {
+        (-PHYSICAL_SLACK..=1.0).contains(&self.sigma)
+            && self.kappa >= -PHYSICAL_SLACK / 100.0
+            && self.kappa <= 1.0
+            && self.lambda.is_finite()
+            && self.lambda > 0.0
+    }
 }
+
+/// How far below zero σ (and, a hundredth of it, κ) may land and still be read as "no such
+/// cost" rather than as a curve without physical meaning.
+pub const PHYSICAL_SLACK: f64 = 0.05;
 
 /// A USL curve fitted to measurements, with how well it fits.
 #[derive(Debug, Clone, PartialEq)]

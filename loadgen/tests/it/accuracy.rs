@@ -54,7 +54,12 @@ async fn the_open_model_sees_the_stalls_as_theory_predicts() {
     let _turn = crate::helpers::exclusive().await;
     let server = CalibrationServer::start(STALLING).await.unwrap();
     let (run, stdout) = run_against(&server, "--rate 100").await;
-    let l = &run.summary.total.latency_us;
+    let l = run
+        .summary
+        .total
+        .latency_us
+        .as_ref()
+        .expect("measured latencies");
     let truth = server.truth();
     println!(
         "open model: recorded p50 {:.2} p90 {:.1} p99 {:.1} ms; server truth p50 {:.2} ms\n{stdout}",
@@ -92,7 +97,12 @@ async fn the_closed_model_hides_the_stalls_and_says_so() {
     let _turn = crate::helpers::exclusive().await;
     let server = CalibrationServer::start(STALLING).await.unwrap();
     let (run, stdout) = run_against(&server, "--users 2").await;
-    let l = &run.summary.total.latency_us;
+    let l = run
+        .summary
+        .total
+        .latency_us
+        .as_ref()
+        .expect("measured latencies");
     println!(
         "closed model: p50 {:.2} p90 {:.1} p99 {:.1} ms\n{stdout}",
         ms(l.p50),

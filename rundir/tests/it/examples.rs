@@ -70,6 +70,10 @@ pub fn manifest(id: &str, started_at: OffsetDateTime) -> Manifest {
             "--profile".to_owned(),
             "ramp".to_owned(),
         ],
+        workload: rundir::Workload {
+            upload_bytes: Some(1_000_000),
+            think_time_s: Some(0.0),
+        },
         shard: None,
     }
 }
@@ -91,7 +95,7 @@ fn endpoint(name: &str, requests: u64, errors: u64) -> EndpointSummary {
         rps: requests as f64 / 110.0,
         bytes_sent: requests * 300,
         bytes_received: requests * 1500,
-        latency_us: LatencySummary {
+        latency_us: Some(LatencySummary {
             min: 812,
             mean: 15234.5,
             p50: 9871,
@@ -100,7 +104,7 @@ fn endpoint(name: &str, requests: u64, errors: u64) -> EndpointSummary {
             p99: 120063,
             p999: 480255,
             max: 1002495,
-        },
+        }),
     }
 }
 
@@ -128,7 +132,7 @@ pub fn example_summary() -> Summary {
             ThresholdOutcome {
                 expression: "p99<500ms".to_owned(),
                 endpoint: None,
-                observed: 120.063,
+                observed: Some(120.063),
                 limit: 500.0,
                 unit: "ms".to_owned(),
                 passed: true,
@@ -136,7 +140,7 @@ pub fn example_summary() -> Summary {
             ThresholdOutcome {
                 expression: "login:errors<0.1%".to_owned(),
                 endpoint: Some("login".to_owned()),
-                observed: 0.01,
+                observed: Some(0.01),
                 limit: 0.001,
                 unit: "ratio".to_owned(),
                 passed: false,

@@ -56,3 +56,27 @@ fn a_running_manifest_has_null_ended_at() {
     let read: rundir::Manifest = serde_json::from_value(json).unwrap();
     assert_eq!(read.ended_at, None);
 }
+
+/// Version 1 wrote every latency as a number; its files still read, as measured values.
+#[test]
+fn a_version_1_summary_still_reads() {
+    let read: rundir::Summary = serde_json::from_slice(&data("summary.v1.example.json")).unwrap();
+    assert_eq!(read.format_version, 1);
+    let mut expected = example_summary();
+    expected.format_version = 1;
+    assert_eq!(read, expected);
+}
+
+/// An endpoint without a single latency (every connection refused) says so: `null`, not 0.
+#[test]
+fn an_endpoint_without_latency_writes_null() {
+    let mut summary = example_summary();
+    summary.endpoints[0].latency_us =
+        rundir::LatencySummary::of(&hdrhistogram::Histogram::<u64>::new(3).unwrap());
+    summary.thresholds[0].observed = None;
+    let json = serde_json::to_value(&summary).unwrap();
+    assert!(json["endpoints"][0]["latency_us"].is_null());
+    assert!(json["thresholds"][0]["observed"].is_null());
+    let read: rundir::Summary = serde_json::from_value(json).unwrap();
+    assert_eq!(read, summary);
+}

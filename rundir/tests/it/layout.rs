@@ -59,7 +59,7 @@ fn manifest_and_summary_round_trip_and_leave_no_temporary_file() {
     names.sort();
     assert_eq!(names, ["manifest.json", "summary.json"]);
     let text = std::fs::read_to_string(dir.manifest_path()).unwrap();
-    assert!(text.starts_with("{\n  \"format_version\": 1,") && text.ends_with("}\n"));
+    assert!(text.starts_with("{\n  \"format_version\": 2,") && text.ends_with("}\n"));
 }
 
 #[test]

@@ -75,31 +75,39 @@ impl StackConfig {
     /// What the stack runs as, for the run directory's `stack.json`.
     pub fn describe(&self) -> rundir::StackDescription {
         let b = &self.balancer;
+        let balancer = rundir::BalancerSettings {
+            algorithm: match b.algorithm {
+                super::lb::Algorithm::LeastOutstandingRequests => {
+                    rundir::BalancerAlgorithm::LeastOutstandingRequests
+                }
+                super::lb::Algorithm::RoundRobin => rundir::BalancerAlgorithm::RoundRobin,
+            },
+            health_path: b.health_path.clone(),
+            interval_s: b.interval.as_secs_f64(),
+            timeout_s: b.timeout.as_secs_f64(),
+            healthy_threshold: b.healthy_threshold,
+            unhealthy_threshold: b.unhealthy_threshold,
+            draining_s: b.deregistration_delay.as_secs_f64(),
+        };
         rundir::StackDescription {
             format_version: rundir::FORMAT_VERSION,
             instance_cpus: self.instance.cpus,
             worker_concurrency: self.instance.worker_concurrency,
-            balancer: format!(
-                "{}; {} every {} s, timeout {} s, {} to healthy, {} to unhealthy; draining {} s",
-                match b.algorithm {
-                    super::lb::Algorithm::LeastOutstandingRequests => "least outstanding requests",
-                    super::lb::Algorithm::RoundRobin => "round robin",
-                },
-                b.health_path,
-                b.interval.as_secs_f64(),
-                b.timeout.as_secs_f64(),
-                b.healthy_threshold,
-                b.unhealthy_threshold,
-                b.deregistration_delay.as_secs_f64()
-            ),
+            balancer: balancer.to_string(),
+            balancer_settings: Some(balancer),
             groups: [&self.web, &self.worker]
                 .into_iter()
-                .map(|g| rundir::GroupDescription {
-                    name: g.name.clone(),
-                    min: g.min,
-                    max: g.max,
-                    warmup_secs: g.warmup.as_secs_f64(),
-                    policies: g.policies.iter().map(|p| p.describe()).collect(),
+                .map(|g| {
+                    let policies: Vec<rundir::PolicyDescription> =
+                        g.policies.iter().map(|p| p.describe()).collect();
+                    rundir::GroupDescription {
+                        name: g.name.clone(),
+                        min: g.min,
+                        max: g.max,
+                        warmup_secs: g.warmup.as_secs_f64(),
+                        policies: policies.iter().map(ToString::to_string).collect(),
+                        policy_settings: policies,
+                    }
                 })
                 .collect(),
         }
@@ -138,6 +146,16 @@ mod tests {
             "web-cpu-70: target tracking, average CPU % at 70"
         );
         assert!(d.groups[1].policies[0].contains("queue > 8"), "{d:?}");
+        // The same as values, for a report in another language.
+        assert_eq!(
+            d.groups[0].policy_settings[0],
+            rundir::PolicyDescription::TargetTracking {
+                name: "web-cpu-70".into(),
+                metric: rundir::ScalingMetric::AvgCpu,
+                target: 70.0
+            }
+        );
+        assert_eq!(d.balancer_settings.as_ref().unwrap().interval_s, 5.0);
         assert!(
             d.balancer
                 .starts_with("least outstanding requests; /health every 5 s")

@@ -7,7 +7,6 @@
 //! target tracking, 300 s default cooldown) and seed 002's for the queue rules.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, de::Error as _};
@@ -57,42 +56,32 @@ impl PolicySpec {
         }
     }
 
-    /// One line for a reader: the policy's name, kind and thresholds.
-    pub fn describe(&self) -> String {
-        let metric = |m: &Metric| match m {
-            Metric::AvgCpu => "average CPU %",
-            Metric::RequestsPerTarget => "requests/s per target",
-            Metric::LatencyP95 => "p95 latency ms",
-            Metric::BacklogPerInstance => "queue backlog per instance",
-            Metric::QueueVisible => "visible queue messages",
-            Metric::Utilisation => "worker utilisation %",
-        };
+    /// The policy's name, kind and thresholds, for `stack.json` (its `Display` is the line
+    /// a reader sees).
+    pub fn describe(&self) -> rundir::PolicyDescription {
+        use rundir::PolicyDescription as D;
         match self {
-            PolicySpec::TargetTracking(p) => format!(
-                "{}: target tracking, {} at {}",
-                p.name,
-                metric(&p.metric),
-                p.target
-            ),
-            PolicySpec::StepScaling(p) => format!(
-                "{}: step scaling on {}, {} steps",
-                p.name,
-                metric(&p.metric),
-                p.steps.len()
-            ),
-            PolicySpec::QueueRules(p) => format!(
-                "{}: out when queue > {} or utilisation > {} % or CPU > {} % (cooldown {} s); in \
-                 when queue < {} and utilisation < {} % for {} s (cooldown {} s)",
-                p.name,
-                p.scale_out_queue_above,
-                p.scale_out_utilisation_above,
-                p.scale_out_cpu_above,
-                p.scale_out_cooldown.as_secs_f64(),
-                p.scale_in_queue_below,
-                p.scale_in_utilisation_below,
-                p.scale_in_sustain.as_secs_f64(),
-                p.scale_in_cooldown.as_secs_f64()
-            ),
+            PolicySpec::TargetTracking(p) => D::TargetTracking {
+                name: p.name.clone(),
+                metric: p.metric,
+                target: p.target,
+            },
+            PolicySpec::StepScaling(p) => D::StepScaling {
+                name: p.name.clone(),
+                metric: p.metric,
+                steps: p.steps.len(),
+            },
+            PolicySpec::QueueRules(p) => D::QueueRules {
+                name: p.name.clone(),
+                out_queue_above: p.scale_out_queue_above,
+                out_utilisation_above: p.scale_out_utilisation_above,
+                out_cpu_above: p.scale_out_cpu_above,
+                out_cooldown_s: p.scale_out_cooldown.as_secs_f64(),
+                in_queue_below: p.scale_in_queue_below,
+                in_utilisation_below: p.scale_in_utilisation_below,
+                in_sustain_s: p.scale_in_sustain.as_secs_f64(),
+                in_cooldown_s: p.scale_in_cooldown.as_secs_f64(),
+            },
         }
     }
 
@@ -292,49 +281,10 @@ impl Default for QueueRules {
     }
 }
 
-/// A metric a policy can watch. Each is computed per sample (see `Sample`) over the instances
-/// in service at that moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// Average CPU % over in-service instances (AWS/EC2 CPUUtilization, group average).
-    AvgCpu,
-    /// Requests per second per in-service target. AWS's ALBRequestCountPerTarget is a sum per
-    /// minute; per second keeps the unit independent of how far a test compresses time
-    /// (divide an AWS target by 60).
-    RequestsPerTarget,
-    /// The group's p95 latency in milliseconds. Target tracking treats it as proportional to
-    /// load per instance, which it only roughly is.
-    LatencyP95,
-    /// Visible queue messages per in-service instance (AWS's recommended SQS pattern); with
-    /// no instance in service the whole backlog counts as one instance's.
-    BacklogPerInstance,
-    /// Visible queue messages (AWS/SQS ApproximateNumberOfMessagesVisible).
-    QueueVisible,
-    /// Busy workers as a % of in-service workers (capped at 100: a warming worker may already
-    /// have taken a task).
-    Utilisation,
-}
-
-impl Metric {
-    /// The CloudWatch-style name used in causes and alarm descriptions.
-    pub fn cloudwatch_name(self) -> &'static str {
-        match self {
-            Metric::AvgCpu => "CPUUtilization",
-            Metric::RequestsPerTarget => "RequestCountPerTarget",
-            Metric::LatencyP95 => "TargetResponseTimeP95",
-            Metric::BacklogPerInstance => "BacklogPerInstance",
-            Metric::QueueVisible => "ApproximateNumberOfMessagesVisible",
-            Metric::Utilisation => "WorkerUtilization",
-        }
-    }
-}
-
-impl fmt::Display for Metric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.cloudwatch_name())
-    }
-}
+/// A metric a policy can watch, computed per sample (see `Sample`) over the instances in
+/// service at that moment. One type with `stack.json`'s, so a run records exactly what the
+/// policy watched.
+pub use rundir::ScalingMetric as Metric;
 
 /// Why a `GroupSpec` cannot be used. Checked once by `Group::new`, so the engine can rely on
 /// `min <= max`, non-zero periods and well-formed steps.
