@@ -1020,11 +1020,16 @@ fn test_plan(a: &Analysis, f: &Facts, lang: Lang) -> Vec<String> {
         let Some(capacity) = w.capacity_per_minute else {
             continue;
         };
-        let step = w
-            .step_needed_s
-            .unwrap_or(0.0)
+        let factors = [0.5, 0.75, 0.9, 1.1];
+        // Long enough for 10 arrivals at the lowest rate suggested (the k-th arrives at
+        // k / rate: 11 intervals), and never shorter than the steps just measured.
+        let lowest_per_minute = capacity * factors[0];
+        let step = ((capacity_model::confidence::MIN_EVENTS_FOR_RATE + 1) as f64
+            / lowest_per_minute
+            * 60.0)
+            .ceil()
             .max(w.steps.iter().map(|s| s.seconds).fold(0.0, f64::max));
-        let rates: Vec<String> = [0.5, 0.75, 0.9, 1.1]
+        let rates: Vec<String> = factors
             .iter()
             .map(|x| d(capacity * x, 2))
             .collect();

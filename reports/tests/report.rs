@@ -326,3 +326,40 @@ fn the_examples_claims_match_its_analysis() {
         assert!(checked >= 1, "{file} makes a capacity claim");
     }
 }
+
+/// The next saturation run the plan suggests gives every step 10 arrivals or more: a step
+/// of the measured length at half the capacity gave 6 (the first version's mistake).
+#[test]
+fn the_suggested_saturation_steps_are_long_enough_for_ten_arrivals() {
+    let examples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../capacity-planning/examples");
+    let a: Analysis =
+        serde_json::from_str(&std::fs::read_to_string(examples.join("analysis.json")).unwrap())
+            .unwrap();
+    let plan = reports::narrative::build(&a, reports::Lang::En).test_plan;
+    let line = plan
+        .iter()
+        .find(|l| l.contains("saturate"))
+        .expect("the example has a saturation run");
+    let rates: Vec<f64> = line
+        .split("videos/min): ")
+        .nth(1)
+        .unwrap()
+        .split(" arrivals/min")
+        .next()
+        .unwrap()
+        .split(", ")
+        .map(|r| r.parse().unwrap())
+        .collect();
+    let step: f64 = line
+        .split("at least ")
+        .nth(1)
+        .unwrap()
+        .split(" s each")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let lowest = rates.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(lowest * step / 60.0 >= 10.0, "{line}");
+}
