@@ -1029,10 +1029,7 @@ fn test_plan(a: &Analysis, f: &Facts, lang: Lang) -> Vec<String> {
             * 60.0)
             .ceil()
             .max(w.steps.iter().map(|s| s.seconds).fold(0.0, f64::max));
-        let rates: Vec<String> = factors
-            .iter()
-            .map(|x| d(capacity * x, 2))
-            .collect();
+        let rates: Vec<String> = factors.iter().map(|x| d(capacity * x, 2)).collect();
         out.push(match lang {
             Lang::Es => format!(
                 "Escenario 2, saturación de `{}` otra vez con escalones alrededor de la \
