@@ -5,8 +5,8 @@
 //! the analysis's English.
 
 use capacity_model::analysis::{
-    Analysis, EndpointStats, LittleCheck, LoadKind, LoadPoint, RunInfo, ScaleIn, ScaleOut, Section,
-    Tier, WorkerCell,
+    Analysis, EndpointStats, LittleCheck, LoadKind, LoadPoint, RunInfo, ScaleIn, ScaleOut, Tier,
+    WorkerCell,
 };
 use capacity_model::{KneeOutcome, KpiLimit, StagePoint};
 use serde::Serialize;
@@ -361,41 +361,22 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts, lang: L
         })
         .collect();
 
-    let (capacity, capacity_missing) = match &a.capacity {
-        Section::Available(c) => (Some(capacity_view(c, lang)), None),
-        Section::Unavailable {
-            unavailable,
-            reason,
-        } => (
-            None,
-            Some(wording::missing(lang, reason.as_ref(), unavailable)),
-        ),
-    };
+    let capacity = a.capacity.available().map(|c| capacity_view(c, lang));
+    let capacity_missing = wording::why_missing(lang, &a.capacity);
 
-    let (usl, usl_missing) = match &a.usl {
-        Section::Available(u) => (
-            Some(UslView {
-                sigma: u.fit.sigma,
-                kappa: u.fit.kappa,
-                lambda: u.fit.lambda,
-                r_squared: u.fit.r_squared,
-                threshold: capacity_model::analysis::USL_POOR_FIT,
-                points: u.fit.points,
-                poor_fit: u.fit.r_squared < capacity_model::analysis::USL_POOR_FIT,
-                peak_concurrency: u.fit.peak_concurrency,
-                max_throughput: u.fit.max_throughput,
-                concurrency_from: u.concurrency_from.clone(),
-            }),
-            None,
-        ),
-        Section::Unavailable {
-            unavailable,
-            reason,
-        } => (
-            None,
-            Some(wording::missing(lang, reason.as_ref(), unavailable)),
-        ),
-    };
+    let usl = a.usl.available().map(|u| UslView {
+        sigma: u.fit.sigma,
+        kappa: u.fit.kappa,
+        lambda: u.fit.lambda,
+        r_squared: u.fit.r_squared,
+        threshold: capacity_model::analysis::USL_POOR_FIT,
+        points: u.fit.points,
+        poor_fit: u.fit.r_squared < capacity_model::analysis::USL_POOR_FIT,
+        peak_concurrency: u.fit.peak_concurrency,
+        max_throughput: u.fit.max_throughput,
+        concurrency_from: u.concurrency_from.clone(),
+    });
+    let usl_missing = wording::why_missing(lang, &a.usl);
 
     let workers = a
         .workers
@@ -415,13 +396,7 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts, lang: L
                 probability_of_waiting: e.queue.probability_of_waiting,
                 mean_wait_s: e.queue.mean_wait,
             }),
-            erlang_missing: match &w.erlang {
-                Section::Unavailable {
-                    unavailable,
-                    reason,
-                } => Some(wording::missing(lang, reason.as_ref(), unavailable)),
-                Section::Available(_) => None,
-            },
+            erlang_missing: wording::why_missing(lang, &w.erlang),
             cell: w.clone(),
         })
         .collect();

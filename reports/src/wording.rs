@@ -3,7 +3,7 @@
 //! a Spanish report (and no Spanish one an English report). The templates hold the fixed
 //! prose; this module the prose that depends on the data.
 
-use capacity_model::analysis::{LoadKind, Missing, Note, RunInfo, StageInfo};
+use capacity_model::analysis::{LoadKind, Missing, Note, RunInfo, Section, StageInfo};
 use rundir::{BalancerAlgorithm, PolicyDescription, ScalingMetric, StackDescription};
 
 use crate::Lang;
@@ -335,6 +335,17 @@ pub fn queue_verdict(lang: Lang, verdict: &str) -> String {
 /// A run's short id, its random part: `20261204T002254Z-scenario1-65e3` → `65e3`.
 pub fn short_id(id: &str) -> String {
     id.split('-').nth(2).unwrap_or(id).to_owned()
+}
+
+/// Why `section` is missing, in `lang`; None when it is there.
+pub fn why_missing<T>(lang: Lang, section: &Section<T>) -> Option<String> {
+    match section {
+        Section::Available(_) => None,
+        Section::Unavailable {
+            unavailable,
+            reason,
+        } => Some(missing(lang, reason.as_ref(), unavailable)),
+    }
 }
 
 /// Why a section is missing, in `lang`.
