@@ -320,8 +320,29 @@ fn run_analysis(args: &AnalysisArgs) -> anyhow::Result<String> {
         });
     }
     let mut runs = Vec::new();
+    let mut unloadable = Vec::new();
     for (dir, manifest) in selected.runs {
-        runs.push(crate::runs::load(dir, manifest)?);
+        let path = dir.path().to_path_buf();
+        match crate::runs::load(dir, manifest) {
+            Ok(run) => runs.push(run),
+            // A window may hold a run killed before it measured anything, or one damaged
+            // since: the others are still analysed, and the note says which was left out.
+            // A run asked for by name must load.
+            Err(error) if matches!(selection, Selection::Since(_)) => {
+                unloadable.push((path, error));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    if runs.is_empty() && !unloadable.is_empty() {
+        // Nothing left to analyse: the reason is the answer.
+        return Err(unloadable.swap_remove(0).1.into());
+    }
+    for (path, error) in unloadable {
+        skipped.push(Note::SkippedRun {
+            path: path.display().to_string(),
+            error: error.to_string(),
+        });
     }
     let (mut runs, fleets) = crate::runs::merge_fleets(runs);
     let mut fetched = Vec::new();

@@ -229,6 +229,40 @@ fn a_run_missing_its_measurements_is_an_error_never_zero_latency() {
     );
 }
 
+/// A window holding a run killed before it measured anything (only its manifest) is still
+/// analysed: the other runs give the figures, and a note names the one left out.
+#[test]
+fn a_run_that_measured_nothing_is_left_out_of_a_window_not_the_end_of_it() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().to_str().unwrap();
+    let good = write_run(root.path(), Duration::from_secs(120), &[1_000, 2_000]);
+    let killed = write_run(root.path(), Duration::from_secs(60), &[1_000]);
+    std::fs::remove_file(root.path().join(killed.as_str()).join("latency.hlog")).unwrap();
+    let (code, out, err) = analyze(&["--runs-dir", dir, "--since", "1h"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(good.as_str()), "{out}");
+    assert!(
+        out.contains(killed.as_str()) && out.contains("measured nothing"),
+        "the note names the run left out: {out}"
+    );
+    // Named with --run, the same run is an error.
+    let (code, _, err) = analyze(&["--runs-dir", dir, "--run", killed.as_str()]);
+    assert_eq!(code, 2, "{err}");
+}
+
+/// `--since` longer than a clock can hold is a usage error, not a panic (issue 17).
+#[test]
+fn a_window_too_long_for_the_clock_is_refused_with_the_limit() {
+    for since in ["99999999999999999999s", "1000000000h"] {
+        let (code, _, err) = analyze(&["--runs-dir", ".", "--since", since]);
+        assert_eq!(code, 2, "{since}: {err}");
+        assert!(
+            err.contains("too long") && !err.contains("panicked"),
+            "{err}"
+        );
+    }
+}
+
 /// A run without summary.json (killed) is analysed from its per-second files, and says so.
 #[test]
 fn a_run_without_its_summary_is_named_in_the_notes() {

@@ -69,6 +69,15 @@ struct RunArgs {
     /// Stop the run as soon as a threshold fails (after 5 s and 20 requests).
     #[arg(long)]
     abort_on_fail: bool,
+    /// A run whose share of failed requests exceeds this does not pass (a threshold
+    /// `errors<=5%` added unless an `errors` threshold on all endpoints is given); 100%
+    /// turns it off.
+    #[arg(long, default_value = "5%", value_parser = rundir::parse_percent)]
+    max_errors: f64,
+    /// Do not check that the target answers its health path (`[paths] health` of the
+    /// contract, the `get` scenario's path) before the run.
+    #[arg(long)]
+    no_health_check: bool,
     /// Where run directories are written.
     #[arg(long, default_value = "runs")]
     out: PathBuf,
@@ -194,6 +203,7 @@ pub async fn main() -> i32 {
                 Invocation::Worker(plan) => crate::scenario2::run(plan).await,
             };
             match result {
+                Ok(outcome) if outcome.target_lost => 3,
                 Ok(outcome) if outcome.passed => 0,
                 Ok(_) => 1,
                 Err(e) => {
@@ -449,14 +459,17 @@ fn web_plan(args: RunArgs) -> anyhow::Result<RunPlan> {
             })
         })
         .transpose()?;
-    let thresholds = args
+    let mut thresholds = args
         .thresholds
         .iter()
         .map(|t| Threshold::parse(t))
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
+    if let Some(limit) = Threshold::default_error_limit(&thresholds, args.max_errors) {
+        thresholds.push(limit);
+    }
     if args.abort_on_fail && thresholds.is_empty() {
-        bail!("--abort-on-fail needs at least one --threshold");
+        bail!("--abort-on-fail needs at least one --threshold (or a --max-errors below 100%)");
     }
     let target = target_choice(&args)?;
     Ok(RunPlan {
@@ -470,6 +483,7 @@ fn web_plan(args: RunArgs) -> anyhow::Result<RunPlan> {
         target,
         thresholds,
         abort_on_fail: args.abort_on_fail,
+        health_check: !args.no_health_check,
         out_dir: args.out,
         request_timeout: args.timeout,
         command_line: std::env::args().collect(),

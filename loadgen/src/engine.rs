@@ -9,7 +9,9 @@
 //! - Open model: Goose users are slots that take arrivals from a shared [`Schedule`]. Each
 //!   waits until its arrival is due and is timed from that instant, so when every slot is
 //!   stuck on a stalled target the delay still shows in the latencies (no coordinated
-//!   omission). The schedule starts once every slot has logged in. Arrivals that were
+//!   omission). The schedule starts once every slot has started; a slot of a workload that
+//!   signs up spends its first arrival on signing up and logging in, so sessions open at
+//!   the schedule's pace rather than in a burst at the start. Arrivals that were
 //!   due but not yet taken by a slot when the run is stopped early are recorded as errors
 //!   of the endpoint [`UNSENT`] at their due time: every arrival that was due is counted.
 
@@ -55,11 +57,38 @@ impl Workload {
     }
 }
 
+impl Workload {
+    /// Whether a user must set up (sign up, log in) before its first iteration.
+    fn needs_setup(&self) -> bool {
+        matches!(self, Workload::Scenario1(_))
+    }
+}
+
 /// A Goose user's state between transactions.
 #[derive(Clone)]
 enum Session {
     Web(User),
     Get,
+}
+
+/// What a Goose user keeps: its session once set up, and how long it waits before trying
+/// a target that refuses every connection again.
+#[derive(Clone, Default)]
+struct UserState {
+    session: Option<Session>,
+    refused_backoff: Duration,
+    /// Open model: this slot takes arrivals (see `OpenState::active`).
+    joined: bool,
+}
+
+/// A closed-model user whose whole iteration was refused at connect waits before the next
+/// one, doubling from [`BACKOFF_MIN`] to [`BACKOFF_MAX`]: a dead target costs a few requests
+/// a second per user, not a busy loop of refusals.
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+fn next_backoff(previous: Duration) -> Duration {
+    (previous * 2).clamp(BACKOFF_MIN, BACKOFF_MAX)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,6 +117,12 @@ pub struct EngineReport {
     pub unsent: u64,
     pub late_arrivals: u64,
     pub late_all_busy: u64,
+    /// Open model: the mean time an arrival kept its slot (from sending to the end of its
+    /// iteration) when it found every other slot busy, and otherwise. When the first is
+    /// much longer, the target slowed down and held the slots: the target, not the number
+    /// of slots, limited the rate.
+    pub service_when_all_busy: Option<Duration>,
+    pub service_otherwise: Option<Duration>,
     /// Set when the run stopped before its plan ended (Ctrl-C, abort on a threshold).
     pub stopped_early: Option<String>,
 }
@@ -116,7 +151,45 @@ struct OpenState {
     late_all_busy: AtomicU64,
     /// Due arrivals not sent because the run stopped early.
     unsent: AtomicU64,
+    /// The slots found the arrivals' channel closed: the schedule is over or stopped.
     finished: AtomicBool,
+    /// The dispatcher released every arrival of the schedule (it was not stopped first).
+    complete: Arc<AtomicBool>,
+    /// Slots that take arrivals. Slots that must sign up join one at a time, when every
+    /// slot already taking arrivals is busy: the pool grows to what the target's answer
+    /// times need (Little's law), and users sign up at the schedule's pace.
+    active: AtomicU32,
+    /// A permit lets one more slot join.
+    joins: tokio::sync::Semaphore,
+    /// Slot time per arrival, split by whether it found every other slot busy.
+    service_all_busy: ServiceTime,
+    service_otherwise: ServiceTime,
+}
+
+/// A running mean of durations, shared by the slots.
+#[derive(Default)]
+struct ServiceTime {
+    micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl ServiceTime {
+    fn add(&self, time: Duration) {
+        self.micros
+            .fetch_add(time.as_micros() as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn mean(&self) -> Option<Duration> {
+        let count = self.count.load(Ordering::Relaxed);
+        (count > 0).then(|| Duration::from_micros(self.micros.load(Ordering::Relaxed) / count))
+    }
+}
+
+/// An arrival a slot took: when it was due, and whether every other slot was busy then.
+struct Taken {
+    due: Instant,
+    all_busy: bool,
 }
 
 /// Starts the dispatcher when every slot is ready.
@@ -160,6 +233,11 @@ pub async fn run(
                 late: AtomicU64::new(0),
                 unsent: AtomicU64::new(0),
                 finished: AtomicBool::new(false),
+                complete: Arc::new(AtomicBool::new(false)),
+                active: AtomicU32::new(0),
+                joins: tokio::sync::Semaphore::new(0),
+                service_all_busy: ServiceTime::default(),
+                service_otherwise: ServiceTime::default(),
             }
         }),
     };
@@ -178,15 +256,33 @@ pub async fn run(
             Box::pin(async move {
                 let client = user.client.clone();
                 let base = user.base_url.to_string();
-                let index = shared.next_user.fetch_add(1, Ordering::Relaxed);
-                let mut ex = Exchange::new(&client, &base, &*shared.recorder, None);
-                let session = shared.workload.setup(&mut ex, index).await;
-                user.set_session_data(session);
+                // Open-model slots that must sign up do it at their first arrival (at the
+                // schedule's pace), not all together before the schedule starts; the others
+                // take arrivals from the start.
+                let set_up_now = shared.open.is_none() || !shared.workload.needs_setup();
+                let mut state = UserState {
+                    joined: set_up_now,
+                    ..UserState::default()
+                };
+                if set_up_now {
+                    let index = shared.next_user.fetch_add(1, Ordering::Relaxed);
+                    let mut ex = Exchange::new(&client, &base, &*shared.recorder, None);
+                    state.session = Some(shared.workload.setup(&mut ex, index).await);
+                    if ex.only_refused() {
+                        state.refused_backoff = next_backoff(state.refused_backoff);
+                    }
+                }
+                user.set_session_data(state);
                 if let Some(open) = &shared.open
                     && open.ready.fetch_add(1, Ordering::AcqRel) + 1 == open.slots
                 {
                     let zero = Instant::now();
                     let _ = shared.stage_zero.set(zero);
+                    if shared.workload.needs_setup() {
+                        open.admit_one();
+                    } else {
+                        open.active.store(open.slots, Ordering::Release);
+                    }
                     open.start_dispatcher(zero);
                 }
                 Ok(())
@@ -200,20 +296,56 @@ pub async fn run(
             Box::pin(async move {
                 let client = user.client.clone();
                 let base = user.base_url.to_string();
-                let due = match &shared.open {
+                if let Some(open) = &shared.open
+                    && !user
+                        .get_session_data::<UserState>()
+                        .is_some_and(|state| state.joined)
+                {
+                    if !open.join().await {
+                        return Ok(());
+                    }
+                    if let Some(state) = user.get_session_data_mut::<UserState>() {
+                        state.joined = true;
+                    }
+                }
+                let taken = match &shared.open {
                     None => None,
                     Some(open) => match next_due(open, &shared).await {
-                        Some(due) => Some(due),
+                        Some(taken) => Some(taken),
                         None => return Ok(()),
                     },
                 };
-                let Some(session) = user.get_session_data_mut::<Session>() else {
+                let Some(state) = user.get_session_data_mut::<UserState>() else {
                     return Ok(());
                 };
-                let mut ex = Exchange::new(&client, &base, &*shared.recorder, due);
-                shared.workload.iterate(&mut ex, session).await;
-                if let Some(open) = &shared.open {
+                let sent = Instant::now();
+                let mut ex = Exchange::new(
+                    &client,
+                    &base,
+                    &*shared.recorder,
+                    taken.as_ref().map(|t| t.due),
+                );
+                match &mut state.session {
+                    Some(session) => shared.workload.iterate(&mut ex, session).await,
+                    // This arrival is the user's first visit: it signs up and logs in.
+                    None => {
+                        let index = shared.next_user.fetch_add(1, Ordering::Relaxed);
+                        state.session = Some(shared.workload.setup(&mut ex, index).await);
+                    }
+                }
+                if let (Some(open), Some(taken)) = (&shared.open, &taken) {
+                    let service = if taken.all_busy {
+                        &open.service_all_busy
+                    } else {
+                        &open.service_otherwise
+                    };
+                    service.add(sent.elapsed());
                     open.busy.fetch_sub(1, Ordering::AcqRel);
+                } else if ex.only_refused() {
+                    state.refused_backoff = next_backoff(state.refused_backoff);
+                    tokio::time::sleep(state.refused_backoff).await;
+                } else {
+                    state.refused_backoff = Duration::ZERO;
                 }
                 Ok(())
             })
@@ -289,7 +421,9 @@ pub async fn run(
         report.arrivals = open.taken.load(Ordering::Relaxed);
         report.late_arrivals = open.late.load(Ordering::Relaxed);
         report.late_all_busy = open.late_all_busy.load(Ordering::Relaxed);
-        if !open.finished.load(Ordering::Relaxed) && goose::is_killswitch_triggered() {
+        report.service_when_all_busy = open.service_all_busy.mean();
+        report.service_otherwise = open.service_otherwise.mean();
+        if !open.complete.load(Ordering::Acquire) && goose::is_killswitch_triggered() {
             report.stopped_early = Some(stop_reason());
         }
     } else if goose::is_killswitch_triggered() {
@@ -304,6 +438,36 @@ fn stop_reason() -> String {
 }
 
 impl OpenState {
+    /// Lets one more slot take arrivals, unless every slot already does.
+    fn admit_one(&self) {
+        let admitted = self
+            .active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.slots).then_some(n + 1)
+            })
+            .is_ok();
+        if admitted {
+            self.joins.add_permits(1);
+        }
+    }
+
+    /// Waits until this slot may take arrivals; false when the run ends first.
+    async fn join(&self) -> bool {
+        loop {
+            if self.finished.load(Ordering::Acquire) || goose::is_killswitch_triggered() {
+                // Let Goose stop this user without spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return false;
+            }
+            if let Ok(Ok(permit)) =
+                tokio::time::timeout(Duration::from_millis(100), self.joins.acquire()).await
+            {
+                permit.forget();
+                return true;
+            }
+        }
+    }
+
     /// Records an arrival due at `due` that was never sent.
     fn record_unsent(&self, recorder: &Recorder, due: Instant) {
         self.unsent.fetch_add(1, Ordering::Relaxed);
@@ -331,6 +495,7 @@ impl OpenState {
             return;
         };
         let schedule = Arc::clone(&self.schedule);
+        let complete = Arc::clone(&self.complete);
         std::thread::Builder::new()
             .name("aforo-dispatch".into())
             .spawn(move || {
@@ -342,9 +507,10 @@ impl OpenState {
                         std::thread::sleep(due - now);
                     }
                     if goose::is_killswitch_triggered() || sender.send(k).is_err() {
-                        break;
+                        return;
                     }
                 }
+                complete.store(true, Ordering::Release);
                 // Dropping the sender tells the slots the schedule is over.
             })
             .expect("spawn the dispatcher thread");
@@ -353,7 +519,7 @@ impl OpenState {
 
 /// Takes the next arrival once it is due. None when the schedule is over or the run was
 /// stopped (an arrival taken then is recorded as unsent).
-async fn next_due(open: &OpenState, shared: &Shared) -> Option<Instant> {
+async fn next_due(open: &OpenState, shared: &Shared) -> Option<Taken> {
     let arrival = open.arrivals.lock().await.recv().await;
     let (Some(k), Some(zero)) = (arrival, shared.stage_zero.get()) else {
         if !open.finished.swap(true, Ordering::AcqRel) {
@@ -372,13 +538,18 @@ async fn next_due(open: &OpenState, shared: &Shared) -> Option<Instant> {
     }
     open.taken.fetch_add(1, Ordering::Relaxed);
     let others_busy = open.busy.fetch_add(1, Ordering::AcqRel);
+    let all_busy = others_busy + 1 >= open.slots;
+    if others_busy + 1 >= open.active.load(Ordering::Acquire) {
+        // No slot is left waiting for the next arrival: one more joins.
+        open.admit_one();
+    }
     if due.elapsed() > LATE {
         open.late.fetch_add(1, Ordering::Relaxed);
-        if others_busy + 1 >= open.slots {
+        if all_busy {
             open.late_all_busy.fetch_add(1, Ordering::Relaxed);
         }
     }
-    Some(due)
+    Some(Taken { due, all_busy })
 }
 
 /// A stage's length as Goose runs it: whole seconds, at least one for a stage that is not
@@ -437,6 +608,18 @@ mod tests {
             level,
             ramp,
         }
+    }
+
+    #[test]
+    fn a_refused_user_backs_off_doubling_within_bounds() {
+        let mut wait = Duration::ZERO;
+        let waits: Vec<_> = (0..8)
+            .map(|_| {
+                wait = next_backoff(wait);
+                wait.as_millis()
+            })
+            .collect();
+        assert_eq!(waits, [50, 100, 200, 400, 800, 1000, 1000, 1000]);
     }
 
     #[test]

@@ -37,7 +37,8 @@ impl ScenarioChoice {
     pub fn health_path(&self) -> String {
         match self {
             Self::Scenario1 { contract, .. } => contract.paths.health.clone(),
-            Self::Get { .. } => "/health".into(),
+            // What the run will ask for is what must answer.
+            Self::Get { path } => path.clone(),
         }
     }
 }
@@ -84,6 +85,8 @@ pub struct RunPlan {
     pub target: TargetChoice,
     pub thresholds: Vec<Threshold>,
     pub abort_on_fail: bool,
+    /// Check that a target given by URL answers its health path before the run.
+    pub health_check: bool,
     pub out_dir: PathBuf,
     pub request_timeout: Duration,
     pub command_line: Vec<String>,

@@ -50,6 +50,9 @@ pub struct Bucket {
     pub bytes_received: u64,
     /// HTTP responses (any status) that arrived in this span, for requests of any span.
     pub responses: u64,
+    /// Requests refused at connect (part of `errors_other`; not written to requests.csv):
+    /// a second of nothing else means the target is gone.
+    pub refused: u64,
 }
 
 pub fn new_histogram() -> Histogram<u64> {
@@ -69,6 +72,7 @@ impl Default for Bucket {
             bytes_sent: 0,
             bytes_received: 0,
             responses: 0,
+            refused: 0,
         }
     }
 }
@@ -91,6 +95,9 @@ impl Bucket {
                 // Unexpected 1xx-3xx answers, transport failures, arrivals never sent.
                 _ => self.errors_other += 1,
             }
+        }
+        if r.outcome == Outcome::Failed(Failure::Connect) {
+            self.refused += 1;
         }
         if !matches!(
             r.outcome,
@@ -115,6 +122,7 @@ impl Bucket {
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
         self.responses += other.responses;
+        self.refused += other.refused;
     }
 }
 

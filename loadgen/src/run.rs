@@ -52,6 +52,9 @@ pub fn take_stop_reason() -> Option<String> {
 pub struct Outcome {
     pub runs: Vec<PathBuf>,
     pub passed: bool,
+    /// The target stopped answering during the run (every request refused for
+    /// [`DEAD_AFTER`] seconds): the run was stopped there and proves nothing.
+    pub target_lost: bool,
 }
 
 pub async fn run(plan: &RunPlan) -> anyhow::Result<Outcome> {
@@ -94,6 +97,9 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<Outcome> {
         (None, TargetChoice::Host { stack, .. }) => stack.clone(),
         (None, _) => StackKind::External,
     };
+    if local.is_none() && plan.health_check {
+        check_target(&host, &plan.scenario.health_path()).await?;
+    }
     let workload = workload(plan)?;
     let telemetry = local.as_ref().map(LocalTarget::telemetry_dir);
     if let Some(fleet) = &plan.fleet {
@@ -115,6 +121,49 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<Outcome> {
         }
     }
     Ok(outcome)
+}
+
+/// The User-Agent of the check before a run, so that the target's logs (and aforo's
+/// calibration server) can tell it from the load.
+pub const HEALTH_CHECK_AGENT: &str = "aforo-health-check";
+
+/// Before any load: the target answers its health path. No answer (nothing listening, a
+/// wrong host or port, a firewall) or a 5xx ends the invocation with an error (exit 3)
+/// instead of a run of refused requests that proves nothing.
+async fn check_target(host: &str, path: &str) -> anyhow::Result<()> {
+    const ATTEMPTS: u32 = 3;
+    let url = format!("{host}{path}");
+    let client = reqwest::Client::builder()
+        .user_agent(HEALTH_CHECK_AGENT)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .context("cannot build the HTTP client for the health check")?;
+    let mut last = String::new();
+    for attempt in 1..=ATTEMPTS {
+        match client.get(&url).send().await {
+            Ok(answer) if answer.status().is_server_error() => {
+                last = format!("it answered {}", answer.status());
+            }
+            Ok(answer) => {
+                if !answer.status().is_success() {
+                    eprintln!(
+                        "warning: {url} answered {} before the run; the target is up, but this \
+                         is not its health path (set [paths] health in --contract)",
+                        answer.status()
+                    );
+                }
+                return Ok(());
+            }
+            Err(e) => last = format!("{:#}", anyhow::Error::from(e)),
+        }
+        if attempt < ATTEMPTS {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    bail!(
+        "the target is not answering: GET {url} failed {ATTEMPTS} times ({last}). Check that \
+         it is running and that --host names it; --no-health-check skips this check"
+    )
 }
 
 /// A fleet's generators start together: sleep until the shared start time. One that is
@@ -179,6 +228,7 @@ async fn run_levels(
     let mut outcome = Outcome {
         runs: Vec::new(),
         passed: true,
+        target_lost: false,
     };
     let mut best: Option<(f64, Summary)> = None;
     for level in plan.levels() {
@@ -191,6 +241,10 @@ async fn run_levels(
         }
         outcome.runs.push(single.dir.path().to_path_buf());
         outcome.passed &= single.summary.passed;
+        if single.target_lost {
+            outcome.target_lost = true;
+            break;
+        }
         let Some(search) = &plan.search else { continue };
         let hold = single.stage_figures.last().cloned().unwrap_or_default();
         let figures = report::endpoint_figures("hold", &hold, Duration::from_secs(1));
@@ -272,6 +326,7 @@ pub fn copy_telemetry(
 struct SingleRun {
     dir: RunDir,
     summary: Summary,
+    target_lost: bool,
     /// Totals of all endpoints per stage.
     stage_figures: Vec<Bucket>,
 }
@@ -348,6 +403,10 @@ async fn run_level(
             },
             // Users loop without a pause: the next request leaves when the last is answered.
             think_time_s: Some(0.0),
+            contract: match &plan.scenario {
+                ScenarioChoice::Scenario1 { contract, .. } => serde_json::to_value(contract).ok(),
+                ScenarioChoice::Get { .. } => None,
+            },
         },
         command_line: plan.command_line.clone(),
         shard: plan
@@ -367,16 +426,24 @@ async fn run_level(
     let recorder = Arc::new(Recorder::new(wall_start));
     let stage_zero = Arc::new(OnceLock::new());
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    // The files' headers go to disk now, and each second's rows as it is recorded: a run
+    // killed at any moment leaves files the analyzer can read.
+    let mut hlog = LatencyLogWriter::new(
+        BufWriter::new(File::create(dir.latency_log_path())?),
+        wall_start,
+    )?;
+    hlog.flush()?;
+    let mut csv = RequestsWriter::new(BufWriter::new(File::create(dir.requests_path())?))?;
+    csv.flush()?;
     let rotation = tokio::spawn(rotate(RotationContext {
         recorder: Arc::clone(&recorder),
         dir: dir.clone(),
         wall_start,
         late_written: false,
-        hlog: LatencyLogWriter::new(
-            BufWriter::new(File::create(dir.latency_log_path())?),
-            wall_start,
-        )?,
-        csv: RequestsWriter::new(BufWriter::new(File::create(dir.requests_path())?))?,
+        hlog,
+        csv,
+        refused_streak: 0,
+        target_lost: None,
         stages: stages.clone(),
         stage_zero: Arc::clone(&stage_zero),
         wall_zero: None,
@@ -410,9 +477,10 @@ async fn run_level(
     let duration = run_start.elapsed();
     let _ = done_tx.send(true);
     let accumulated = rotation.await.context("the recording task panicked")??;
+    let target_lost = accumulated.target_lost.is_some();
     let report = engine_result?;
     // The stages start when the load does (closed: Goose starts; open: every slot has
-    // logged in), which is after `started_at`: the analyzer's stage windows, and so its
+    // started), which is after `started_at`: the analyzer's stage windows, and so its
     // load points, must hold the seconds the requests were due or sent in.
     if let Some(zero) = stage_zero.get() {
         let first = scenarios::record::wall_clock(*zero)
@@ -430,12 +498,16 @@ async fn run_level(
                 .to_string(),
         ),
         Model::Open { max_in_flight } if report.late_arrivals > 0 => notes.push(format!(
-            "{} of {} arrivals started over 10 ms late ({} while all {max_in_flight} slots were busy: \
-             raise --max-in-flight; {} because the load generator was short of CPU); their latency \
-             still counts from when they were due",
+            "{} of {} arrivals started over 10 ms late ({}; {} because the load generator was \
+             short of CPU); their latency still counts from when they were due",
             report.late_arrivals,
             report.arrivals,
-            report.late_all_busy,
+            busy_slots_advice(
+                report.late_all_busy,
+                max_in_flight,
+                report.service_when_all_busy,
+                report.service_otherwise
+            ),
             report.late_arrivals - report.late_all_busy
         )),
         Model::Open { .. } => {}
@@ -460,6 +532,11 @@ async fn run_level(
         &accumulated.totals,
         &plan.thresholds,
     );
+    let mut summary = summary;
+    if target_lost {
+        // Whatever the thresholds say of the seconds before, the run did not hold its plan.
+        summary.passed = false;
+    }
     dir.write_summary(&summary)?;
     manifest.ended_at = Some(OffsetDateTime::now_utc());
     dir.write_manifest(&manifest)?;
@@ -468,6 +545,7 @@ async fn run_level(
     Ok(SingleRun {
         dir,
         summary,
+        target_lost,
         stage_figures: accumulated.stages,
     })
 }
@@ -488,11 +566,52 @@ struct RotationContext {
     progress: Progress,
     thresholds: Vec<crate::threshold::Threshold>,
     done: tokio::sync::watch::Receiver<bool>,
+    /// Seconds in a row in which every request was refused at connect.
+    refused_streak: u32,
+    /// Why the run was stopped as the target's death, once it was.
+    target_lost: Option<String>,
 }
 
 struct Accumulated {
     totals: BTreeMap<&'static str, Bucket>,
     stages: Vec<Bucket>,
+    target_lost: Option<String>,
+}
+
+/// Seconds in a row of nothing but refused connections after which the target counts as
+/// dead and the run stops: long enough to ride out a restart of one instance behind a load
+/// balancer (which answers 502/503, not refusals), short enough not to hammer a dead port.
+pub const DEAD_AFTER: u32 = 3;
+
+/// The open model's advice when arrivals waited for a slot: more slots help only when the
+/// target kept answering as fast as before, i.e. the slots, not the target, set the pace.
+fn busy_slots_advice(
+    late_all_busy: u64,
+    slots: u32,
+    service_when_all_busy: Option<Duration>,
+    service_otherwise: Option<Duration>,
+) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    match (service_when_all_busy, service_otherwise) {
+        (Some(busy), Some(otherwise)) if busy > otherwise * 2 => format!(
+            "{late_all_busy} while all {slots} slots were busy because the target slowed down: \
+             an arrival held its slot {:.0} ms when every slot was busy, {:.0} ms otherwise; the \
+             target limited the rate, and more slots would only queue more requests at it",
+            ms(busy),
+            ms(otherwise)
+        ),
+        (Some(busy), Some(otherwise)) => format!(
+            "{late_all_busy} while all {slots} slots were busy although the target answered as \
+             fast as before ({:.0} ms a slot then, {:.0} ms otherwise): the slots limited the \
+             rate, raise --max-in-flight",
+            ms(busy),
+            ms(otherwise)
+        ),
+        _ => format!(
+            "{late_all_busy} while all {slots} slots were busy; every arrival found them busy, \
+             so whether the target or the number of slots limited the rate is unknown"
+        ),
+    }
 }
 
 /// Before aborting on a threshold, wait for this much of the run: early figures are noisy.
@@ -503,6 +622,7 @@ async fn rotate(mut ctx: RotationContext) -> anyhow::Result<Accumulated> {
     let mut acc = Accumulated {
         totals: BTreeMap::new(),
         stages: vec![Bucket::default(); ctx.stages.len()],
+        target_lost: None,
     };
     let mut recent: VecDeque<Bucket> = VecDeque::new();
     let started = Instant::now();
@@ -549,6 +669,9 @@ async fn rotate(mut ctx: RotationContext) -> anyhow::Result<Accumulated> {
             }
             second.add(&all);
         }
+        ctx.hlog.flush()?;
+        ctx.csv.flush()?;
+        watch_for_a_dead_target(&mut ctx, &second);
         recent.push_back(second.clone());
         if recent.len() > 5 {
             recent.pop_front();
@@ -608,11 +731,39 @@ async fn rotate(mut ctx: RotationContext) -> anyhow::Result<Accumulated> {
     ctx.progress.finish();
     ctx.hlog.flush()?;
     ctx.csv.flush()?;
+    acc.target_lost = ctx.target_lost.take();
     if ctx.late_written {
         merge_late_fragments(&ctx.dir, ctx.wall_start)
             .context("cannot merge late answers into their seconds")?;
     }
     Ok(acc)
+}
+
+/// Stops the run once every request of [`DEAD_AFTER`] seconds in a row was refused at
+/// connect: the target is gone, and the rest of the plan would measure nothing.
+fn watch_for_a_dead_target(ctx: &mut RotationContext, second: &Bucket) {
+    if second.requests == 0 || ctx.target_lost.is_some() {
+        return;
+    }
+    if second.refused < second.requests {
+        ctx.refused_streak = 0;
+        return;
+    }
+    ctx.refused_streak += 1;
+    if ctx.refused_streak >= DEAD_AFTER {
+        let at = OffsetDateTime::now_utc() - time::Duration::seconds(i64::from(DEAD_AFTER));
+        let reason = format!(
+            "the target stopped answering at {}: every request for {DEAD_AFTER} s was refused \
+             at connect; the run was stopped there",
+            at.replace_nanosecond(0)
+                .unwrap_or(at)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        );
+        eprintln!("loadgen: {reason}");
+        ctx.target_lost = Some(reason.clone());
+        stop(reason);
+    }
 }
 
 /// Rewrites `requests.csv` and `latency.hlog` with each late fragment added to the line of
@@ -716,4 +867,31 @@ fn write_interval(ctx: &mut RotationContext, interval: &Interval) -> anyhow::Res
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn more_slots_are_advised_only_when_the_target_kept_its_pace() {
+        let slots_limited = busy_slots_advice(40, 20, Some(12 * MS), Some(10 * MS));
+        assert!(
+            slots_limited.contains("raise --max-in-flight"),
+            "{slots_limited}"
+        );
+        let target_limited = busy_slots_advice(40, 20, Some(900 * MS), Some(10 * MS));
+        assert!(
+            target_limited.contains("target slowed down")
+                && !target_limited.contains("raise --max-in-flight"),
+            "{target_limited}"
+        );
+        let unknown = busy_slots_advice(40, 20, Some(900 * MS), None);
+        assert!(
+            unknown.contains("unknown") && !unknown.contains("raise"),
+            "{unknown}"
+        );
+    }
 }

@@ -161,6 +161,8 @@ pub async fn run(plan: &Scenario2Plan) -> anyhow::Result<crate::run::Outcome> {
     print_matrix(&results);
     Ok(crate::run::Outcome {
         passed: results.iter().all(|r| r.passed),
+        // The worker path has no HTTP target to lose; a dead worker shows as a stuck queue.
+        target_lost: false,
         runs: results.into_iter().map(|r| r.dir).collect(),
     })
 }
@@ -404,6 +406,7 @@ fn manifest(
         workload: rundir::Workload {
             upload_bytes: Some(cell.size_bytes),
             think_time_s: None,
+            contract: None,
         },
         command_line: plan.command_line.clone(),
         shard: None,

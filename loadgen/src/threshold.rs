@@ -45,6 +45,18 @@ const HELP: &str = "write thresholds like p95<1s, p99<=1500ms, mean<200ms, error
                     or for one endpoint upload:p95<3s";
 
 impl Threshold {
+    /// The error limit every run has unless the user set one on all endpoints: `errors<=`
+    /// `max_errors` (a share); none at 100 %.
+    pub fn default_error_limit(given: &[Threshold], max_errors: f64) -> Option<Threshold> {
+        let user_set = given
+            .iter()
+            .any(|t| t.metric == Metric::Errors && t.endpoint.is_none());
+        (!user_set && max_errors < 1.0).then(|| {
+            Threshold::parse(&format!("errors<={}%", max_errors * 100.0))
+                .expect("a share formats as a valid threshold")
+        })
+    }
+
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = |why: &str| format!("threshold {text:?}: {why}; {HELP}");
         let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
@@ -270,5 +282,29 @@ mod tests {
             .unwrap()
             .evaluate(&[refused], &total);
         assert_eq!((outcome.passed, outcome.observed), (false, None));
+    }
+
+    #[test]
+    fn every_run_has_an_error_limit_unless_the_user_set_one() {
+        let limit = Threshold::default_error_limit(&[], 0.05).unwrap();
+        assert_eq!(
+            (limit.to_string().as_str(), limit.limit),
+            ("errors<=5%", 0.05)
+        );
+        let total = figures("all", 1_000, 0.38);
+        assert!(
+            !limit.evaluate(&[], &total).passed,
+            "38% errors do not pass"
+        );
+
+        let own = [Threshold::parse("errors<20%").unwrap()];
+        assert_eq!(Threshold::default_error_limit(&own, 0.05), None);
+        let per_endpoint = [Threshold::parse("upload:errors<20%").unwrap()];
+        assert!(Threshold::default_error_limit(&per_endpoint, 0.05).is_some());
+        assert_eq!(
+            Threshold::default_error_limit(&[], 1.0),
+            None,
+            "100% turns it off"
+        );
     }
 }

@@ -54,6 +54,11 @@ pub struct Workload {
     /// request as soon as the previous one is answered.
     #[serde(default)]
     pub think_time_s: Option<f64>,
+    /// Escenario 1's API contract as it ran, every key included (the `--contract` file
+    /// over the defaults): which paths were called and which statuses counted as success.
+    /// Absent for other scenarios and in manifests written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<serde_json::Value>,
 }
 
 /// Which generator of which fleet wrote a run.

@@ -31,7 +31,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok((value * factor).round() as u64)
 }
 
-/// Parses `30s`, `5m`, `1h`, `250ms`, `1m30s`.
+/// The longest duration a command line may give: ten years. Anything longer is a typo, and
+/// larger values overflow the clocks they are added to or subtracted from.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Parses `30s`, `5m`, `1h`, `250ms`, `1m30s` (at most [`MAX_DURATION`]).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
@@ -61,7 +65,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 ));
             }
         };
-        total += Duration::from_secs_f64(seconds);
+        total = Duration::try_from_secs_f64(seconds)
+            .ok()
+            .and_then(|part| total.checked_add(part))
+            .filter(|sum| *sum <= MAX_DURATION)
+            .ok_or_else(|| {
+                format!(
+                    "duration {text:?} is too long: the longest accepted is 87600h (ten years); \
+                     write a window like 30m, 1h or 24h"
+                )
+            })?;
         rest = next;
     }
     Ok(total)
@@ -144,5 +157,17 @@ mod tests {
         assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
         assert!(parse_duration("30").unwrap_err().contains("unit"));
         assert!(parse_duration("3 days").is_err());
+    }
+
+    #[test]
+    fn durations_too_long_for_a_clock_are_refused_not_panicked_on() {
+        for text in ["99999999999999999999s", "1000000000h", "87601h"] {
+            let error = parse_duration(text).unwrap_err();
+            assert!(
+                error.contains("too long") || error.contains("not a number"),
+                "{text}: {error}"
+            );
+        }
+        assert_eq!(parse_duration("87600h").unwrap(), MAX_DURATION);
     }
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContractError {
@@ -24,7 +24,7 @@ pub enum ContractError {
     Invalid { path: String, message: String },
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Contract {
     pub paths: Paths,
@@ -34,7 +34,7 @@ pub struct Contract {
 }
 
 /// Paths relative to the host; `{video_id}` is replaced by the id.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Paths {
     pub signup: String,
@@ -48,7 +48,7 @@ pub struct Paths {
     pub health: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Fields {
     /// Our signup field name → theirs, for the fields that differ (e.g. `password2 =
@@ -64,7 +64,7 @@ pub struct Fields {
 }
 
 /// JSON pointers into answers.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Extract {
     pub token: String,
@@ -81,7 +81,7 @@ pub struct Extract {
 }
 
 /// Statuses that count as success, per step.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Statuses {
     pub signup: Vec<u16>,

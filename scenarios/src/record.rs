@@ -79,6 +79,10 @@ pub struct Exchange<'a> {
     recorder: &'a dyn Recorder,
     /// When the iteration was due (open model); taken by the first request.
     due: Option<Instant>,
+    /// Requests of this exchange refused at connect, and those the target answered: a
+    /// closed-model user backs off while the target refuses everything.
+    refused: u32,
+    answered: u32,
 }
 
 impl<'a> Exchange<'a> {
@@ -93,7 +97,14 @@ impl<'a> Exchange<'a> {
             base: base.trim_end_matches('/'),
             recorder,
             due,
+            refused: 0,
+            answered: 0,
         }
+    }
+
+    /// Every request sent through this exchange was refused at connect (none answered).
+    pub fn only_refused(&self) -> bool {
+        self.refused > 0 && self.answered == 0
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -110,13 +121,28 @@ impl<'a> Exchange<'a> {
         self.recorder.skip(step, reason);
     }
 
-    /// Sends `request`, reads the whole answer, records it under `endpoint`.
+    /// Sends `request`, reads the whole answer, records it under `endpoint`; a success is
+    /// one of the `expected` statuses.
     pub async fn send(
         &mut self,
         endpoint: &'static str,
         request: reqwest::RequestBuilder,
         bytes_sent: u64,
         expected: &[u16],
+    ) -> Answer {
+        self.send_judged(endpoint, request, bytes_sent, |status, _| {
+            expected.contains(&status)
+        })
+        .await
+    }
+
+    /// [`Exchange::send`] where `succeeded(status, body)` decides what counts as a success.
+    pub async fn send_judged(
+        &mut self,
+        endpoint: &'static str,
+        request: reqwest::RequestBuilder,
+        bytes_sent: u64,
+        succeeded: impl FnOnce(u16, &[u8]) -> bool,
     ) -> Answer {
         let started = self.due.take().unwrap_or_else(Instant::now);
         let at = wall_clock(started);
@@ -136,14 +162,21 @@ impl<'a> Exchange<'a> {
             Outcome::Status(s) => Some(s),
             Outcome::Failed(_) => None,
         };
-        let success = status.is_some_and(|s| expected.contains(&s));
+        let success = status.is_some_and(|s| succeeded(s, &body));
+        let refused = outcome == Outcome::Failed(Failure::Connect);
+        if refused {
+            self.refused += 1;
+        } else if status.is_some() {
+            self.answered += 1;
+        }
         self.recorder.record(RequestRecord {
             endpoint,
             at,
             latency,
             outcome,
             success,
-            bytes_sent,
+            // Nothing reached the wire without a connection.
+            bytes_sent: if refused { 0 } else { bytes_sent },
             bytes_received: body.len() as u64,
         });
         Answer {

@@ -134,9 +134,10 @@ async fn open_model_requests_belong_to_the_second_they_were_due() {
     .await
     .unwrap();
     let out = tempfile::tempdir().unwrap();
-    // --max-in-flight 40: never short of slots, so every arrival starts when due.
+    // --max-in-flight 40: never short of slots, so every arrival starts when due; the timeouts
+    // are the point, so no error limit.
     let output = loadgen_async(&format!(
-        "run get --host {url} --rate 10 --duration 4s --timeout 3s --max-in-flight 40 --out {out}",
+        "run get --host {url} --rate 10 --duration 4s --timeout 3s --max-in-flight 40 --max-errors 100% --out {out}",
         url = server.url(),
         out = out.path().display()
     ))
@@ -295,7 +296,8 @@ async fn arrivals_due_when_the_run_is_stopped_are_counted_not_lost() {
     let child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(["run", "get", "--host", &server.url()])
         .args(["--rate", "20", "--max-in-flight", "2", "--duration", "60s"])
-        .args(["--timeout", "5s", "--out", out.path().to_str().unwrap()])
+        .args(["--timeout", "5s", "--max-errors", "100%"])
+        .args(["--out", out.path().to_str().unwrap()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

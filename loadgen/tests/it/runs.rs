@@ -146,6 +146,72 @@ fn a_smoke_run_against_the_local_target_writes_a_complete_run_directory() {
     assert!(upload.clone().all(|r| r.bytes_sent >= r.requests * 200_000));
 }
 
+/// Open model, escenario 1: users sign up at the schedule's pace, and only as many as the
+/// target's answer times need, not every slot in a burst before the first arrival (issue
+/// 17: 20 signups, each an argon2 hash, hit the target at once at t = 0).
+#[test]
+fn open_model_users_sign_up_at_arrival_times_not_in_a_burst() {
+    if !target_stack_is_built() {
+        return;
+    }
+    let _turn = crate::helpers::exclusive_blocking();
+    let out = tempfile::tempdir().unwrap();
+    let output = loadgen_with_env(
+        &[
+            "run",
+            "scenario1",
+            "--rate",
+            "5",
+            "--duration",
+            "6s",
+            "--max-in-flight",
+            "40",
+            "--param",
+            "upload_size=200KB",
+            "--param",
+            "weights=upload:0",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &[("ANB_BUMPER_SECS", "0")],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let run = read_run(&only_run(out.path()));
+    let mut signups_by_second = std::collections::BTreeMap::new();
+    for row in run.requests.iter().filter(|r| r.endpoint == "signup") {
+        *signups_by_second.entry(row.timestamp).or_insert(0) += row.requests;
+    }
+    let signups: u64 = signups_by_second.values().sum();
+    let busiest = signups_by_second.values().copied().max().unwrap_or(0);
+    println!("signups by second: {signups_by_second:?}");
+    assert!(signups >= 1, "someone signed up");
+    assert!(
+        busiest <= 6,
+        "at most a second's arrivals (5/s) sign up in one second, not the 40 slots: {busiest}"
+    );
+    assert!(
+        signups < 20,
+        "the pool grows to what 5/s needs at a fast target's answer times, not to 40: {signups}"
+    );
+    let (others, errors) = requests_by_endpoint(&run.requests)
+        .into_iter()
+        .filter(|(name, _)| name != "signup" && name != "login")
+        .fold((0, 0), |(r, e), (_, (rr, ee))| (r + rr, e + ee));
+    assert!(
+        others > 10,
+        "the schedule's other arrivals ran the steps: {others}"
+    );
+    assert_eq!(errors, 0);
+    let contract = &run.manifest.workload.contract;
+    assert_eq!(
+        contract
+            .as_ref()
+            .and_then(|c| c["paths"]["signup"].as_str()),
+        Some("/api/auth/signup"),
+        "the manifest records the contract it ran with: {contract:?}"
+    );
+}
+
 #[test]
 fn list_names_every_scenario_and_profile() {
     let output = loadgen(&["list"]);
