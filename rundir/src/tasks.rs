@@ -28,6 +28,10 @@ pub enum TaskOutcome {
     /// Processing failed; the task will be delivered again after the retry delay, or go to
     /// the dead-letter queue when it has been received too often.
     Failed,
+    /// The worker died during the delivery (killed, crashed, lost its lease): recorded by
+    /// whoever saw the task next, a later delivery or the dead-letter sweep, with the time
+    /// it noticed as the end.
+    WorkerLost,
 }
 
 impl TaskOutcome {
@@ -37,6 +41,7 @@ impl TaskOutcome {
             Self::AlreadyDone => "already_done",
             Self::Gone => "gone",
             Self::Failed => "failed",
+            Self::WorkerLost => "worker_lost",
         }
     }
 
@@ -46,6 +51,7 @@ impl TaskOutcome {
             "already_done" => Self::AlreadyDone,
             "gone" => Self::Gone,
             "failed" => Self::Failed,
+            "worker_lost" => Self::WorkerLost,
             _ => return None,
         })
     }
@@ -179,7 +185,7 @@ impl TasksRow {
             None => TaskStatus::Queued,
             Some(None) => TaskStatus::Running,
             Some(Some(TaskOutcome::Processed | TaskOutcome::AlreadyDone)) => TaskStatus::Processed,
-            Some(Some(TaskOutcome::Failed)) => TaskStatus::Failed,
+            Some(Some(TaskOutcome::Failed | TaskOutcome::WorkerLost)) => TaskStatus::Failed,
             Some(Some(TaskOutcome::Gone)) => TaskStatus::Gone,
         };
         Self {

@@ -19,7 +19,7 @@ impl Backends {
     pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
         let db = Database::connect(&settings.database)
             .await
-            .with_context(|| format!("cannot open the database {:?}", settings.database))?;
+            .with_context(|| format!("cannot open the database {}", settings.database))?;
         db.migrate()
             .await
             .context("cannot apply the database migrations")?;

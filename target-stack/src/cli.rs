@@ -262,7 +262,7 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Migrate => {
             // Backends::connect migrates; connecting is the whole job.
             Backends::connect(&settings).await?;
-            println!("migrations applied to {:?}", settings.database);
+            println!("migrations applied to {}", settings.database);
             Ok(())
         }
         Command::Openapi => unreachable!("handled above"),

@@ -37,6 +37,8 @@ pub const VARIABLES: &[&str] = &[
     "AWS_SESSION_TOKEN",
 ];
 
+/// `value` is kept with its secrets redacted ([`redact_secrets`]): a mistyped
+/// `DATABASE_URL` must not print its password.
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}={value:?} is not valid: {reason}")]
 pub struct ConfigError {
@@ -58,13 +60,24 @@ pub struct Settings {
 }
 
 /// What S3 and SQS clients need beyond the standard AWS chain. Unset fields fall back to
-/// the chain (profile, instance role, region from the profile).
-#[derive(Clone, Debug, Default)]
+/// the chain (profile, instance role, region from the profile). Its `Debug` redacts the
+/// endpoint's password, if the URL carries one.
+#[derive(Clone, Default)]
 pub struct AwsSettings {
     pub region: Option<String>,
     /// An S3/SQS-compatible endpoint (moto, MinIO, LocalStack).
     pub endpoint: Option<String>,
     pub credentials: Option<StaticCredentials>,
+}
+
+impl std::fmt::Debug for AwsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsSettings")
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint.as_deref().map(redact_secrets))
+            .field("credentials", &self.credentials)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -74,11 +87,143 @@ pub struct StaticCredentials {
     pub session_token: Option<Secret>,
 }
 
-/// Where the relational data lives.
+/// Where the relational data lives. `Display` and `Debug` show a PostgreSQL URL with its
+/// password as `***`; only [`ConnectionUrl::expose`] gives the real one, to the driver.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
-    Postgres(String),
+    Postgres(ConnectionUrl),
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(url) => url.fmt(f),
+        }
+    }
+}
+
+/// A connection URL that may carry a secret (`user:password@`, or `?password=…`): it
+/// displays and debugs redacted, so that error messages and logs can name it freely.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectionUrl(String);
+
+impl ConnectionUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL with its secrets, for the client that connects and nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `text` (say, a driver's error message) with this URL, and its password wherever it
+    /// appears on its own, redacted. Passwords shorter than 4 characters are replaced only
+    /// inside the URL: replacing every "ab" in a message would garble it.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut text = redact_secrets(&text.replace(&self.0, &redact_secrets(&self.0)));
+        if let Some(password) = url_password(&self.0).filter(|p| p.len() >= 4) {
+            text = text.replace(password, "***");
+        }
+        text
+    }
+}
+
+impl std::fmt::Display for ConnectionUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_secrets(&self.0))
+    }
+}
+
+impl std::fmt::Debug for ConnectionUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact_secrets(&self.0))
+    }
+}
+
+/// Query parameters whose values are secrets (matched case-insensitively, as substrings:
+/// `password`, `sslpassword`, `X-Amz-Signature`, `access_token`, `api_key`…).
+const SECRET_PARAMETERS: &[&str] = &["pass", "secret", "token", "signature", "credential", "key"];
+
+/// `text` with the secrets of every URL in it replaced by `***`: the password of a
+/// `scheme://user:password@host` and the values of secret-looking query parameters. Works
+/// on a bare URL and on free text that contains URLs (an error message, a `Debug` dump).
+pub fn redact_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        // A URL ends at whitespace or at a quote or bracket that encloses it.
+        let end = after
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
+            .unwrap_or(after.len());
+        let (url, tail) = after.split_at(end);
+        redact_url_body(url, &mut out);
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Redacts the part of a URL after `scheme://` into `out`.
+fn redact_url_body(url: &str, out: &mut String) {
+    let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+    let (authority, rest) = url.split_at(authority_end);
+    match authority.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = authority.split_at(at);
+            match userinfo.split_once(':') {
+                Some((user, _password)) => {
+                    out.push_str(user);
+                    out.push_str(":***");
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push_str(host);
+        }
+        None => out.push_str(authority),
+    }
+    let Some((path, query)) = rest.split_once('?') else {
+        out.push_str(rest);
+        return;
+    };
+    out.push_str(path);
+    out.push('?');
+    let (query, fragment) = match query.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (query, None),
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if is_secret_parameter(key) => format!("{key}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    out.push_str(&pairs.join("&"));
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+}
+
+fn is_secret_parameter(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SECRET_PARAMETERS.iter().any(|s| key.contains(s))
+}
+
+/// The password in a URL's userinfo, as written (percent-encoded or not).
+fn url_password(url: &str) -> Option<&str> {
+    let after = &url[url.find("://")? + 3..];
+    let authority = &after[..after.find(['/', '?', '#']).unwrap_or(after.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    userinfo
+        .split_once(':')
+        .map(|(_, p)| p)
+        .filter(|p| !p.is_empty())
 }
 
 /// Where uploaded and processed videos live.
@@ -268,7 +413,7 @@ fn parse_database_url(url: &str) -> Result<DatabaseUrl, ConfigError> {
         }
         Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(DatabaseUrl::Postgres(url.to_string()))
+        Ok(DatabaseUrl::Postgres(ConnectionUrl::new(url)))
     } else {
         Err(invalid(
             "DATABASE_URL",
@@ -329,7 +474,7 @@ fn seconds(
 fn invalid(variable: &'static str, value: &str, reason: &str) -> ConfigError {
     ConfigError {
         variable,
-        value: value.to_string(),
+        value: redact_secrets(value),
         reason: reason.to_string(),
     }
 }
@@ -421,6 +566,73 @@ mod tests {
     fn secrets_do_not_leak_through_debug() {
         let s = settings(&[("ANB_JWT_SECRET", &"k".repeat(40))]).unwrap();
         assert!(!format!("{s:?}").contains("kkkk"));
+    }
+
+    #[test]
+    fn database_passwords_never_show_in_debug_display_or_errors() {
+        let url = "postgres://u:secretpw@127.0.0.1:1/db";
+        let s = settings(&[("DATABASE_URL", url)]).unwrap();
+        let shown = [
+            format!("{s:?}"),
+            format!("{:?}", s.database),
+            s.database.to_string(),
+        ];
+        for text in &shown {
+            assert!(!text.contains("secretpw"), "{text}");
+            assert!(text.contains("postgres://u:***@127.0.0.1:1/db"), "{text}");
+        }
+        let DatabaseUrl::Postgres(connection) = &s.database else {
+            panic!("{s:?}")
+        };
+        assert_eq!(connection.expose(), url, "the driver gets the real URL");
+        // A driver's message that echoes the URL, or the password alone.
+        let scrubbed = connection.scrub(&format!("cannot reach {url}: password secretpw refused"));
+        assert!(!scrubbed.contains("secretpw"), "{scrubbed}");
+        // A refused value is shown redacted too.
+        let err = settings(&[("DATABASE_URL", "mysql://u:secretpw@db/anb")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains("secretpw") && err.contains("mysql://u:***@db/anb"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_with_credentials_is_redacted_in_debug() {
+        let s = settings(&[("AWS_ENDPOINT_URL", "http://minio:secretpw@127.0.0.1:9000")]).unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("secretpw"), "{shown}");
+        assert!(shown.contains("http://minio:***@127.0.0.1:9000"), "{shown}");
+    }
+
+    #[test]
+    fn redaction_covers_userinfo_and_secret_query_parameters_in_free_text() {
+        for (text, redacted) in [
+            ("postgres://u:p@h/db", "postgres://u:***@h/db"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            (
+                "postgres://h/db?user=u&password=p&sslmode=require",
+                "postgres://h/db?user=u&password=***&sslmode=require",
+            ),
+            (
+                "https://sqs.us-east-1.amazonaws.com/1/tasks",
+                "https://sqs.us-east-1.amazonaws.com/1/tasks",
+            ),
+            (
+                "s3://b/k?X-Amz-Signature=abc#f",
+                "s3://b/k?X-Amz-Signature=***#f",
+            ),
+            // A password with '@' in it: the host is after the last '@'.
+            ("postgres://u:p@ss@h:5432/db", "postgres://u:***@h:5432/db"),
+            (
+                "error: Postgres(\"postgres://u:p@h/db\") and postgres://v:q@g/x.",
+                "error: Postgres(\"postgres://u:***@h/db\") and postgres://v:***@g/x.",
+            ),
+            ("no url here: a:b@c", "no url here: a:b@c"),
+        ] {
+            assert_eq!(redact_secrets(text), redacted, "{text}");
+        }
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// Connecting failed. The driver's message is kept as text, scrubbed of the URL and its
+    /// password: some of sqlx's errors echo the connection string.
+    #[error("{0}")]
+    Connect(String),
 }
 
 impl DbError {
@@ -64,9 +68,9 @@ pub struct Database {
 }
 
 impl Database {
-    pub async fn connect(url: &DatabaseUrl) -> Result<Self, DbError> {
+    pub async fn connect(location: &DatabaseUrl) -> Result<Self, DbError> {
         install_default_drivers();
-        let (backend, url, max_connections) = match url {
+        let (backend, url, max_connections) = match location {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
@@ -77,7 +81,11 @@ impl Database {
                     8,
                 )
             }
-            DatabaseUrl::Postgres(url) => (Backend::Postgres, url.clone(), 16),
+            DatabaseUrl::Postgres(url) => (Backend::Postgres, url.expose().to_string(), 16),
+        };
+        let scrub = |e: sqlx::Error| match location {
+            DatabaseUrl::Postgres(secret) => DbError::Connect(secret.scrub(&e.to_string())),
+            DatabaseUrl::Sqlite(_) => DbError::Sqlx(e),
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
@@ -95,7 +103,8 @@ impl Database {
                 })
             })
             .connect(&url)
-            .await?;
+            .await
+            .map_err(scrub)?;
         Ok(Self { pool, backend })
     }
 

@@ -54,6 +54,29 @@ impl Database {
         Ok(())
     }
 
+    /// Closes the open runs of `task_id` as [`RunOutcome::WorkerLost`], ending now: their
+    /// workers died (a later delivery of the task, or the dead-letter queue, says so).
+    /// `before_receive` limits it to deliveries received before that count, so that a
+    /// duplicate message of the same task that another live worker runs is left alone.
+    /// Returns how many it closed.
+    pub async fn close_lost_runs(
+        &self,
+        task_id: &str,
+        before_receive: Option<u32>,
+    ) -> Result<u64, DbError> {
+        let done = sqlx::query(
+            "UPDATE task_runs SET finished_at = $2, outcome = $3
+             WHERE task_id = $1 AND finished_at IS NULL AND receive_count < $4",
+        )
+        .bind(task_id)
+        .bind(now_ms())
+        .bind(RunOutcome::WorkerLost.as_str())
+        .bind(before_receive.map_or(i64::MAX, i64::from))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Runs started but not finished, per worker: the tasks each worker is busy with (a
     /// worker that died keeps its open rows; callers look only at live workers).
     pub async fn open_task_runs(&self) -> Result<BTreeMap<String, u64>, DbError> {

@@ -190,12 +190,15 @@ impl Database {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn mark_failed(&self, id: i64) -> Result<(), DbError> {
-        sqlx::query("UPDATE videos SET status = 'failed' WHERE id = $1 AND status <> 'processed'")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Marks a video failed unless it was processed (or is gone); true when it changed.
+    pub async fn mark_failed(&self, id: i64) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE videos SET status = 'failed' WHERE id = $1 AND status NOT IN ('processed', 'failed')",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

@@ -19,6 +19,9 @@ use crate::clock::now_ms;
 
 const MAIN: &str = "main";
 const DEAD_LETTER: &str = "dead-letter";
+/// `visible_at` of a dead letter whose consequences the worker has recorded: it stays in
+/// the dead-letter queue for inspection and is never handed out again.
+const SETTLED: i64 = i64::MAX;
 /// How often an empty long poll looks again.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -228,6 +231,57 @@ impl LocalQueue {
                 .map(|sent| Duration::from_millis(now.saturating_sub(sent).max(0) as u64)),
             deleted_total: row.try_get::<Option<i64>, _>("deleted")?.map(|n| n as u64),
         })
+    }
+
+    /// Hands out up to `max` dead letters not settled yet, each hidden for `lease` (as a
+    /// receive does on the main queue); a dead letter whose consumer dies comes back after
+    /// it. Messages move to the dead-letter queue with their last `visible_at`, in the past,
+    /// so each is ready at once.
+    pub async fn receive_dead_letters(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        let now = now_ms();
+        let rows = sqlx::query(
+            "UPDATE messages
+             SET visible_at = $1, receipt = lower(hex(randomblob(16)))
+             WHERE seq IN (SELECT seq FROM messages WHERE queue = $2 AND visible_at <= $3
+                           ORDER BY seq LIMIT $4)
+             RETURNING id, body, receive_count, receipt",
+        )
+        .bind(now + lease.as_millis() as i64)
+        .bind(DEAD_LETTER)
+        .bind(now)
+        .bind(max.clamp(1, 10) as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                Ok(Delivery {
+                    message_id: row.try_get("id")?,
+                    receipt: row.try_get("receipt")?,
+                    body: row.try_get("body")?,
+                    receive_count: row.try_get::<i64, _>("receive_count")? as u32,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Marks a dead letter handed out by [`Self::receive_dead_letters`] as dealt with: it
+    /// stays in the dead-letter queue (depth, [`Self::dead_letters`]) but is not handed out
+    /// again.
+    pub async fn settle_dead_letter(&self, receipt: &str) -> Result<(), QueueError> {
+        sqlx::query(
+            "UPDATE messages SET visible_at = $1, receipt = NULL WHERE receipt = $2 AND queue = $3",
+        )
+        .bind(SETTLED)
+        .bind(receipt)
+        .bind(DEAD_LETTER)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     pub async fn dead_letters(&self) -> Result<Vec<String>, QueueError> {

@@ -136,6 +136,38 @@ impl TaskQueue {
         }
     }
 
+    /// Hands out up to `max` dead letters not yet settled, each hidden for `lease` so that
+    /// one consumer at a time deals with it: the worker's dead-letter sweep, which records
+    /// that their tasks failed. None on SQS without a known DLQ (ANB_DLQ).
+    pub async fn receive_dead_letters(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        match self {
+            Self::Local(q) => q.receive_dead_letters(max, lease).await,
+            Self::Sqs(q) => q.receive_dead_letters(max, lease).await,
+        }
+    }
+
+    /// Records that a dead letter was dealt with. It stays in the dead-letter queue (for
+    /// inspection, redrive and the alarm) and is not handed out again (on SQS: not for 11 h,
+    /// nearly the longest SQS can hide it; handling it again is harmless).
+    pub async fn settle_dead_letter(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        match self {
+            Self::Local(q) => q.settle_dead_letter(&delivery.receipt).await,
+            Self::Sqs(q) => q.settle_dead_letter(&delivery.receipt).await,
+        }
+    }
+
+    /// Whether this queue can see its dead letters (always locally; on SQS with ANB_DLQ).
+    pub fn knows_dead_letters(&self) -> bool {
+        match self {
+            Self::Local(_) => true,
+            Self::Sqs(q) => q.has_dlq(),
+        }
+    }
+
     pub async fn ping(&self) -> Result<(), QueueError> {
         self.depth().await.map(drop)
     }

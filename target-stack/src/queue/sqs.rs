@@ -31,6 +31,25 @@ pub async fn client(aws: &AwsSettings) -> Client {
     Client::new(&loader.load().await)
 }
 
+/// How long a settled dead letter stays hidden: close to SQS's maximum, 12 h counted from
+/// the receive (the sweep's lease has already used some of it).
+const SETTLED_HIDE: Duration = Duration::from_secs(11 * 3600);
+
+fn delivery(m: aws_sdk_sqs::types::Message) -> Delivery {
+    let receive_count = m
+        .attributes
+        .as_ref()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    Delivery {
+        message_id: m.message_id.unwrap_or_default(),
+        receipt: m.receipt_handle.unwrap_or_default(),
+        body: m.body.unwrap_or_default(),
+        receive_count,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
     client: Client,
@@ -40,8 +59,9 @@ pub struct SqsQueue {
 }
 
 fn sqs_error(e: impl std::error::Error) -> QueueError {
-    // The SDK's Display is terse ("service error"); the Debug chain names the cause.
-    QueueError::Sqs(format!("{e}: {e:?}"))
+    // The SDK's Display is terse ("service error"); the Debug chain names the cause, and may
+    // name the endpoint, whose URL can carry credentials (AWS_ENDPOINT_URL).
+    QueueError::Sqs(crate::config::redact_secrets(&format!("{e}: {e:?}")))
 }
 
 impl SqsQueue {
@@ -61,6 +81,10 @@ impl SqsQueue {
 
     pub fn visibility_timeout(&self) -> Duration {
         self.visibility_timeout
+    }
+
+    pub fn has_dlq(&self) -> bool {
+        self.dlq_url.is_some()
     }
 
     pub async fn send(&self, body: &str) -> Result<String, QueueError> {
@@ -135,20 +159,7 @@ impl SqsQueue {
             .messages
             .unwrap_or_default()
             .into_iter()
-            .map(|m| {
-                let receive_count = m
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1);
-                Delivery {
-                    message_id: m.message_id.unwrap_or_default(),
-                    receipt: m.receipt_handle.unwrap_or_default(),
-                    body: m.body.unwrap_or_default(),
-                    receive_count,
-                }
-            })
+            .map(delivery)
             .collect())
     }
 
@@ -214,6 +225,52 @@ impl SqsQueue {
             oldest_age: None,
             deleted_total: None,
         })
+    }
+
+    /// Receives up to `max` messages of the dead-letter queue, hidden for `lease`; none
+    /// when the DLQ is unknown (ANB_DLQ unset).
+    pub async fn receive_dead_letters(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        let Some(url) = &self.dlq_url else {
+            return Ok(Vec::new());
+        };
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .visibility_timeout(lease.as_secs().max(1) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(delivery)
+            .collect())
+    }
+
+    /// SQS cannot mark a message, and deleting a dead letter would lose it for inspection,
+    /// redrive and the dead-letter alarm; so a settled dead letter is hidden for nearly SQS's
+    /// longest visibility timeout and handled again (idempotently) when it reappears.
+    pub async fn settle_dead_letter(&self, receipt: &str) -> Result<(), QueueError> {
+        let Some(url) = &self.dlq_url else {
+            return Ok(());
+        };
+        self.client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .visibility_timeout(SETTLED_HIDE.as_secs() as i32)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
     }
 
     /// Reads the DLQ's messages and makes them visible again at once, so looking does not

@@ -7,6 +7,11 @@
 //! task runs its lease is extended (half the visibility timeout); if the worker dies the
 //! lease lapses and the task is delivered again. A failed task is released after the retry
 //! delay and, once received `max_receives` times, moves to the dead-letter queue.
+//!
+//! A worker that dies cannot record anything, so others record it for it: the next delivery
+//! of the task closes the dead worker's `task_runs` row as `worker_lost`, and when the last
+//! delivery's worker died too, the dead-letter sweep ([`Worker::sweep_dead_letters`]) marks
+//! the video failed and closes the row. Otherwise such a video would stay "processing".
 
 mod logo;
 pub mod pipeline;
@@ -29,6 +34,15 @@ use crate::queue::{Delivery, TaskMessage};
 
 /// How long one receive call waits for work (long polling).
 const POLL_WAIT: Duration = Duration::from_secs(2);
+/// How often the worker looks for new dead letters: a dead-lettered video shows "failed"
+/// within about this long (on SQS, one ReceiveMessage on the DLQ per worker each time).
+const DEAD_LETTER_SWEEP_EVERY: Duration = Duration::from_secs(10);
+/// How long one worker holds a dead letter it is recording; another takes it after this if
+/// it dies meanwhile.
+const DEAD_LETTER_LEASE: Duration = Duration::from_secs(60);
+/// At most this many dead letters per sweep (ten per receive), so a backlog of them does not
+/// hold one worker's sweep for long; the rest wait for the next sweep.
+const DEAD_LETTERS_PER_SWEEP: usize = 100;
 
 /// What happened to one delivery (also what `task_runs` records).
 pub use crate::db::RunOutcome as Outcome;
@@ -67,6 +81,16 @@ impl Worker {
     /// in flight to finish.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tracing::info!(concurrency = self.concurrency, "worker started");
+        let sweeper = if self.backends.queue.knows_dead_letters() {
+            Some(tokio::spawn(Arc::clone(&self).sweep_dead_letters_forever()))
+        } else {
+            tracing::warn!(
+                "ANB_DLQ is not set: videos whose task reaches the dead-letter queue because \
+                 its worker died on every delivery will stay \"processing\"; set ANB_DLQ to the \
+                 queue's dead-letter queue URL"
+            );
+            None
+        };
         let mut shutdown = std::pin::pin!(shutdown);
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut jobs = JoinSet::new();
@@ -109,6 +133,10 @@ impl Worker {
                 });
             }
         }
+        if let Some(sweeper) = sweeper {
+            // Recording a dead letter is idempotent; one cut short comes back after its lease.
+            sweeper.abort();
+        }
         tracing::info!(
             in_flight = jobs.len(),
             "shutting down: finishing the tasks in flight"
@@ -122,6 +150,69 @@ impl Worker {
     pub async fn poll_once(&self, wait: Duration) -> anyhow::Result<Vec<Outcome>> {
         let batch = self.backends.queue.receive(self.concurrency, wait).await?;
         Ok(futures::future::join_all(batch.iter().map(|d| self.handle(d))).await)
+    }
+
+    async fn sweep_dead_letters_forever(self: Arc<Self>) {
+        let mut every = tokio::time::interval(DEAD_LETTER_SWEEP_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = self.sweep_dead_letters().await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "cannot sweep the dead-letter queue; trying again later"
+                );
+            }
+        }
+    }
+
+    /// Records the end of the tasks that reached the dead-letter queue since the last sweep:
+    /// their videos become "failed" (unless processed) and the runs their dead workers left
+    /// open are closed as `worker_lost`. Each dead letter is then settled: kept in the queue,
+    /// not handed out again. Returns how many it recorded.
+    pub async fn sweep_dead_letters(&self) -> anyhow::Result<usize> {
+        let queue = &self.backends.queue;
+        let mut recorded = 0;
+        while recorded < DEAD_LETTERS_PER_SWEEP {
+            let batch = queue
+                .receive_dead_letters(10, DEAD_LETTER_LEASE)
+                .await
+                .context("cannot receive from the dead-letter queue")?;
+            let received = batch.len();
+            for letter in &batch {
+                self.record_dead_letter(letter).await?;
+                queue
+                    .settle_dead_letter(letter)
+                    .await
+                    .context("cannot settle a dead letter")?;
+                recorded += 1;
+            }
+            if received < 10 {
+                break;
+            }
+        }
+        Ok(recorded)
+    }
+
+    async fn record_dead_letter(&self, letter: &Delivery) -> anyhow::Result<()> {
+        let Ok(task) = TaskMessage::parse(&letter.body) else {
+            tracing::warn!(message_id = %letter.message_id, "a malformed message is in the dead-letter queue; no video to mark");
+            return Ok(());
+        };
+        let db = &self.backends.db;
+        let lost = db
+            .close_lost_runs(&task.task_id, None)
+            .await
+            .context("cannot close the task's open runs")?;
+        if db
+            .mark_failed(task.video_id)
+            .await
+            .context("cannot mark a dead-lettered task's video failed")?
+        {
+            tracing::warn!(task_id = %task.task_id, video_id = task.video_id, lost_runs = lost,
+                "video failed: its task reached the dead-letter queue (its last worker died or it failed too often)");
+        }
+        Ok(())
     }
 
     /// Handles one delivery: process, then acknowledge, or schedule the retry.
@@ -216,7 +307,24 @@ impl Worker {
             enqueued_at: task.enqueued_at,
         };
         match self.backends.db.start_task_run(&start).await {
-            Ok(id) => Some(id),
+            Ok(id) => {
+                // An earlier delivery's run still open means its worker died with the task.
+                match self
+                    .backends
+                    .db
+                    .close_lost_runs(&task.task_id, Some(receive_count))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(lost) => {
+                        tracing::warn!(task_id = %task.task_id, lost, "an earlier delivery of this task lost its worker")
+                    }
+                    Err(e) => {
+                        tracing::warn!(task_id = %task.task_id, error = %e, "could not close the runs of lost workers")
+                    }
+                }
+                Some(id)
+            }
             Err(e) => {
                 tracing::warn!(task_id = %task.task_id, error = %e, "could not record the start of a task run");
                 None

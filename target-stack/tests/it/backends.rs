@@ -16,6 +16,7 @@ on_both_backends!(
     repository_records_only_the_first_completion,
     queue_hides_received_tasks_and_redelivers_unacknowledged_ones,
     queue_moves_a_task_received_too_often_to_the_dead_letter_queue,
+    queue_hands_out_each_dead_letter_until_it_is_settled,
     queue_sends_batches_larger_than_sqs_allows_in_one_call,
     storage_streams_uploads_and_an_aborted_upload_leaves_nothing,
     health_is_503_when_a_dependency_is_down,
@@ -372,6 +373,53 @@ async fn queue_moves_a_task_received_too_often_to_the_dead_letter_queue(env: Tes
     assert_eq!(queue.depth().await.unwrap().dead_letter, Some(1));
 }
 
+/// The worker's dead-letter sweep takes each dead letter under a lease (a sweeper that dies
+/// gives it back), and a settled one stays in the queue without being handed out again.
+async fn queue_hands_out_each_dead_letter_until_it_is_settled(env: TestEnv) {
+    let env = TestEnv::with(env.flavor, &[("ANB_QUEUE_MAX_RECEIVES", "1")])
+        .await
+        .unwrap();
+    let queue = &env.backends.queue;
+    let wait = Duration::from_secs(1);
+    let lease = Duration::from_secs(1);
+    assert!(queue.knows_dead_letters());
+    queue.send("poison").await.unwrap();
+    let got = queue.receive(1, wait).await.unwrap();
+    queue.set_visibility(&got[0], Duration::ZERO).await.unwrap();
+    assert!(
+        queue.receive(1, wait).await.unwrap().is_empty(),
+        "dead-lettered"
+    );
+
+    let letters = queue.receive_dead_letters(10, lease).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].body, "poison");
+    assert!(
+        queue
+            .receive_dead_letters(10, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased to the first sweeper"
+    );
+    // The first sweeper died: after the lease, the letter is handed out again.
+    tokio::time::sleep(lease + Duration::from_millis(200)).await;
+    let again = queue.receive_dead_letters(10, lease).await.unwrap();
+    assert_eq!(again.len(), 1);
+    queue.settle_dead_letter(&again[0]).await.unwrap();
+    tokio::time::sleep(lease + Duration::from_millis(200)).await;
+    assert!(
+        queue
+            .receive_dead_letters(10, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "settled: not handed out again"
+    );
+    // Still in the dead-letter queue, for the alarm, inspection and redrive.
+    assert_eq!(queue.depth().await.unwrap().dead_letter, Some(1));
+}
+
 async fn storage_streams_uploads_and_an_aborted_upload_leaves_nothing(env: TestEnv) {
     let storage = &env.backends.storage;
     // 12 MiB in 1 MiB writes: more than two multipart parts.
@@ -441,4 +489,32 @@ async fn health_is_503_when_a_dependency_is_down(env: TestEnv) {
     assert_eq!(body["status"], "unavailable");
     assert_eq!(body["database"], "unavailable");
     assert_eq!(body["queue"], "ok");
+}
+
+/// A database that cannot be reached is named in the error, without its password.
+#[test]
+fn an_unreachable_database_is_named_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_target-stack"))
+        .arg("api")
+        .env_clear()
+        .env("ANB_DATA_DIR", dir.path())
+        .env("DATABASE_URL", "postgres://u:secretpw@127.0.0.1:1/db")
+        .env("ANB_JWT_SECRET", crate::helpers::JWT_SECRET)
+        .env("ANB_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !stderr.contains("secretpw") && !stdout.contains("secretpw"),
+        "{stderr}{stdout}"
+    );
+    assert!(
+        stderr.contains("cannot open the database postgres://u:***@127.0.0.1:1/db"),
+        "{stderr}"
+    );
 }

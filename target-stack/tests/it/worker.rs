@@ -1,12 +1,14 @@
 //! The worker on real videos: the ffmpeg pipeline end to end, idempotence, retries into the
-//! dead-letter queue, a worker killed mid-task, and graceful shutdown.
+//! dead-letter queue, a worker killed mid-task (once, or on every delivery), and graceful
+//! shutdown.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use target_stack::db::{RunOutcome, TaskRunStart};
 use target_stack::domain::VideoStatus;
-use target_stack::queue::TaskMessage;
+use target_stack::queue::{Delivery, TaskMessage};
 use target_stack::worker::{Outcome, Worker};
 
 use crate::helpers::{
@@ -17,6 +19,9 @@ on_both_backends!(
     processes_a_real_video_into_720p_without_audio_with_bumpers,
     a_task_delivered_twice_produces_one_result,
     a_poison_task_is_retried_then_lands_in_the_dead_letter_queue,
+    a_dead_lettered_task_whose_worker_died_fails_its_video_and_closes_its_run,
+    a_redelivery_closes_the_run_its_dead_worker_left_open,
+    a_task_that_kills_its_worker_on_every_delivery_ends_failed_with_no_open_run,
 );
 
 /// Uploads a file through the API; returns the video id.
@@ -160,6 +165,194 @@ async fn a_poison_task_is_retried_then_lands_in_the_dead_letter_queue(env: TestE
     );
     let video = env.backends.db.video(video_id).await.unwrap().unwrap();
     assert_eq!((video.status, video.attempts), (VideoStatus::Failed, 2));
+}
+
+/// A stand-in for ffmpeg: it lists libx264 (what a worker checks at start) and, asked to
+/// render, runs `render` (shell). Lives in `dir`.
+fn stand_in_ffmpeg(dir: &Path, render: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("ffmpeg");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *-encoders*) echo ' V....D libx264 H.264'; exit 0;; esac\n{render}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// A render that kills the worker that started it, as the OOM killer or a crash would.
+const KILL_THE_WORKER: &str = "kill -KILL $PPID; sleep 30";
+
+/// Uploads a small file that passes the API's checks; returns (video id, task id).
+async fn upload_fake(env: &TestEnv) -> (i64, String) {
+    let app = TestApp::spawn(env).await;
+    let token = app.user("ana@example.com", "Bogotá").await;
+    let response = app.upload(&token, Some("jugada"), fake_mp4(10_000)).await;
+    assert_eq!(response.status(), 201);
+    let body: serde_json::Value = response.json().await.unwrap();
+    (
+        body["video_id"].as_i64().unwrap(),
+        body["task_id"].as_str().unwrap().to_string(),
+    )
+}
+
+/// What a worker killed while rendering `delivery` leaves behind: the video "processing",
+/// an open run, and (once its lease lapses, here at once) the task visible again.
+async fn die_while_processing(env: &TestEnv, delivery: &Delivery) {
+    let task = TaskMessage::parse(&delivery.body).unwrap();
+    let db = &env.backends.db;
+    db.start_processing(task.video_id).await.unwrap().unwrap();
+    db.start_task_run(&TaskRunStart {
+        task_id: &task.task_id,
+        video_id: task.video_id,
+        worker: "i-dead",
+        receive_count: delivery.receive_count,
+        enqueued_at: task.enqueued_at,
+    })
+    .await
+    .unwrap();
+    env.backends
+        .queue
+        .set_visibility(delivery, Duration::ZERO)
+        .await
+        .unwrap();
+}
+
+async fn a_dead_lettered_task_whose_worker_died_fails_its_video_and_closes_its_run(env: TestEnv) {
+    let tools = tempfile::tempdir().unwrap();
+    let ffmpeg = stand_in_ffmpeg(tools.path(), KILL_THE_WORKER);
+    let env = TestEnv::with(
+        env.flavor,
+        &[
+            ("ANB_QUEUE_MAX_RECEIVES", "1"),
+            ("ANB_FFMPEG", ffmpeg.to_str().unwrap()),
+        ],
+    )
+    .await
+    .unwrap();
+    let (video_id, task_id) = upload_fake(&env).await;
+    let wait = Duration::from_secs(1);
+    let last = env.backends.queue.receive(1, wait).await.unwrap().remove(0);
+    die_while_processing(&env, &last).await;
+
+    let worker = Worker::new(env.backends.clone(), &env.settings)
+        .await
+        .unwrap();
+    assert!(
+        worker.poll_once(wait).await.unwrap().is_empty(),
+        "received once: the task went to the dead-letter queue"
+    );
+    assert_eq!(worker.sweep_dead_letters().await.unwrap(), 1);
+    let video = env.backends.db.video(video_id).await.unwrap().unwrap();
+    assert_eq!(video.status, VideoStatus::Failed);
+    let runs = env.backends.db.task_runs_of(&[task_id]).await.unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].outcome, Some(RunOutcome::WorkerLost));
+    assert!(
+        runs[0]
+            .finished_at
+            .is_some_and(|end| end >= runs[0].started_at)
+    );
+    assert!(env.backends.db.open_task_runs().await.unwrap().is_empty());
+    // Settled: a later sweep does not take it again, and it stays in the dead-letter queue.
+    assert_eq!(worker.sweep_dead_letters().await.unwrap(), 0);
+    assert_eq!(
+        env.backends.queue.depth().await.unwrap().dead_letter,
+        Some(1)
+    );
+}
+
+async fn a_redelivery_closes_the_run_its_dead_worker_left_open(env: TestEnv) {
+    let tools = tempfile::tempdir().unwrap();
+    let ffmpeg = stand_in_ffmpeg(tools.path(), "echo 'cannot decode' >&2; exit 1");
+    let env = TestEnv::with(
+        env.flavor,
+        &[
+            ("ANB_QUEUE_MAX_RECEIVES", "3"),
+            ("ANB_FFMPEG", ffmpeg.to_str().unwrap()),
+        ],
+    )
+    .await
+    .unwrap();
+    let (_, task_id) = upload_fake(&env).await;
+    let wait = Duration::from_secs(1);
+    let first = env.backends.queue.receive(1, wait).await.unwrap().remove(0);
+    die_while_processing(&env, &first).await;
+
+    let worker = Worker::new(env.backends.clone(), &env.settings)
+        .await
+        .unwrap();
+    assert_eq!(worker.poll_once(wait).await.unwrap(), vec![Outcome::Failed]);
+    let runs = env.backends.db.task_runs_of(&[task_id]).await.unwrap();
+    let outcomes: Vec<_> = runs.iter().map(|r| (r.receive_count, r.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (1, Some(RunOutcome::WorkerLost)),
+            (2, Some(RunOutcome::Failed))
+        ]
+    );
+    assert!(runs.iter().all(|r| r.finished_at.is_some()), "{runs:?}");
+}
+
+/// The real binary, killed by its "ffmpeg" on each delivery: after the last one, the next
+/// worker finds the task in the dead-letter queue and records the failure.
+async fn a_task_that_kills_its_worker_on_every_delivery_ends_failed_with_no_open_run(env: TestEnv) {
+    let tools = tempfile::tempdir().unwrap();
+    let ffmpeg = stand_in_ffmpeg(tools.path(), KILL_THE_WORKER);
+    let env = TestEnv::with(
+        env.flavor,
+        &[
+            ("ANB_QUEUE_MAX_RECEIVES", "2"),
+            ("ANB_QUEUE_VISIBILITY_SECS", "1"),
+            ("ANB_WORKER_CONCURRENCY", "1"),
+            ("ANB_FFMPEG", ffmpeg.to_str().unwrap()),
+        ],
+    )
+    .await
+    .unwrap();
+    let (video_id, task_id) = upload_fake(&env).await;
+    let limit = Duration::from_secs(90);
+    let started = Instant::now();
+    let mut deaths = 0;
+    'workers: loop {
+        let mut worker = spawn_worker(&env);
+        loop {
+            if let Some(exit) = worker.try_wait().unwrap() {
+                assert!(!exit.success(), "killed, got {exit}");
+                deaths += 1;
+                break;
+            }
+            let video = env.backends.db.video(video_id).await.unwrap().unwrap();
+            if video.status == VideoStatus::Failed {
+                stop_gracefully(worker).await;
+                break 'workers;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "video still {:?} after {limit:?} and {deaths} dead workers",
+                video.status
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(deaths, 2, "one dead worker per delivery");
+    let video = env.backends.db.video(video_id).await.unwrap().unwrap();
+    assert_eq!(video.attempts, 2);
+    let runs = env.backends.db.task_runs_of(&[task_id]).await.unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for run in &runs {
+        assert_eq!(run.outcome, Some(RunOutcome::WorkerLost), "{run:?}");
+        assert!(run.finished_at.is_some(), "{run:?}");
+    }
+    assert!(env.backends.db.open_task_runs().await.unwrap().is_empty());
+    assert_eq!(
+        env.backends.queue.depth().await.unwrap().dead_letter,
+        Some(1)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

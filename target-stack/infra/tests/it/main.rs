@@ -1,8 +1,10 @@
-//! The templates, checked the way CI and a deployment would: cfn-lint, the policy rules,
+//! The templates, checked the way CI and a deployment would: cfn-lint, the listeners with and
+//! without a certificate, the policy rules,
 //! AWS Academy's limits, and a deployment into the moto server whose outputs the lookup
 //! resolves.
 
 mod lint;
+mod listeners;
 mod moto;
 mod policy;
 mod template;

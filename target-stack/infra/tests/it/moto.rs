@@ -183,6 +183,118 @@ async fn the_stack_deploys_into_moto_and_its_outputs_resolve() {
     );
 }
 
+/// The AWS CLI against moto; its trimmed standard output.
+fn aws_cli(aws: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(aws)
+        .args(args)
+        .envs(cli_env())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "aws {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// With an ACM certificate (requested from moto's ACM), the balancer gets an HTTPS
+/// listener on 443 and the HTTP listener redirects to it.
+#[tokio::test]
+async fn with_a_certificate_the_stack_deploys_an_https_listener_into_moto() {
+    let Some(config) = moto().await else { return };
+    let Some(aws) = tool("aws", "pip install awscli") else {
+        return;
+    };
+    let client = Client::new(&config);
+    let app = format!("h{}", std::process::id() % 100_000);
+    let certificate = aws_cli(
+        &aws,
+        &[
+            "acm",
+            "request-certificate",
+            "--domain-name",
+            "anb.example.org",
+            "--query",
+            "CertificateArn",
+            "--output",
+            "text",
+        ],
+    );
+    create_stack(
+        &client,
+        &app,
+        "aforo.yaml",
+        &[
+            ("AppName", &app),
+            ("ArtifactBucket", "artifacts"),
+            ("AmiId", "ami-03cf127a"),
+            ("CertificateArn", &certificate),
+        ],
+    )
+    .await;
+
+    let targets = StackTargets::resolve_with(&client, &app, "us-east-1")
+        .await
+        .unwrap();
+    assert!(
+        targets.base_url.starts_with(&format!("https://{app}-alb")),
+        "{targets:?}"
+    );
+    let balancer = aws_cli(
+        &aws,
+        &[
+            "elbv2",
+            "describe-load-balancers",
+            "--names",
+            &format!("{app}-alb"),
+            "--query",
+            "LoadBalancers[0].LoadBalancerArn",
+            "--output",
+            "text",
+        ],
+    );
+    let listeners: serde_json::Value = serde_json::from_str(&aws_cli(
+        &aws,
+        &[
+            "elbv2",
+            "describe-listeners",
+            "--load-balancer-arn",
+            &balancer,
+            "--query",
+            "Listeners",
+            "--output",
+            "json",
+        ],
+    ))
+    .unwrap();
+    let on_port = |port: i64| {
+        listeners
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["Port"] == port)
+            .unwrap_or_else(|| panic!("no listener on {port}: {listeners}"))
+            .clone()
+    };
+    let https = on_port(443);
+    assert_eq!(https["Protocol"], "HTTPS", "{https}");
+    assert_eq!(
+        https["Certificates"][0]["CertificateArn"],
+        certificate.as_str(),
+        "{https}"
+    );
+    assert_eq!(https["DefaultActions"][0]["Type"], "forward", "{https}");
+    let http = on_port(80);
+    let redirect = &http["DefaultActions"][0];
+    assert_eq!(redirect["Type"], "redirect", "{http}");
+    assert_eq!(redirect["RedirectConfig"]["Protocol"], "HTTPS", "{http}");
+    assert_eq!(
+        redirect["RedirectConfig"]["StatusCode"], "HTTP_301",
+        "{http}"
+    );
+}
+
 #[tokio::test]
 async fn a_missing_stack_is_named_with_the_way_to_deploy_it() {
     let Some(config) = moto().await else { return };

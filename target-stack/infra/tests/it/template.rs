@@ -1,6 +1,7 @@
 //! Templates as data: YAML with CloudFormation's short-form tags turned into the long form
 //! (`!Ref X` → `{"Ref": "X"}`), and parameters substituted as CloudFormation would.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
@@ -83,6 +84,80 @@ fn long_form(yaml: serde_yaml::Value) -> Value {
 /// Replaces `{"Ref": P}` for every parameter P with its value (the override, else the
 /// default), typed as the parameter is, so rules can compare numbers.
 pub fn resolve(template: &Value, overrides: &Map<String, Value>) -> Value {
+    let mut resolved = template.clone();
+    resolved["Resources"] = substitute(&template["Resources"], template, overrides);
+    resolved
+}
+
+/// The template as CloudFormation instantiates it with these parameters: [`resolve`]d, its
+/// Conditions evaluated, the resources and outputs whose condition is false left out, and
+/// every `Fn::If` replaced by the branch it takes (`AWS::NoValue` removing the property or
+/// list item that holds it).
+pub fn realize(template: &Value, overrides: &Map<String, Value>) -> Value {
+    let conditions = substitute(&template["Conditions"], template, overrides);
+    let mut truth = BTreeMap::new();
+    for name in conditions.as_object().into_iter().flat_map(|c| c.keys()) {
+        let value = evaluate(&conditions[name.as_str()], &conditions);
+        truth.insert(name.clone(), value);
+    }
+    let mut realized = template.clone();
+    for section in ["Resources", "Outputs"] {
+        let substituted = substitute(&template[section], template, overrides);
+        let kept: Map<String, Value> = substituted
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, item)| item["Condition"].as_str().is_none_or(|c| truth[c]))
+            .filter_map(|(name, item)| Some((name.clone(), choose(item, &truth)?)))
+            .collect();
+        realized[section] = Value::Object(kept);
+    }
+    realized
+}
+
+fn evaluate(condition: &Value, conditions: &Value) -> bool {
+    let args = |name: &str| condition[name].as_array().cloned().unwrap_or_default();
+    if let Some(name) = condition["Condition"].as_str() {
+        evaluate(&conditions[name], conditions)
+    } else if condition.get("Fn::Equals").is_some() {
+        let pair = args("Fn::Equals");
+        pair[0] == pair[1]
+    } else if condition.get("Fn::Not").is_some() {
+        !evaluate(&args("Fn::Not")[0], conditions)
+    } else if condition.get("Fn::And").is_some() {
+        args("Fn::And").iter().all(|c| evaluate(c, conditions))
+    } else if condition.get("Fn::Or").is_some() {
+        args("Fn::Or").iter().any(|c| evaluate(c, conditions))
+    } else {
+        panic!("a condition this evaluator does not know: {condition}")
+    }
+}
+
+/// `v` with each `Fn::If` decided; None for `AWS::NoValue`.
+fn choose(v: &Value, truth: &BTreeMap<String, bool>) -> Option<Value> {
+    match v {
+        Value::Object(map) if map.len() == 1 && map.contains_key("Fn::If") => {
+            let branches = map["Fn::If"].as_array().unwrap();
+            let condition = branches[0].as_str().unwrap();
+            choose(&branches[if truth[condition] { 1 } else { 2 }], truth)
+        }
+        Value::Object(map) if map.len() == 1 && map.get("Ref") == Some(&json!("AWS::NoValue")) => {
+            None
+        }
+        Value::Object(map) => Some(Value::Object(
+            map.iter()
+                .filter_map(|(k, v)| Some((k.clone(), choose(v, truth)?)))
+                .collect(),
+        )),
+        Value::Array(items) => Some(Value::Array(
+            items.iter().filter_map(|v| choose(v, truth)).collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}
+
+/// `v` with `{"Ref": P}` replaced by parameter P's value (the override, else the default).
+fn substitute(v: &Value, template: &Value, overrides: &Map<String, Value>) -> Value {
     let declared = template["Parameters"]
         .as_object()
         .cloned()
@@ -122,7 +197,5 @@ pub fn resolve(template: &Value, overrides: &Map<String, Value>) -> Value {
             other => other.clone(),
         }
     }
-    let mut resolved = template.clone();
-    resolved["Resources"] = walk(&template["Resources"], &value_of);
-    resolved
+    walk(v, &value_of)
 }
