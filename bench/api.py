@@ -113,6 +113,9 @@ class Api:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("ANB_", "DATABASE_URL", "AWS_", "RUST_LOG"))}
         env["ANB_DATA_DIR"] = str(scratch / "data")
+        # The login endpoint's figure is its hashing capacity: one account logs in from one
+        # address as fast as it can, which the login throttles would refuse (429).
+        env["ANB_LOGIN_LIMIT_PER_ACCOUNT"] = env["ANB_LOGIN_LIMIT_PER_ADDRESS"] = "0"
         self.database = None
         if backend == "postgres":
             self.admin_url = postgres_url

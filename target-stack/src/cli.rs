@@ -308,7 +308,7 @@ async fn serve_api(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let tokens = Tokens::new(&resolve_secret(settings)?, settings.auth.token_ttl);
-    let state = AppState::new(backends, tokens, settings.api.max_upload_bytes);
+    let state = AppState::new(backends, tokens, &settings.api);
     let listener = TcpListener::bind(settings.api.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.api.bind))?;

@@ -24,6 +24,17 @@ pub const VARIABLES: &[&str] = &[
     "ANB_TOKEN_TTL_SECS",
     "ANB_MAX_UPLOAD_BYTES",
     "ANB_BIND",
+    "ANB_HASH_CONCURRENCY",
+    "ANB_HASH_QUEUE",
+    "ANB_HASH_WAIT_SECS",
+    "ANB_LOGIN_LIMIT_PER_ACCOUNT",
+    "ANB_LOGIN_LIMIT_PER_ADDRESS",
+    "ANB_TRUST_FORWARDED_FOR",
+    "ANB_MAX_JSON_BODY_BYTES",
+    "ANB_MAX_FORM_FIELD_BYTES",
+    "ANB_HEADER_READ_TIMEOUT_SECS",
+    "ANB_BODY_READ_TIMEOUT_SECS",
+    "ANB_BODY_MIN_BYTES_PER_SEC",
     "ANB_WORKER_CONCURRENCY",
     "ANB_RETRY_DELAY_SECS",
     "ANB_FFMPEG",
@@ -270,6 +281,58 @@ pub struct AuthSettings {
 pub struct ApiSettings {
     pub bind: SocketAddr,
     pub max_upload_bytes: u64,
+    pub limits: ApiLimits,
+}
+
+/// What bounds the API's memory and connections under floods and slow clients
+/// (target-stack/README.md, "Limits under load").
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiLimits {
+    /// Password hashes (argon2id, 19 MiB each) computed at once.
+    pub hash_concurrency: usize,
+    /// Logins and signups that may wait for a hashing slot; more are answered 503 at once.
+    pub hash_queue: usize,
+    /// The longest one waits for a hashing slot before it is answered 503.
+    pub hash_wait: Duration,
+    /// Login attempts per e-mail per minute (0: unlimited).
+    pub logins_per_account: u32,
+    /// Login attempts per client address per minute (0: unlimited).
+    pub logins_per_address: u32,
+    /// Take the client's address from X-Forwarded-For's last entry (the address the balancer
+    /// saw): only behind a balancer that appends it (ALB, the local stack's).
+    pub trust_forwarded_for: bool,
+    /// The largest request body of every route but the upload.
+    pub max_json_body_bytes: usize,
+    /// The largest multipart field other than the file (the title).
+    pub max_form_field_bytes: usize,
+    /// How long a connection may take to send a request's headers; hyper's same timer
+    /// closes idle keep-alive connections, so it must exceed any balancer's idle timeout.
+    pub header_read_timeout: Duration,
+    /// A request body must bring `body_min_bytes_per_sec` × this many bytes in every window
+    /// of this length, or it is refused with 408.
+    pub body_read_timeout: Duration,
+    pub body_min_bytes_per_sec: u64,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self {
+            hash_concurrency: cores,
+            hash_queue: 32,
+            hash_wait: Duration::from_secs(2),
+            logins_per_account: 10,
+            logins_per_address: 600,
+            trust_forwarded_for: false,
+            max_json_body_bytes: 64 * 1024,
+            max_form_field_bytes: 1024,
+            // Above ALB's idle timeout in infra/templates/aforo.yaml (120 s), as AWS advises
+            // for targets' keep-alive, so the balancer never reuses a connection we close.
+            header_read_timeout: Duration::from_secs(130),
+            body_read_timeout: Duration::from_secs(30),
+            body_min_bytes_per_sec: 1024,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -371,6 +434,7 @@ impl Settings {
             api: ApiSettings {
                 bind: parsed(&get, "ANB_BIND", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
                 max_upload_bytes: parsed(&get, "ANB_MAX_UPLOAD_BYTES", 100 * 1024 * 1024)?,
+                limits: api_limits(&get)?,
             },
             worker: WorkerSettings {
                 concurrency: parsed(&get, "ANB_WORKER_CONCURRENCY", 2)?.max(1),
@@ -400,6 +464,65 @@ impl Settings {
     pub fn is_embedded(&self) -> bool {
         matches!(self.database, DatabaseUrl::Sqlite(_))
     }
+}
+
+fn api_limits(get: &impl Fn(&str) -> Option<String>) -> Result<ApiLimits, ConfigError> {
+    let default = ApiLimits::default();
+    let hash_concurrency: usize = parsed(get, "ANB_HASH_CONCURRENCY", default.hash_concurrency)?;
+    if hash_concurrency == 0 {
+        return Err(invalid(
+            "ANB_HASH_CONCURRENCY",
+            "0",
+            "must be at least 1 (the number of cores is a good value)",
+        ));
+    }
+    let header_read_timeout = seconds(
+        get,
+        "ANB_HEADER_READ_TIMEOUT_SECS",
+        default.header_read_timeout.as_secs_f64(),
+    )?;
+    let body_read_timeout = seconds(
+        get,
+        "ANB_BODY_READ_TIMEOUT_SECS",
+        default.body_read_timeout.as_secs_f64(),
+    )?;
+    for (name, value) in [
+        ("ANB_HEADER_READ_TIMEOUT_SECS", header_read_timeout),
+        ("ANB_BODY_READ_TIMEOUT_SECS", body_read_timeout),
+    ] {
+        if value.is_zero() {
+            return Err(invalid(name, "0", "must be more than 0 seconds"));
+        }
+    }
+    Ok(ApiLimits {
+        hash_concurrency,
+        hash_queue: parsed(get, "ANB_HASH_QUEUE", default.hash_queue)?,
+        hash_wait: seconds(get, "ANB_HASH_WAIT_SECS", default.hash_wait.as_secs_f64())?,
+        logins_per_account: parsed(
+            get,
+            "ANB_LOGIN_LIMIT_PER_ACCOUNT",
+            default.logins_per_account,
+        )?,
+        logins_per_address: parsed(
+            get,
+            "ANB_LOGIN_LIMIT_PER_ADDRESS",
+            default.logins_per_address,
+        )?,
+        trust_forwarded_for: parsed(get, "ANB_TRUST_FORWARDED_FOR", default.trust_forwarded_for)?,
+        max_json_body_bytes: parsed(get, "ANB_MAX_JSON_BODY_BYTES", default.max_json_body_bytes)?,
+        max_form_field_bytes: parsed(
+            get,
+            "ANB_MAX_FORM_FIELD_BYTES",
+            default.max_form_field_bytes,
+        )?,
+        header_read_timeout,
+        body_read_timeout,
+        body_min_bytes_per_sec: parsed(
+            get,
+            "ANB_BODY_MIN_BYTES_PER_SEC",
+            default.body_min_bytes_per_sec,
+        )?,
+    })
 }
 
 fn parse_database_url(url: &str) -> Result<DatabaseUrl, ConfigError> {
@@ -560,6 +683,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("ANB_QUEUE_VISIBILITY_SECS"), "{err}");
+    }
+
+    #[test]
+    fn api_limits_have_defaults_and_refuse_zero_where_zero_breaks() {
+        let limits = settings(&[]).unwrap().api.limits;
+        assert_eq!(limits, ApiLimits::default());
+        assert!(limits.hash_concurrency >= 1);
+        assert_eq!(limits.max_json_body_bytes, 65536);
+        assert!(!limits.trust_forwarded_for);
+        let set = settings(&[
+            ("ANB_HASH_CONCURRENCY", "3"),
+            ("ANB_LOGIN_LIMIT_PER_ACCOUNT", "0"),
+            ("ANB_TRUST_FORWARDED_FOR", "true"),
+            ("ANB_HEADER_READ_TIMEOUT_SECS", "0.5"),
+        ])
+        .unwrap()
+        .api
+        .limits;
+        assert_eq!(set.hash_concurrency, 3);
+        assert_eq!(set.logins_per_account, 0);
+        assert!(set.trust_forwarded_for);
+        assert_eq!(set.header_read_timeout, Duration::from_millis(500));
+        for (name, value) in [
+            ("ANB_HASH_CONCURRENCY", "0"),
+            ("ANB_HEADER_READ_TIMEOUT_SECS", "0"),
+            ("ANB_BODY_READ_TIMEOUT_SECS", "0"),
+            ("ANB_TRUST_FORWARDED_FOR", "yes"),
+        ] {
+            let err = settings(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
     }
 
     #[test]

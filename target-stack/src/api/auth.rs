@@ -1,14 +1,18 @@
 //! `POST /api/auth/signup` and `POST /api/auth/login`.
 
+use std::net::SocketAddr;
+
+use axum::Extension;
 use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::AppJson;
+use super::limits::Refusal;
+use super::throttle::client_address;
 use super::{ApiError, AppState, ErrorBody};
-use crate::auth::{hash_password, verify_password};
 use crate::db::{DbError, NewUser};
 use crate::domain::{Email, Label, LabelKind, Password};
 
@@ -46,19 +50,21 @@ pub struct LoginResponse {
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
     responses(
         (status = 201, description = "Account created", body = MessageResponse),
-        (status = 400, description = "Duplicate e-mail, passwords differ, invalid or missing field", body = ErrorBody),
+        (status = 400, description = "Duplicate e-mail, passwords differ, a common or short password, invalid or missing field", body = ErrorBody),
+        (status = 503, description = "Too many passwords being checked; retry after the Retry-After seconds", body = ErrorBody),
     ))]
 pub async fn signup(
     State(state): State<AppState>,
     AppJson(request): AppJson<SignupRequest>,
-) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
+) -> Result<(StatusCode, Json<MessageResponse>), Refusal> {
     let email =
         Email::parse(&request.email).map_err(|e| ApiError::bad_request("invalid_email", e.0))?;
     if request.password1 != request.password2 {
         return Err(ApiError::bad_request(
             "passwords_differ",
             "password1 and password2 must be the same",
-        ));
+        )
+        .into());
     }
     let password = Password::parse(&request.password1)
         .map_err(|e| ApiError::bad_request("weak_password", e.0))?;
@@ -67,7 +73,11 @@ pub async fn signup(
     let city = Label::parse(LabelKind::City, &request.city)?;
     let country = Label::parse(LabelKind::Country, &request.country)?;
 
-    let password_hash = hash_password(password).await.map_err(ApiError::internal)?;
+    let password_hash = state
+        .hashing
+        .hash(password)
+        .await?
+        .map_err(ApiError::internal)?;
     let user = NewUser {
         email: &email,
         password_hash: &password_hash,
@@ -89,8 +99,9 @@ pub async fn signup(
         Err(DbError::Conflict) => Err(ApiError::bad_request(
             "email_taken",
             format!("an account with {} already exists", email.as_str()),
-        )),
-        Err(e) => Err(e.into()),
+        )
+        .into()),
+        Err(e) => Err(ApiError::from(e).into()),
     }
 }
 
@@ -99,19 +110,37 @@ pub async fn signup(
         (status = 200, description = "A bearer token", body = LoginResponse),
         (status = 400, description = "Malformed request", body = ErrorBody),
         (status = 401, description = "Wrong e-mail or password", body = ErrorBody),
+        (status = 429, description = "Too many attempts for this account or from this address; retry after the Retry-After seconds", body = ErrorBody),
+        (status = 503, description = "Too many passwords being checked; retry after the Retry-After seconds", body = ErrorBody),
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     AppJson(request): AppJson<LoginRequest>,
-) -> Result<Json<LoginResponse>, ApiError> {
+) -> Result<Json<LoginResponse>, Refusal> {
+    // Throttles first: they cost a map lookup, the rest costs a database query and a hash.
+    let address = client_address(
+        peer.map(|Extension(ConnectInfo(peer))| peer),
+        &headers,
+        state.limits.trust_forwarded_for,
+    );
+    state
+        .login_throttle
+        .admit(&request.email, address, std::time::Instant::now())?;
     let user = match Email::parse(&request.email) {
-        Ok(email) => state.backends.db.user_by_email(&email).await?,
+        Ok(email) => state
+            .backends
+            .db
+            .user_by_email(&email)
+            .await
+            .map_err(ApiError::from)?,
         Err(_) => None,
     };
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let wrong = || ApiError::unauthorized("wrong e-mail or password");
-    if !verify_password(request.password, hash).await {
-        return Err(wrong());
+    if !state.hashing.verify(request.password, hash).await? {
+        return Err(wrong().into());
     }
     let user = user.ok_or_else(wrong)?;
     Ok(Json(LoginResponse {

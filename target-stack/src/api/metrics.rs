@@ -74,6 +74,11 @@ impl HttpMetrics {
         }
     }
 
+    /// For the API's other parts to add their metrics (password hashing, login throttles).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)

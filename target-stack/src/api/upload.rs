@@ -4,15 +4,23 @@
 //! committed once the whole request has been read and checked: the container signature is
 //! checked on the first bytes, the size as bytes arrive, the title whenever its field comes.
 //! Any failure aborts the upload, so a refused request stores nothing.
+//!
+//! The body must keep the minimum pace (`limits::paced`: a stalled or trickling upload gets
+//! 408), the whole form is bounded by the file's limit plus a little, and the title is read
+//! only up to `ANB_MAX_FORM_FIELD_BYTES` (413 past it): no field is held whole in memory.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Json;
-use axum::extract::State;
-use axum::extract::multipart::{Field, Multipart, MultipartRejection};
+use axum::extract::multipart::{Field, Multipart};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::extract::AuthUser;
+use super::limits::{Pace, paced, too_slow};
 use super::{ApiError, AppState, ErrorBody};
 use crate::clock::now_ms;
 use crate::db::NewVideo;
@@ -59,24 +67,35 @@ pub fn looks_like_mp4(head: &[u8]) -> bool {
         (status = 201, description = "Stored and queued for processing", body = UploadResponse),
         (status = 400, description = "Not an MP4, too large, or no title", body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 408, description = "The form arrived too slowly (ANB_BODY_READ_TIMEOUT_SECS, ANB_BODY_MIN_BYTES_PER_SEC)", body = ErrorBody),
+        (status = 413, description = "The title field is larger than ANB_MAX_FORM_FIELD_BYTES", body = ErrorBody),
     ))]
 pub async fn upload(
     State(state): State<AppState>,
     user: AuthUser,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: Request,
 ) -> Result<(StatusCode, Json<UploadResponse>), ApiError> {
-    let mut multipart =
-        multipart.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
+    let too_slow_flag = Arc::new(AtomicBool::new(false));
+    let request =
+        request.map(|body| paced(body, Pace::new(&state.limits), Arc::clone(&too_slow_flag)));
+    let mut multipart = Multipart::from_request(request, &state)
+        .await
+        .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
     let task_id = uuid::Uuid::new_v4().to_string();
     let key = format!("originals/{task_id}.mp4");
     let storage = &state.backends.storage;
 
     let mut form = ReceivedForm::default();
-    if let Err(error) = form
-        .read(&mut multipart, storage, &key, state.max_upload_bytes)
-        .await
-    {
+    let limits = FormLimits {
+        file_bytes: state.max_upload_bytes,
+        field_bytes: state.limits.max_form_field_bytes,
+    };
+    if let Err(error) = form.read(&mut multipart, storage, &key, limits).await {
         form.abort().await;
+        // The form's reader saw only "the stream failed": say why when the pace was it.
+        if too_slow_flag.load(Ordering::Relaxed) {
+            return Err(too_slow(&state.limits));
+        }
         return Err(error);
     }
     let (title, upload) = form.into_parts().await?;
@@ -122,6 +141,13 @@ pub async fn upload(
     ))
 }
 
+#[derive(Debug, Clone, Copy)]
+struct FormLimits {
+    file_bytes: u64,
+    /// Every field but the file (the title).
+    field_bytes: usize,
+}
+
 #[derive(Default)]
 struct ReceivedForm {
     title: Option<Label>,
@@ -134,12 +160,18 @@ impl ReceivedForm {
         multipart: &mut Multipart,
         storage: &Storage,
         key: &str,
-        max_bytes: u64,
+        limits: FormLimits,
     ) -> Result<(), ApiError> {
         while let Some(field) = multipart.next_field().await.map_err(bad_form)? {
             match field.name() {
+                Some("title") if self.title.is_some() => {
+                    return Err(ApiError::bad_request(
+                        "invalid_request",
+                        "send exactly one title",
+                    ));
+                }
                 Some("title") => {
-                    let raw = field.text().await.map_err(bad_form)?;
+                    let raw = small_field(field, "title", limits.field_bytes).await?;
                     let title = Label::parse(LabelKind::Title, &raw)
                         .map_err(|e| ApiError::bad_request("invalid_title", e.0))?;
                     self.title = Some(title);
@@ -151,7 +183,7 @@ impl ReceivedForm {
                     ));
                 }
                 Some("video_file") => {
-                    self.upload = Some(stream_video(field, storage, key, max_bytes).await?);
+                    self.upload = Some(stream_video(field, storage, key, limits.file_bytes).await?);
                 }
                 other => {
                     return Err(ApiError::bad_request(
@@ -192,6 +224,28 @@ impl ReceivedForm {
             upload.abort().await;
         }
     }
+}
+
+/// A text field read up to `max_bytes`, refused (413) as soon as it grows past them.
+async fn small_field(
+    mut field: Field<'_>,
+    name: &str,
+    max_bytes: usize,
+) -> Result<String, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
+        if bytes.len() + chunk.len() > max_bytes {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "field_too_large",
+                format!("the {name} field exceeds the limit of {max_bytes} bytes"),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        ApiError::bad_request("invalid_request", format!("the {name} field is not UTF-8"))
+    })
 }
 
 /// Streams one file field into storage, refusing it before anything is committed when it

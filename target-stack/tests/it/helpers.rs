@@ -215,11 +215,7 @@ impl TestApp {
     pub async fn spawn(env: &TestEnv) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let state = AppState::new(
-            env.backends.clone(),
-            env.tokens(),
-            env.settings.api.max_upload_bytes,
-        );
+        let state = AppState::new(env.backends.clone(), env.tokens(), &env.settings.api);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(api::serve(listener, state, async {
             let _ = stopped.await;

@@ -7,6 +7,7 @@ mod api;
 mod backends;
 mod inject;
 mod lb;
+mod limits;
 mod stack;
 mod user_data;
 mod worker;
