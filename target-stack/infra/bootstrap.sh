@@ -64,6 +64,9 @@ ANB_DLQ=$(field dlq_url)
 ANB_QUEUE_VISIBILITY_SECS=$(field visibility_secs)
 ANB_JWT_SECRET=$jwt_secret
 ANB_BIND=0.0.0.0:8080
+# Only the load balancer reaches 8080 (its security group): the last X-Forwarded-For entry,
+# which it appends, is the client's address for the login throttle.
+ANB_TRUST_FORWARDED_FOR=true
 ANB_WORKER_CONCURRENCY=$(field worker_concurrency)
 ANB_DATA_DIR=/var/lib/aforo
 ANB_INSTANCE_ID=$AFORO_INSTANCE_ID

@@ -234,6 +234,8 @@ fn user_data_installs_this_build_as_valid_systemd_services() {
             "ANB_QUEUE=https://sqs.us-east-1.amazonaws.com/123456789012/aforo-tasks",
             "ANB_INSTANCE_ID=i-0123456789abcdef0",
             "ANB_BIND=0.0.0.0:8080",
+            // Behind the ALB only: its X-Forwarded-For entry names the client to throttle.
+            "ANB_TRUST_FORWARDED_FOR=true",
         ] {
             assert!(
                 env.lines().any(|l| l == expected),
