@@ -30,8 +30,15 @@ pub struct PageParams {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RankingParams {
-    /// Only users of this city (case-insensitive; surrounding spaces are ignored).
-    #[param(min_length = 1, max_length = 100, example = "Bogotá")]
+    /// Only users of this city (case-insensitive; surrounding spaces are ignored): 1 to 100
+    /// characters once trimmed, no control characters.
+    // Exactly what `Label::parse(City)` takes: Rust's whitespace around, then 1 to 100
+    // characters that are not control characters (Cc) and do not start or end with
+    // whitespace.
+    #[param(
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00-\x1f\x7f-\x9f])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
+        example = "Bogotá"
+    )]
     city: Option<String>,
     /// Page number, from 1 (default 1).
     #[param(minimum = 1, maximum = 4_294_967_295_i64, example = 1)]
