@@ -149,8 +149,8 @@ pub async fn no_route(method: Method, uri: Uri) -> ApiError {
 
 /// Middleware (outermost): an error answer that is not JSON yet — axum's own 405, a panic
 /// caught as 500, a layer's 408/413 — gets the JSON shape of every other error, keeping its
-/// status and headers (`Allow` on a 405).
-pub async fn json_errors(response: Response) -> Response {
+/// status and headers.
+pub async fn json_errors(method: Method, response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()
@@ -162,17 +162,11 @@ pub async fn json_errors(response: Response) -> Response {
     }
     let (mut parts, _) = response.into_parts();
     let (code, message) = match status {
-        StatusCode::METHOD_NOT_ALLOWED => {
-            let allowed = parts
-                .headers
-                .get(header::ALLOW)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            (
-                "method_not_allowed",
-                format!("this endpoint does not take that method; it takes {allowed}"),
-            )
-        }
+        // axum adds `Allow` outside the layers, so it is not here yet to quote.
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            format!("this endpoint does not take {method}; the Allow header lists those it takes"),
+        ),
         StatusCode::NOT_FOUND => ("not_found", "there is no such resource".to_string()),
         StatusCode::PAYLOAD_TOO_LARGE => (
             "payload_too_large",

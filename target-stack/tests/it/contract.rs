@@ -111,7 +111,11 @@ async fn every_error_answers_the_json_shape_with_its_status(env: TestEnv) {
         .await
         .unwrap();
     assert_eq!(wrong_method.headers()["allow"], "GET,HEAD");
-    assert_json_error(wrong_method, 405, "method_not_allowed").await;
+    let body = assert_json_error(wrong_method, 405, "method_not_allowed").await;
+    assert!(
+        body["message"].as_str().unwrap().contains("DELETE"),
+        "{body}"
+    );
     let wrong_method = client
         .put(app.url("/api/videos/upload"))
         .send()
