@@ -5,14 +5,17 @@
 //! part whatever the size, and an aborted upload leaves nothing behind (the local store
 //! writes to a staging file, S3 aborts the multipart upload).
 
+use std::ops::Range;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::{AwsSettings, StorageLocation};
@@ -36,8 +39,6 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     /// Prepended to every key (S3 prefix); empty for a directory.
     prefix: String,
-    /// `file:///abs/dir` or `s3://bucket/prefix`, for URLs and messages.
-    base_url: String,
 }
 
 /// Part size for multipart uploads: S3's minimum is 5 MiB.
@@ -53,7 +54,6 @@ impl Storage {
                 Ok(Self {
                     store: Arc::new(store),
                     prefix: String::new(),
-                    base_url: format!("file://{}", dir.display()),
                 })
             }
             StorageLocation::S3 { bucket, prefix } => {
@@ -80,9 +80,6 @@ impl Storage {
                 Ok(Self {
                     store: Arc::new(builder.build()?),
                     prefix: prefix.clone(),
-                    base_url: format!("s3://{bucket}/{prefix}")
-                        .trim_end_matches('/')
-                        .to_string(),
                 })
             }
         }
@@ -94,12 +91,6 @@ impl Storage {
         } else {
             Path::from(format!("{}/{key}", self.prefix))
         }
-    }
-
-    /// Where an object lives, as a URL for API responses (the bucket stays private: this
-    /// names the object, it does not grant access).
-    pub fn url(&self, key: &str) -> String {
-        format!("{}/{key}", self.base_url)
     }
 
     /// Starts a streaming upload that becomes visible only on [`Upload::finish`].
@@ -141,6 +132,28 @@ impl Storage {
         }
         out.flush().await?;
         Ok(total)
+    }
+
+    /// Streams an object, whole or `range` of it (a range inside the object: see
+    /// `api::media` for how a request's range is resolved against the size).
+    pub async fn read(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<ObjectBytes, StorageError> {
+        let options = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..GetOptions::default()
+        };
+        let result = self.store.get_opts(&self.path(key), options).await?;
+        Ok(ObjectBytes {
+            size: result.meta.size,
+            range: result.range.clone(),
+            stream: result
+                .into_stream()
+                .map(|c| c.map_err(StorageError::from))
+                .boxed(),
+        })
     }
 
     pub async fn size(&self, key: &str) -> Result<u64, StorageError> {
@@ -193,6 +206,13 @@ impl Storage {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// An object being read: its whole size, the bytes `range` the stream holds, the stream.
+pub struct ObjectBytes {
+    pub size: u64,
+    pub range: Range<u64>,
+    pub stream: BoxStream<'static, Result<Bytes, StorageError>>,
 }
 
 /// A streaming upload in progress. Dropping it without `finish` stores nothing, but call

@@ -4,8 +4,8 @@
 //! their whole cause chain and reported only as "internal", so internals never leak.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -86,9 +86,28 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        if rejection.status().is_client_error() {
+            Self::bad_request("invalid_path", rejection.body_text())
+        } else {
+            // A route and its handler disagree on the parameters: a bug, not the client's.
+            Self::internal(anyhow::anyhow!(rejection.body_text()))
+        }
+    }
+}
+
 impl From<crate::db::DbError> for ApiError {
     fn from(error: crate::db::DbError) -> Self {
-        Self::internal(error)
+        match error {
+            // The API writes rows that refer to the caller (its video, its vote) and to rows
+            // it has just checked; a published video is never deleted. A missing reference
+            // is then the caller: its account was deleted while its token is still valid.
+            crate::db::DbError::MissingReference => Self::unauthorized(
+                "the account this access token was issued to no longer exists; sign up again",
+            ),
+            error => Self::internal(error),
+        }
     }
 }
 
@@ -118,4 +137,63 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The answer to a path no route matches (the router's fallback).
+pub async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "there is no endpoint {method} {}; /api/openapi.json lists them",
+        uri.path()
+    ))
+}
+
+/// Middleware (outermost): an error answer that is not JSON yet — axum's own 405, a panic
+/// caught as 500, a layer's 408/413 — gets the JSON shape of every other error, keeping its
+/// status and headers.
+pub async fn json_errors(method: Method, response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let (code, message) = match status {
+        // axum adds `Allow` outside the layers, so it is not here yet to quote.
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            format!("this endpoint does not take {method}; the Allow header lists those it takes"),
+        ),
+        StatusCode::NOT_FOUND => ("not_found", "there is no such resource".to_string()),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "the request body is larger than this endpoint accepts".to_string(),
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "request_timeout",
+            "the request was not received in time; send it again".to_string(),
+        ),
+        s if s.is_server_error() => (
+            "internal",
+            "internal error; the server log has the details".to_string(),
+        ),
+        s => (
+            "invalid_request",
+            s.canonical_reason().unwrap_or("bad request").to_string(),
+        ),
+    };
+    let body = ErrorBody {
+        error: code.to_string(),
+        message,
+    };
+    let bytes = serde_json::to_vec(&body).expect("an ErrorBody serializes");
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }

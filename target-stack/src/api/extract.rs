@@ -1,6 +1,7 @@
 //! Extractors that turn raw requests into checked values or an [`ApiError`].
 
 use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
@@ -16,18 +17,22 @@ pub struct AppJson<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct AppQuery<T>(pub T);
 
+/// `Path<T>` whose rejections (`/api/videos/abc`) are 400s in our error shape.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct AppPath<T>(pub T);
+
 /// The user a valid `Authorization: Bearer <token>` names.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser {
     pub id: i64,
 }
 
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
+impl AuthUser {
+    /// The caller named by `headers`, for handlers where authentication depends on what is
+    /// asked for (a public video's file needs none).
+    pub fn from_headers(headers: &HeaderMap, state: &AppState) -> Result<Self, ApiError> {
+        let header = headers
             .get(AUTHORIZATION)
             .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <access_token>"))?;
         let token = header
@@ -42,5 +47,13 @@ impl FromRequestParts<AppState> for AuthUser {
             .verify(token.trim())
             .map_err(|e| ApiError::unauthorized(e.to_string()))?;
         Ok(Self { id })
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Self::from_headers(&parts.headers, state)
     }
 }

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod health;
 pub mod limits;
+mod media;
 mod metrics;
 pub mod openapi;
 mod public;
@@ -89,6 +90,8 @@ pub fn router(state: AppState) -> Router {
             "/videos/{video_id}",
             get(videos::get_one).delete(videos::delete),
         )
+        .route("/videos/{video_id}/processed", get(media::processed))
+        .route("/videos/{video_id}/original", get(media::original))
         .route("/public/videos", get(public::list))
         .route("/public/videos/{video_id}/vote", post(public::vote))
         .route("/public/rankings", get(public::rankings))
@@ -99,12 +102,14 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api.layer(read_body).merge(upload))
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::render))
+        .fallback(error::no_route)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::map_response(error::json_errors))
         .with_state(state)
 }
 

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, health, public, upload, videos};
+use super::{auth, health, media, public, upload, videos};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,6 +13,7 @@ use super::{auth, health, public, upload, videos};
     paths(
         auth::signup, auth::login,
         upload::upload, videos::list_mine, videos::get_one, videos::delete,
+        media::processed, media::original,
         public::list, public::vote, public::rankings,
         health::health,
     ),

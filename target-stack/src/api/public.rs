@@ -1,30 +1,50 @@
 //! The public side: processed videos, votes and rankings.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::MessageResponse;
-use super::extract::{AppQuery, AuthUser};
+use super::extract::{AppPath, AppQuery, AuthUser};
+use super::media::processed_url;
 use super::{ApiError, AppState, ErrorBody};
 use crate::clock::rfc3339;
 use crate::db::DbError;
 use crate::domain::{Label, LabelKind, Page};
 
+// The bounds documented below are those `Page::parse` and `Label::parse` enforce; the
+// OpenAPI test checks they agree, so fuzzers explore exactly the accepted space and its edges.
+
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// Page number, from 1.
+    /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 4_294_967_295_i64, example = 1)]
     page: Option<i64>,
     /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100, example = 20)]
     per_page: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RankingParams {
-    /// Only users of this city (case-insensitive).
+    /// Only users of this city (case-insensitive; surrounding spaces are ignored): 1 to 100
+    /// characters once trimmed, no control characters.
+    // Exactly what `Label::parse(City)` takes: Rust's whitespace around, then 1 to 100
+    // characters that are not control characters (Cc) and do not start or end with
+    // whitespace.
+    #[param(
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00-\x1f\x7f-\x9f])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
+        example = "Bogotá"
+    )]
     city: Option<String>,
+    /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 4_294_967_295_i64, example = 1)]
     page: Option<i64>,
+    /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100, example = 20)]
     per_page: Option<i64>,
 }
 
@@ -36,6 +56,7 @@ pub struct PublicVideo {
     city: String,
     votes: i64,
     processed_at: Option<String>,
+    /// Where the processed video is served (`/api/videos/{video_id}/processed`, public).
     processed_url: Option<String>,
 }
 
@@ -61,13 +82,12 @@ pub async fn list(
     AppQuery(params): AppQuery<PageParams>,
 ) -> Result<Json<Vec<PublicVideo>>, ApiError> {
     let page = page(params.page, params.per_page)?;
-    let storage = &state.backends.storage;
     let videos = state.backends.db.public_videos(page).await?;
     Ok(Json(
         videos
             .into_iter()
             .map(|v| PublicVideo {
-                processed_url: v.processed_key.as_deref().map(|k| storage.url(k)),
+                processed_url: processed_url(&v),
                 video_id: v.id,
                 title: v.title,
                 username: v.owner_name,
@@ -84,14 +104,14 @@ pub async fn list(
     params(("video_id" = i64, Path, description = "The video's id")),
     responses(
         (status = 200, body = MessageResponse),
-        (status = 400, description = "Already voted for this video", body = ErrorBody),
+        (status = 400, description = "Already voted for this video, or the id is not a number", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "No such public video", body = ErrorBody),
     ))]
 pub async fn vote(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(video_id): Path<i64>,
+    AppPath(video_id): AppPath<i64>,
 ) -> Result<Json<MessageResponse>, ApiError> {
     let db = &state.backends.db;
     match db.video(video_id).await? {

@@ -24,7 +24,7 @@ use super::limits::{Pace, paced, too_slow};
 use super::{ApiError, AppState, ErrorBody};
 use crate::clock::now_ms;
 use crate::db::NewVideo;
-use crate::domain::{Label, LabelKind};
+use crate::domain::{Label, LabelKind, Mp4Structure, NotAVideo};
 use crate::queue::TaskMessage;
 use crate::storage::{Storage, Upload};
 
@@ -271,6 +271,7 @@ async fn stream_video(
 
     let mut head: Vec<u8> = Vec::new();
     let mut upload: Option<Upload> = None;
+    let mut structure = Mp4Structure::default();
     let result = async {
         while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
             let received = upload.as_ref().map_or(head.len(), |u| u.written() as usize);
@@ -291,8 +292,14 @@ async fn stream_video(
                     }
                 }
             }
+            structure.feed(&chunk).map_err(not_a_video)?;
         }
-        Ok(())
+        // Without an upload the file was too short to hold a signature: not_mp4 below.
+        if upload.is_some() {
+            structure.finish().map_err(not_a_video)
+        } else {
+            Ok(())
+        }
     }
     .await;
     match (result, upload) {
@@ -305,6 +312,18 @@ async fn stream_video(
             Err(e)
         }
     }
+}
+
+/// `not_mp4` when the file is another format, `not_a_video` when it is a broken MP4.
+fn not_a_video(why: NotAVideo) -> ApiError {
+    let code = match why {
+        NotAVideo::NoFileType => "not_mp4",
+        _ => "not_a_video",
+    };
+    ApiError::bad_request(
+        code,
+        format!("video_file is not a complete MP4 video: {why}"),
+    )
 }
 
 fn bad_form(error: axum::extract::multipart::MultipartError) -> ApiError {

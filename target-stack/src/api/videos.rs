@@ -1,16 +1,16 @@
 //! The owner's view of their videos: `GET /api/videos`, `GET` and `DELETE /api/videos/{id}`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::extract::AuthUser;
+use super::extract::{AppPath, AuthUser};
+use super::media::{original_url, processed_url};
 use super::{ApiError, AppState, ErrorBody};
 use crate::clock::rfc3339;
 use crate::db::VideoRecord;
 use crate::domain::VideoStatus;
-use crate::storage::Storage;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VideoSummary {
@@ -19,6 +19,8 @@ pub struct VideoSummary {
     status: VideoStatus,
     uploaded_at: String,
     processed_at: Option<String>,
+    /// Where the processed video is served (`/api/videos/{video_id}/processed`), once
+    /// processed.
     processed_url: Option<String>,
 }
 
@@ -29,7 +31,10 @@ pub struct VideoDetail {
     status: VideoStatus,
     uploaded_at: String,
     processed_at: Option<String>,
+    /// Where the owner can fetch the upload (`/api/videos/{video_id}/original`).
     original_url: String,
+    /// Where the processed video is served (`/api/videos/{video_id}/processed`), once
+    /// processed.
     processed_url: Option<String>,
     votes: i64,
 }
@@ -41,14 +46,14 @@ pub struct DeletedResponse {
 }
 
 impl VideoSummary {
-    pub fn new(video: &VideoRecord, storage: &Storage) -> Self {
+    pub fn new(video: &VideoRecord) -> Self {
         Self {
             video_id: video.id,
             title: video.title.clone(),
             status: video.status,
             uploaded_at: rfc3339(video.uploaded_at),
             processed_at: video.processed_at.map(rfc3339),
-            processed_url: video.processed_key.as_deref().map(|k| storage.url(k)),
+            processed_url: processed_url(video),
         }
     }
 }
@@ -63,13 +68,7 @@ pub async fn list_mine(
     user: AuthUser,
 ) -> Result<Json<Vec<VideoSummary>>, ApiError> {
     let videos = state.backends.db.videos_of(user.id).await?;
-    let storage = &state.backends.storage;
-    Ok(Json(
-        videos
-            .iter()
-            .map(|v| VideoSummary::new(v, storage))
-            .collect(),
-    ))
+    Ok(Json(videos.iter().map(VideoSummary::new).collect()))
 }
 
 /// The video, if it exists and belongs to `user`.
@@ -92,6 +91,7 @@ async fn owned_video(state: &AppState, user: AuthUser, id: i64) -> Result<VideoR
     params(("video_id" = i64, Path, description = "The video's id")),
     responses(
         (status = 200, body = VideoDetail),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "Not the owner", body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -99,18 +99,17 @@ async fn owned_video(state: &AppState, user: AuthUser, id: i64) -> Result<VideoR
 pub async fn get_one(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(video_id): Path<i64>,
+    AppPath(video_id): AppPath<i64>,
 ) -> Result<Json<VideoDetail>, ApiError> {
     let video = owned_video(&state, user, video_id).await?;
-    let storage = &state.backends.storage;
     Ok(Json(VideoDetail {
+        original_url: original_url(&video),
+        processed_url: processed_url(&video),
         video_id: video.id,
         title: video.title,
         status: video.status,
         uploaded_at: rfc3339(video.uploaded_at),
         processed_at: video.processed_at.map(rfc3339),
-        original_url: storage.url(&video.original_key),
-        processed_url: video.processed_key.as_deref().map(|k| storage.url(k)),
         votes: video.votes,
     }))
 }
@@ -119,7 +118,7 @@ pub async fn get_one(
     params(("video_id" = i64, Path, description = "The video's id")),
     responses(
         (status = 200, body = DeletedResponse),
-        (status = 400, description = "Already published for voting", body = ErrorBody),
+        (status = 400, description = "Already published for voting, or the id is not a number", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "Not the owner", body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -127,7 +126,7 @@ pub async fn get_one(
 pub async fn delete(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(video_id): Path<i64>,
+    AppPath(video_id): AppPath<i64>,
 ) -> Result<Json<DeletedResponse>, ApiError> {
     let video = owned_video(&state, user, video_id).await?;
     let published = || {

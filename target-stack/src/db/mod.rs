@@ -34,6 +34,10 @@ pub enum DbError {
     /// A uniqueness rule refused the write (duplicate e-mail, second vote).
     #[error("the row already exists")]
     Conflict,
+    /// A foreign key names a row that is gone: on the API's writes (a video, a vote), the
+    /// user a still-valid token names was deleted.
+    #[error("the row refers to a row that does not exist")]
+    MissingReference,
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -50,6 +54,7 @@ impl DbError {
     fn from_write(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::Database(e) if e.is_unique_violation() => Self::Conflict,
+            sqlx::Error::Database(e) if e.is_foreign_key_violation() => Self::MissingReference,
             _ => Self::Sqlx(error),
         }
     }

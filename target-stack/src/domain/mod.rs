@@ -3,12 +3,14 @@
 
 mod email;
 mod label;
+mod mp4;
 mod page;
 mod password;
 mod video_status;
 
 pub use email::Email;
 pub use label::{Label, LabelKind};
+pub use mp4::{Mp4Structure, NotAVideo, check_mp4};
 pub use page::Page;
 pub use password::Password;
 pub use video_status::VideoStatus;

@@ -304,11 +304,16 @@ impl Drop for TestApp {
     }
 }
 
-/// Bytes that pass the MP4 signature check without being a decodable video.
+/// `len` bytes (at least 48) that pass the upload's MP4 checks (signature and box
+/// structure: `ftyp`, an empty `moov`, an `mdat` to the end) without being a decodable video.
 pub fn fake_mp4(len: usize) -> Vec<u8> {
     let mut bytes = vec![0, 0, 0, 0x20];
     bytes.extend_from_slice(b"ftypisom\0\0\x02\0isomiso2avc1mp41");
-    bytes.resize(len.max(bytes.len()), 0x5a);
+    bytes.extend_from_slice(b"\0\0\0\x08moov");
+    let mdat = len.max(48) - bytes.len();
+    bytes.extend_from_slice(&(mdat as u32).to_be_bytes());
+    bytes.extend_from_slice(b"mdat");
+    bytes.resize(len.max(48), 0x5a);
     bytes
 }
 

@@ -5,6 +5,7 @@ mod helpers;
 
 mod api;
 mod backends;
+mod contract;
 mod inject;
 mod lb;
 mod limits;
