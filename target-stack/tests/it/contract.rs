@@ -147,7 +147,7 @@ async fn delete_user_in_db(env: &TestEnv, email: &str) {
     sqlx::any::install_default_drivers();
     let url = match &env.settings.database {
         DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-        DatabaseUrl::Postgres(url) => url.clone(),
+        DatabaseUrl::Postgres(url) => url.expose().to_owned(),
     };
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
     let done = sqlx::query("DELETE FROM users WHERE email = $1")
