@@ -298,6 +298,25 @@ async fn a_redelivery_closes_the_run_its_dead_worker_left_open(env: TestEnv) {
     assert!(runs.iter().all(|r| r.finished_at.is_some()), "{runs:?}");
 }
 
+/// A worker process that is killed if the test ends early (a failed assertion), so that none
+/// outlives it holding the test's output open.
+struct Reaped(Option<Child>);
+
+impl Reaped {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("a running worker")
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// The real binary, killed by its "ffmpeg" on each delivery: after the last one, the next
 /// worker finds the task in the dead-letter queue and records the failure.
 async fn a_task_that_kills_its_worker_on_every_delivery_ends_failed_with_no_open_run(env: TestEnv) {
@@ -319,16 +338,16 @@ async fn a_task_that_kills_its_worker_on_every_delivery_ends_failed_with_no_open
     let started = Instant::now();
     let mut deaths = 0;
     'workers: loop {
-        let mut worker = spawn_worker(&env);
+        let mut worker = Reaped(Some(spawn_worker(&env)));
         loop {
-            if let Some(exit) = worker.try_wait().unwrap() {
+            if let Some(exit) = worker.child().try_wait().unwrap() {
                 assert!(!exit.success(), "killed, got {exit}");
                 deaths += 1;
                 break;
             }
             let video = env.backends.db.video(video_id).await.unwrap().unwrap();
             if video.status == VideoStatus::Failed {
-                stop_gracefully(worker).await;
+                stop_gracefully(worker.0.take().unwrap()).await;
                 break 'workers;
             }
             assert!(
