@@ -1,9 +1,11 @@
 //! Runs a workload on Goose, in the closed or the open model.
 //!
-//! Goose runs the users: their lifecycle, the test plan's ramps, their HTTP clients. Each
-//! Goose user has one on-start transaction (the scenario's setup) and one repeating
-//! transaction (one scenario iteration); Goose's own metrics are off, because the
-//! scenarios report each request, timed to the microsecond, to our [`Recorder`].
+//! Goose runs the users: their lifecycle and the test plan's ramps. Each Goose user has one
+//! on-start transaction (the scenario's setup) and one repeating transaction (one scenario
+//! iteration). Requests do not go through Goose's client or its metrics: each user owns a
+//! keep-alive connection of the lean client ([`scenarios::http`]) and the scenarios report
+//! each request, timed to the microsecond, to our [`Recorder`] (Goose's per-request
+//! bookkeeping and reqwest's layers cost half of the generator's throughput: issue 18).
 //!
 //! - Closed model: users = the stage levels, as a Goose test plan (whole seconds).
 //! - Open model: Goose users are slots that take arrivals from a shared [`Schedule`]. Each
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
 use scenarios::get::GetScenario;
+use scenarios::http::{Connection, Target};
 use scenarios::profile::StageSpec;
 use scenarios::record::{Exchange, Failure, Outcome, Recorder as _, RequestRecord, wall_clock};
 use scenarios::scenario1::{Scenario1, User};
@@ -71,10 +74,11 @@ enum Session {
     Get,
 }
 
-/// What a Goose user keeps: its session once set up, and how long it waits before trying
-/// a target that refuses every connection again.
-#[derive(Clone, Default)]
+/// What a Goose user keeps: its connection to the target, its session once set up, and how
+/// long it waits before trying a target that refuses every connection again.
+#[derive(Clone)]
 struct UserState {
+    connection: Connection,
     session: Option<Session>,
     refused_backoff: Duration,
     /// Open model: this slot takes arrivals (see `OpenState::active`).
@@ -132,6 +136,10 @@ pub struct EngineReport {
 /// when it sends, so the endpoint it would have used is unknown.
 pub const UNSENT: &str = "unsent";
 
+/// How often the open model's dispatcher wakes while a full round of due arrivals is
+/// already queued for the slots (otherwise it wakes at each due time).
+const BATCHED_WAKE: Duration = Duration::from_millis(1);
+
 /// A late start beyond this is reported (the generator, not the target, set the pace).
 const LATE: Duration = Duration::from_millis(10);
 
@@ -139,9 +147,14 @@ struct OpenState {
     schedule: Arc<Schedule>,
     slots: u32,
     ready: AtomicU32,
-    /// Arrival numbers, released at their due time by the dispatcher thread.
-    arrivals: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<u64>>,
-    dispatcher: std::sync::Mutex<Option<Dispatcher>>,
+    /// Arrivals 0..released are due: the dispatcher thread raises it at their due times
+    /// and adds a permit to `due` for each. A slot takes a permit, then the next arrival
+    /// number from `next`. When the schedule is over (or stopped) the dispatcher adds one
+    /// more permit per slot, which finds no arrival: each waiting slot wakes to stop.
+    released: Arc<AtomicU64>,
+    due: Arc<tokio::sync::Semaphore>,
+    next: AtomicU64,
+    dispatcher_started: AtomicBool,
     taken: AtomicU64,
     /// Slots working on an arrival right now.
     busy: AtomicU32,
@@ -151,7 +164,7 @@ struct OpenState {
     late_all_busy: AtomicU64,
     /// Due arrivals not sent because the run stopped early.
     unsent: AtomicU64,
-    /// The slots found the arrivals' channel closed: the schedule is over or stopped.
+    /// A slot found no arrival left: the schedule is over or stopped.
     finished: AtomicBool,
     /// The dispatcher released every arrival of the schedule (it was not stopped first).
     complete: Arc<AtomicBool>,
@@ -192,16 +205,13 @@ struct Taken {
     all_busy: bool,
 }
 
-/// Starts the dispatcher when every slot is ready.
-struct Dispatcher {
-    sender: tokio::sync::mpsc::UnboundedSender<u64>,
-}
-
 struct Shared {
     /// When the stages start: Goose's start (closed), every slot logged in (open).
     stage_zero: Arc<OnceLock<Instant>>,
     workload: Workload,
     recorder: Arc<Recorder>,
+    /// Where every user's connection goes.
+    target: Arc<Target>,
     next_user: AtomicU64,
     open: Option<OpenState>,
 }
@@ -220,12 +230,13 @@ pub async fn run(
     let open = match config.model {
         Model::Closed => None,
         Model::Open { max_in_flight } => Some({
-            let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
             OpenState {
                 schedule: Arc::new(Schedule::new(&config.stages)),
                 slots: max_in_flight.max(1),
-                arrivals: tokio::sync::Mutex::new(receiver),
-                dispatcher: std::sync::Mutex::new(Some(Dispatcher { sender })),
+                released: Arc::new(AtomicU64::new(0)),
+                due: Arc::new(tokio::sync::Semaphore::new(0)),
+                next: AtomicU64::new(0),
+                dispatcher_started: AtomicBool::new(false),
                 taken: AtomicU64::new(0),
                 busy: AtomicU32::new(0),
                 late_all_busy: AtomicU64::new(0),
@@ -241,10 +252,13 @@ pub async fn run(
             }
         }),
     };
+    let target = Target::new(&config.host, config.request_timeout)
+        .map_err(|e| anyhow::anyhow!("--host: {e}"))?;
     let shared = Arc::new(Shared {
         stage_zero,
         workload,
         recorder,
+        target,
         next_user: AtomicU64::new(0),
         open,
     });
@@ -254,19 +268,19 @@ pub async fn run(
         Arc::new(move |user: &mut GooseUser| {
             let shared = Arc::clone(&shared);
             Box::pin(async move {
-                let client = user.client.clone();
-                let base = user.base_url.to_string();
                 // Open-model slots that must sign up do it at their first arrival (at the
                 // schedule's pace), not all together before the schedule starts; the others
                 // take arrivals from the start.
                 let set_up_now = shared.open.is_none() || !shared.workload.needs_setup();
                 let mut state = UserState {
+                    connection: shared.target.connection(),
+                    session: None,
+                    refused_backoff: Duration::ZERO,
                     joined: set_up_now,
-                    ..UserState::default()
                 };
                 if set_up_now {
                     let index = shared.next_user.fetch_add(1, Ordering::Relaxed);
-                    let mut ex = Exchange::new(&client, &base, &*shared.recorder, None);
+                    let mut ex = Exchange::new(&mut state.connection, &*shared.recorder, None);
                     state.session = Some(shared.workload.setup(&mut ex, index).await);
                     if ex.only_refused() {
                         state.refused_backoff = next_backoff(state.refused_backoff);
@@ -294,8 +308,6 @@ pub async fn run(
         Arc::new(move |user: &mut GooseUser| {
             let shared = Arc::clone(&shared);
             Box::pin(async move {
-                let client = user.client.clone();
-                let base = user.base_url.to_string();
                 if let Some(open) = &shared.open
                     && !user
                         .get_session_data::<UserState>()
@@ -320,8 +332,7 @@ pub async fn run(
                 };
                 let sent = Instant::now();
                 let mut ex = Exchange::new(
-                    &client,
-                    &base,
+                    &mut state.connection,
                     &*shared.recorder,
                     taken.as_ref().map(|t| t.due),
                 );
@@ -409,8 +420,8 @@ pub async fn run(
         // Every slot has stopped. Arrivals released (due) that no slot took: the run was
         // stopped early while every slot was busy.
         if let Some(zero) = shared.stage_zero.get() {
-            let mut arrivals = open.arrivals.lock().await;
-            while let Ok(k) = arrivals.try_recv() {
+            let released = open.released.load(Ordering::Acquire);
+            for k in open.next.load(Ordering::Acquire).min(released)..released {
                 open.record_unsent(
                     &shared.recorder,
                     *zero + open.schedule.due(k).unwrap_or_default(),
@@ -482,36 +493,54 @@ impl OpenState {
         });
     }
 
-    /// Releases arrival k at `zero + due(k)` from a thread of its own: nanosleep wakes
-    /// within tens of microseconds, where tokio's timer rounds up to the next millisecond,
-    /// and timer slack would count as latency measured from the due time.
+    /// Releases the arrivals at their due times (`zero + due(k)`) from a thread of its own:
+    /// nanosleep wakes within tens of microseconds, where tokio's timer rounds up to the next
+    /// millisecond, and timer slack would count as latency measured from the due time. Each
+    /// wake releases every arrival due by then with one atomic store and one `add_permits`:
+    /// at tens of thousands of arrivals a second the thread costs a few wakes per
+    /// millisecond, not a channel message and a lock per arrival.
     fn start_dispatcher(&self, zero: Instant) {
-        let Some(Dispatcher { sender }) = self
-            .dispatcher
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        else {
+        if self.dispatcher_started.swap(true, Ordering::AcqRel) {
             return;
-        };
+        }
         let schedule = Arc::clone(&self.schedule);
         let complete = Arc::clone(&self.complete);
+        let released = Arc::clone(&self.released);
+        let due = Arc::clone(&self.due);
+        let slots = self.slots as usize;
         std::thread::Builder::new()
             .name("aforo-dispatch".into())
             .spawn(move || {
-                for k in 0..schedule.len() {
-                    let Some(offset) = schedule.due(k) else { break };
-                    let due = zero + offset;
+                let len = schedule.len();
+                let mut k = 0;
+                while k < len && !goose::is_killswitch_triggered() {
                     let now = Instant::now();
-                    if due > now {
-                        std::thread::sleep(due - now);
+                    let before = k;
+                    while let Some(offset) = schedule.due(k)
+                        && zero + offset <= now
+                    {
+                        k += 1;
                     }
-                    if goose::is_killswitch_triggered() || sender.send(k).is_err() {
-                        return;
+                    if k > before {
+                        released.store(k, Ordering::Release);
+                        due.add_permits((k - before) as usize);
+                    }
+                    if let Some(offset) = schedule.due(k) {
+                        let mut wait = (zero + offset).saturating_duration_since(Instant::now());
+                        if due.available_permits() >= slots {
+                            // A round of due arrivals is queued: no slot waits for the next
+                            // one, so it can be released a little late (its latency still
+                            // counts from its due time) and the thread wakes less, which on
+                            // a shared core is the generator's CPU.
+                            wait = wait.max(BATCHED_WAKE);
+                        }
+                        // Wake at least every 50 ms to notice a stop.
+                        std::thread::sleep(wait.min(Duration::from_millis(50)));
                     }
                 }
-                complete.store(true, Ordering::Release);
-                // Dropping the sender tells the slots the schedule is over.
+                complete.store(k >= len, Ordering::Release);
+                // One permit more per slot finds no arrival: the schedule is over.
+                due.add_permits(slots);
             })
             .expect("spawn the dispatcher thread");
     }
@@ -520,7 +549,18 @@ impl OpenState {
 /// Takes the next arrival once it is due. None when the schedule is over or the run was
 /// stopped (an arrival taken then is recorded as unsent).
 async fn next_due(open: &OpenState, shared: &Shared) -> Option<Taken> {
-    let arrival = open.arrivals.lock().await.recv().await;
+    let arrival = if open.finished.load(Ordering::Acquire) {
+        None
+    } else {
+        match open.due.acquire().await {
+            Ok(permit) => {
+                permit.forget();
+                let k = open.next.fetch_add(1, Ordering::AcqRel);
+                (k < open.released.load(Ordering::Acquire)).then_some(k)
+            }
+            Err(_) => None,
+        }
+    };
     let (Some(k), Some(zero)) = (arrival, shared.stage_zero.get()) else {
         if !open.finished.swap(true, Ordering::AcqRel) {
             goose::trigger_killswitch(SCHEDULE_DONE);

@@ -128,14 +128,17 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<Outcome> {
 pub const HEALTH_CHECK_AGENT: &str = "aforo-health-check";
 
 /// Before any load: the target answers its health path. No answer (nothing listening, a
-/// wrong host or port, a firewall) or a 5xx ends the invocation with an error (exit 3)
-/// instead of a run of refused requests that proves nothing.
+/// wrong host or port, a firewall), a 5xx or a redirect ends the invocation with an error
+/// (exit 3) instead of a run of refused or redirected requests that proves nothing.
 async fn check_target(host: &str, path: &str) -> anyhow::Result<()> {
     const ATTEMPTS: u32 = 3;
     let url = format!("{host}{path}");
     let client = reqwest::Client::builder()
         .user_agent(HEALTH_CHECK_AGENT)
         .timeout(Duration::from_secs(5))
+        // The load's client follows no redirect (each would be a second request measured
+        // as one): a target that redirects is named by where it redirects to.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .context("cannot build the HTTP client for the health check")?;
     let mut last = String::new();
@@ -143,6 +146,22 @@ async fn check_target(host: &str, path: &str) -> anyhow::Result<()> {
         match client.get(&url).send().await {
             Ok(answer) if answer.status().is_server_error() => {
                 last = format!("it answered {}", answer.status());
+            }
+            Ok(answer) if answer.status().is_redirection() => {
+                let location = answer
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .unwrap_or("no Location header")
+                    .to_string();
+                bail!(
+                    "GET {url} answered {} → {location}: the target redirects, and loadgen \
+                     follows no redirect (every load request would count as a {}). Pass --host \
+                     with the address it redirects to (e.g. https:// when the balancer sends \
+                     HTTP to HTTPS)",
+                    answer.status(),
+                    answer.status().as_u16()
+                );
             }
             Ok(answer) => {
                 if !answer.status().is_success() {

@@ -2,6 +2,7 @@
 //! load generator (latency accuracy against a server of known delay, throughput against a
 //! trivial server) and smoke-tests any HTTP endpoint.
 
+use crate::http::Request;
 use crate::record::Exchange;
 
 #[derive(Debug, Clone)]
@@ -13,8 +14,8 @@ impl GetScenario {
     pub const ENDPOINT: &'static str = "get";
 
     pub async fn iterate(&self, ex: &mut Exchange<'_>) {
-        let request = ex.client().get(ex.url(&self.path));
-        ex.send(Self::ENDPOINT, request, 0, &[200, 201, 202, 204])
+        let request = Request::get(self.path.as_str());
+        ex.send(Self::ENDPOINT, request, &[200, 201, 202, 204])
             .await;
     }
 }

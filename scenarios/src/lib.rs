@@ -5,13 +5,15 @@
 //! - [`profile`]: the load shapes (smoke, ramp, sustained, search) and the time scale;
 //! - [`contract`]: the target's API details, overridable for other teams' implementations;
 //! - [`mp4`]: valid, decodable MP4 payloads of any size, made in-process;
-//! - [`record`]: how requests are timed and reported.
+//! - [`record`]: how requests are timed and reported;
+//! - [`http`]: the lean HTTP/1.1 client they are sent with (a keep-alive connection per user).
 //!
 //! Scenarios send HTTP through [`record::Exchange`] and know nothing of Goose, histograms
 //! or files: the load generator drives them and records what they report.
 
 pub mod contract;
 pub mod get;
+pub mod http;
 pub mod mp4;
 pub mod profile;
 pub mod record;

@@ -15,7 +15,10 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::contract::{Contract, items, text_at};
+use crate::http::{Multipart, Request};
 use crate::record::Exchange;
+
+const JSON: &str = "application/json";
 
 /// The relative weights of the steps (any non-negative integers; 0 disables a step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,25 +234,20 @@ impl Scenario1 {
             ("country", "Colombia".into()),
         ]);
         let signup = serde_json::to_vec(&body).unwrap_or_default();
-        let sent = signup.len() as u64;
-        let request = ex
-            .client()
-            .post(ex.url(&c.paths.signup))
-            .header("content-type", "application/json")
-            .body(signup);
+        let request = Request::post(c.paths.signup.as_str()).body(JSON, signup);
         // A retry may find the account its earlier attempt created although that attempt
         // failed (a 500 after the insert, a timeout): "already exists" is then no failure of
         // the target. Logging in decides.
         let retry = user.signup_attempts > 0;
         user.signup_attempts += 1;
-        ex.send_judged("signup", request, sent, |status, body| {
+        ex.send_judged("signup", request, |status, body| {
             c.statuses.signup.contains(&status) || (retry && already_exists(status, body))
         })
         .await;
 
         let f = &c.fields;
-        let request = ex.client().post(ex.url(&c.paths.login));
-        let (request, sent) = if f.login_as_form {
+        let request = Request::post(c.paths.login.as_str());
+        let request = if f.login_as_form {
             let form = format!(
                 "{}={}&{}={}",
                 f.login_email,
@@ -257,27 +255,14 @@ impl Scenario1 {
                 f.login_password,
                 PASSWORD
             );
-            let sent = form.len() as u64;
-            (
-                request
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(form),
-                sent,
-            )
+            request.body("application/x-www-form-urlencoded", form)
         } else {
             let mut login = serde_json::Map::new();
             login.insert(f.login_email.clone(), email.into());
             login.insert(f.login_password.clone(), PASSWORD.into());
-            let body = serde_json::to_vec(&login).unwrap_or_default();
-            let sent = body.len() as u64;
-            (
-                request
-                    .header("content-type", "application/json")
-                    .body(body),
-                sent,
-            )
+            request.body(JSON, serde_json::to_vec(&login).unwrap_or_default())
         };
-        let answer = ex.send("login", request, sent, &c.statuses.login).await;
+        let answer = ex.send("login", request, &c.statuses.login).await;
         if answer.success {
             user.token = answer.json().and_then(|v| text_at(&v, &c.extract.token));
         }
@@ -307,32 +292,28 @@ impl Scenario1 {
         }
     }
 
-    fn authorized(&self, request: reqwest::RequestBuilder, user: &User) -> reqwest::RequestBuilder {
+    fn authorized(&self, request: Request, user: &User) -> Request {
         match &user.token {
-            Some(token) => request.bearer_auth(token),
+            Some(token) => request.bearer(token),
             None => request,
         }
     }
 
     async fn upload(&self, ex: &mut Exchange<'_>, user: &mut User) {
         let c = &self.contract;
-        let size = self.payload.len() as u64;
-        let file = reqwest::multipart::Part::stream_with_length(
-            reqwest::Body::from(self.payload.clone()),
-            size,
-        )
-        .file_name("aforo.mp4")
-        .mime_str("video/mp4")
-        .expect("video/mp4 is a valid MIME type");
         let title = format!("aforo {} #{}", self.run_tag, user.rng.random::<u32>());
-        let sent = size + title.len() as u64;
-        let form = reqwest::multipart::Form::new()
-            .text(c.fields.upload_title.clone(), title)
-            .part(c.fields.upload_file.clone(), file);
+        let form = Multipart::new(user.rng.random())
+            .text(&c.fields.upload_title, &title)
+            .file(
+                &c.fields.upload_file,
+                "aforo.mp4",
+                "video/mp4",
+                self.payload.clone(),
+            );
         let request = self
-            .authorized(ex.client().post(ex.url(&c.paths.upload)), user)
+            .authorized(Request::post(c.paths.upload.as_str()), user)
             .multipart(form);
-        let answer = ex.send("upload", request, sent, &c.statuses.upload).await;
+        let answer = ex.send("upload", request, &c.statuses.upload).await;
         if let Some(id) = answer
             .success
             .then(|| answer.json())
@@ -345,10 +326,8 @@ impl Scenario1 {
 
     async fn list_videos(&self, ex: &mut Exchange<'_>, user: &mut User) {
         let c = &self.contract;
-        let request = self.authorized(ex.client().get(ex.url(&c.paths.my_videos)), user);
-        let answer = ex
-            .send("list_videos", request, 0, &c.statuses.my_videos)
-            .await;
+        let request = self.authorized(Request::get(c.paths.my_videos.as_str()), user);
+        let answer = ex.send("list_videos", request, &c.statuses.my_videos).await;
         if let Some(listing) = answer.success.then(|| answer.json()).flatten() {
             let ids: Vec<String> = items(&listing, &c.extract.list_items)
                 .iter()
@@ -369,15 +348,15 @@ impl Scenario1 {
         }
         let id = user.own_videos[user.rng.random_range(0..user.own_videos.len())].clone();
         let path = c.video_path(&c.paths.video, &id);
-        let request = self.authorized(ex.client().get(ex.url(&path)), user);
-        ex.send("get_video", request, 0, &c.statuses.video).await;
+        let request = self.authorized(Request::get(path), user);
+        ex.send("get_video", request, &c.statuses.video).await;
     }
 
     async fn public_videos(&self, ex: &mut Exchange<'_>, user: &mut User) {
         let c = &self.contract;
-        let request = ex.client().get(ex.url(&c.paths.public_videos));
+        let request = Request::get(c.paths.public_videos.as_str());
         let answer = ex
-            .send("public_videos", request, 0, &c.statuses.public_videos)
+            .send("public_videos", request, &c.statuses.public_videos)
             .await;
         if let Some(listing) = answer.success.then(|| answer.json()).flatten() {
             user.public_videos = items(&listing, &c.extract.list_items)
@@ -406,20 +385,20 @@ impl Scenario1 {
         }
         let id = candidates[user.rng.random_range(0..candidates.len())].clone();
         let path = c.video_path(&c.paths.vote, &id);
-        let request = self.authorized(ex.client().post(ex.url(&path)), user);
+        let request = self.authorized(Request::post(path), user);
         // Whatever the answer, do not vote for it again: a retry would be a duplicate.
         user.voted.insert(id);
-        ex.send("vote", request, 0, &c.statuses.vote).await;
+        ex.send("vote", request, &c.statuses.vote).await;
     }
 
     async fn rankings(&self, ex: &mut Exchange<'_>, user: &mut User) {
         let c = &self.contract;
-        let mut url = ex.url(&c.paths.rankings);
+        let mut path = c.paths.rankings.clone();
         if user.rng.random_bool(0.5) {
-            url = format!("{url}?city={}", percent_encode(user.city));
+            path = format!("{path}?city={}", percent_encode(user.city));
         }
-        let request = ex.client().get(url);
-        ex.send("rankings", request, 0, &c.statuses.rankings).await;
+        ex.send("rankings", Request::get(path), &c.statuses.rankings)
+            .await;
     }
 }
 

@@ -2,8 +2,10 @@
 //! that left the account behind is not a failure of the target.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use scenarios::contract::Contract;
+use scenarios::http::Target;
 use scenarios::record::{Exchange, Recorder, RequestRecord};
 use scenarios::scenario1::{Scenario1, User, Weights};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -78,14 +80,12 @@ async fn two_setups(retry_signup: (u16, &'static str)) -> Vec<RequestRecord> {
         bytes::Bytes::new(),
         "t",
     );
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let target = Target::new(&url, Duration::from_secs(5)).unwrap();
+    let mut connection = target.connection();
     let recorder = Collected::default();
     let mut user = User::new(0);
     for _ in 0..2 {
-        let mut ex = Exchange::new(&client, &url, &recorder, None);
+        let mut ex = Exchange::new(&mut connection, &recorder, None);
         scenario.setup(&mut ex, &mut user).await;
     }
     assert!(user.is_logged_in());

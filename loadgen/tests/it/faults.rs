@@ -92,6 +92,35 @@ async fn a_target_that_does_not_answer_ends_the_invocation_before_any_load_with_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_redirects_is_named_by_where_it_redirects_before_any_load() {
+    // An HTTP listener that sends everything to HTTPS, as the AWS balancer's port 80 does.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = [0u8; 4096];
+            let _ = socket.read(&mut head).await;
+            let answer = "HTTP/1.1 301 Moved Permanently\r\nlocation: https://api.example.test/health\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    let out = tempfile::tempdir().unwrap();
+    let output = loadgen_async(&format!(
+        "run get --host {url} --users 2 --duration 5s --out {out}",
+        out = out.path().display()
+    ))
+    .await;
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("301") && stderr.contains("https://api.example.test/health"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connections_back_off_and_send_no_bytes() {
     let out = tempfile::tempdir().unwrap();
     // Past the health check, the closed model meets a dead port: each user backs off

@@ -1,0 +1,209 @@
+//! The load client against raw sockets: one connection per user kept alive, a connection
+//! the server closed replaced without losing the request, failures told apart by kind.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use scenarios::http::{Multipart, Request, Target};
+use scenarios::record::Failure;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How the test server treats a connection.
+#[derive(Clone, Copy)]
+enum Serve {
+    /// Keep-alive; answers every request.
+    KeepAlive,
+    /// Answers one request, then closes without saying so (an idle timeout on the server).
+    OneThenClose,
+    /// Reads the request and never answers.
+    Silent,
+    /// Answers in three chunks (`transfer-encoding: chunked`).
+    Chunked,
+}
+
+struct Server {
+    url: String,
+    connections: Arc<AtomicUsize>,
+    /// Every request as received (head and body).
+    received: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+async fn server(serve: Serve) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (count, log) = (Arc::clone(&connections), Arc::clone(&received));
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(answer(socket, serve, Arc::clone(&log)));
+        }
+    });
+    Server {
+        url,
+        connections,
+        received,
+    }
+}
+
+async fn answer(mut socket: TcpStream, serve: Serve, log: Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        // One whole request: the head, then Content-Length bytes of body.
+        let request = loop {
+            if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if buffer.len() >= end + 4 + length {
+                    break buffer.drain(..end + 4 + length).collect::<Vec<u8>>();
+                }
+            }
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        };
+        log.lock().unwrap().push(request);
+        match serve {
+            Serve::Silent => {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                return;
+            }
+            Serve::Chunked => {
+                let answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+                    3\r\none\r\n";
+                let rest = b"3\r\ntwo\r\n5\r\nthree\r\n0\r\n\r\n";
+                let _ = socket.write_all(answer).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if socket.write_all(rest).await.is_err() {
+                    return;
+                }
+            }
+            Serve::KeepAlive | Serve::OneThenClose => {
+                let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if socket.write_all(answer).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if let Serve::OneThenClose = serve {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_user_keeps_one_connection_for_all_its_requests() {
+    let server = server(Serve::KeepAlive).await;
+    let target = Target::new(&server.url, Duration::from_secs(5)).unwrap();
+    let mut connection = target.connection();
+    for _ in 0..20 {
+        let answer = connection.send(Request::get("/")).await.unwrap();
+        assert_eq!(
+            (answer.status.as_u16(), &answer.body[..]),
+            (200, &b"ok"[..])
+        );
+    }
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    let first = String::from_utf8_lossy(&server.received.lock().unwrap()[0]).to_string();
+    assert!(first.starts_with("GET / HTTP/1.1\r\n"), "{first}");
+    assert!(
+        first.contains(&format!("host: {}", &server.url[7..])),
+        "{first}"
+    );
+    assert!(first.contains("user-agent: aforo-loadgen/"), "{first}");
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closed_is_replaced_and_no_request_is_lost() {
+    let server = server(Serve::OneThenClose).await;
+    let target = Target::new(&server.url, Duration::from_secs(5)).unwrap();
+    let mut connection = target.connection();
+    for i in 0..10 {
+        // Some sends find the closed connection before hyper has noticed, others after.
+        if i % 2 == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let answer = connection.send(Request::get(format!("/{i}"))).await;
+        assert_eq!(answer.unwrap().status.as_u16(), 200, "request {i}");
+    }
+    assert_eq!(server.received.lock().unwrap().len(), 10);
+    assert_eq!(server.connections.load(Ordering::SeqCst), 10);
+}
+
+#[tokio::test]
+async fn a_body_in_several_frames_is_read_whole() {
+    let server = server(Serve::Chunked).await;
+    let target = Target::new(&server.url, Duration::from_secs(5)).unwrap();
+    let mut connection = target.connection();
+    for _ in 0..2 {
+        let answer = connection.send(Request::get("/")).await.unwrap();
+        assert_eq!(&answer.body[..], b"onetwothree");
+    }
+}
+
+#[tokio::test]
+async fn failures_are_told_apart_by_kind() {
+    // Nothing listens on a port that was just free.
+    let free = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    let target = Target::new(&url, Duration::from_secs(5)).unwrap();
+    let refused = target.connection().send(Request::get("/")).await;
+    assert_eq!(refused.unwrap_err(), Failure::Connect);
+
+    let silent = server(Serve::Silent).await;
+    let target = Target::new(&silent.url, Duration::from_millis(200)).unwrap();
+    let mut connection = target.connection();
+    assert_eq!(
+        connection.send(Request::get("/")).await.unwrap_err(),
+        Failure::Timeout
+    );
+    // The timed-out connection is not reused: the next request opens another.
+    let _ = connection.send(Request::get("/")).await;
+    assert_eq!(silent.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_prefix_and_a_multipart_upload_reach_the_server_as_sent() {
+    let server = server(Serve::KeepAlive).await;
+    let target = Target::new(&format!("{}/api/", server.url), Duration::from_secs(5)).unwrap();
+    let payload = bytes::Bytes::from(vec![7u8; 300_000]);
+    let form = Multipart::new(1).text("title", "t").file(
+        "video_file",
+        "a.mp4",
+        "video/mp4",
+        payload.clone(),
+    );
+    let request = Request::post("/videos/upload")
+        .bearer("tok")
+        .multipart(form);
+    let sent = request.body_len();
+    connection_send(&target, request).await;
+    let received = server.received.lock().unwrap()[0].clone();
+    let end = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&received[..end]).to_ascii_lowercase();
+    assert!(
+        head.starts_with("post /api/videos/upload http/1.1"),
+        "{head}"
+    );
+    assert!(head.contains("authorization: bearer tok"), "{head}");
+    assert!(head.contains(&format!("content-length: {sent}")), "{head}");
+    let body = &received[end + 4..];
+    assert_eq!(body.len() as u64, sent);
+    let at = body.windows(payload.len()).position(|w| w == &payload[..]);
+    assert!(at.is_some(), "the file's bytes are in the body, whole");
+}
+
+async fn connection_send(target: &Arc<Target>, request: Request) {
+    let answer = target.connection().send(request).await.unwrap();
+    assert_eq!(answer.status.as_u16(), 200);
+}
