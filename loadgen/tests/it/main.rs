@@ -7,5 +7,6 @@ mod accuracy;
 mod attribution;
 mod faults;
 mod runs;
+mod tls;
 mod truth;
 mod worker_path;
