@@ -144,13 +144,26 @@ impl SqsQueue {
     }
 
     pub async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        self.receive_from(&self.queue_url, max, wait, self.visibility_timeout)
+            .await
+    }
+
+    /// Up to `max` messages of the queue at `url`, waiting up to `wait` (long polling) for
+    /// the first, hidden from other receivers for `lease`.
+    async fn receive_from(
+        &self,
+        url: &str,
+        max: usize,
+        wait: Duration,
+        lease: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
         let out = self
             .client
             .receive_message()
-            .queue_url(&self.queue_url)
+            .queue_url(url)
             .max_number_of_messages(max.clamp(1, 10) as i32)
             .wait_time_seconds(wait.as_secs().min(20) as i32)
-            .visibility_timeout(self.visibility_timeout.as_secs().max(1) as i32)
+            .visibility_timeout(lease.as_secs().max(1) as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
@@ -237,22 +250,7 @@ impl SqsQueue {
         let Some(url) = &self.dlq_url else {
             return Ok(Vec::new());
         };
-        let out = self
-            .client
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(max.clamp(1, 10) as i32)
-            .visibility_timeout(lease.as_secs().max(1) as i32)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await
-            .map_err(sqs_error)?;
-        Ok(out
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .map(delivery)
-            .collect())
+        self.receive_from(url, max, Duration::ZERO, lease).await
     }
 
     /// SQS cannot mark a message, and deleting a dead letter would lose it for inspection,
