@@ -318,16 +318,19 @@ mod tests {
         let mut shell = std::process::Command::new("sh")
             .args([
                 "-c",
-                "sh -c 'while :; do :; done' & sleep 0.6; kill $!; wait",
+                "sh -c 'while :; do :; done' & sleep 1.5; kill $!; wait",
             ])
             .spawn()
             .unwrap();
         let mut meter = CpuMeter::new(shell.id(), 1.0);
-        std::thread::sleep(Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(1000));
         let percent = meter.sample().unwrap();
         shell.wait().unwrap();
+        // The waiting shell alone uses nothing; the spinning child gets whatever share of a
+        // core the machine leaves it (a fraction when the test suite loads both cores), so
+        // "counted" means clearly above zero, not a full core.
         assert!(
-            percent > 30.0,
+            percent > 5.0,
             "the child's CPU is the instance's: {percent}"
         );
     }
