@@ -181,10 +181,6 @@ impl Request {
     pub fn body_len(&self) -> u64 {
         self.body.len
     }
-
-    pub fn path(&self) -> &str {
-        &self.path
-    }
 }
 
 /// A request body made of chunks that are sent one after another (e.g. the multipart
@@ -203,8 +199,9 @@ impl Body {
         }
     }
 
-    /// The whole body in one piece (tests).
-    pub fn to_bytes(&self) -> Bytes {
+    /// The whole body in one piece.
+    #[cfg(test)]
+    fn to_bytes(&self) -> Bytes {
         self.chunks
             .iter()
             .flatten()
