@@ -87,7 +87,8 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
                 run_id: id.to_string(),
             });
         }
-        little.extend(points.iter().filter_map(point_little));
+        let think = think_per_request(&run.manifest.workload);
+        little.extend(points.iter().filter_map(|p| point_little(p, think)));
         stages.extend(points);
     }
     stages.sort_by_key(|p| p.from);
@@ -248,15 +249,28 @@ fn run_info(run: &RunData) -> RunInfo {
     }
 }
 
-fn point_little(p: &LoadPoint) -> Option<LittleCheck> {
-    let rps = p.total.rps;
-    let response_s = p.total.mean_ms? / 1000.0;
-    Some(little_of(p, rps, response_s))
+/// The Z of N = X·(R + Z): the users' mean pause per request, in seconds. Manifests from
+/// before think time was recorded had none; with pacing it depends on R and is unknown.
+fn think_per_request(workload: &rundir::Workload) -> Option<f64> {
+    match workload.pacing_s {
+        Some(_) => None,
+        None => Some(workload.think_time_s.unwrap_or(0.0)),
+    }
 }
 
-fn little_of(p: &LoadPoint, rps: f64, response_s: f64) -> LittleCheck {
+fn point_little(p: &LoadPoint, think_s: Option<f64>) -> Option<LittleCheck> {
+    let rps = p.total.rps;
+    let response_s = p.total.mean_ms? / 1000.0;
+    Some(little_of(p, rps, response_s, think_s))
+}
+
+fn little_of(p: &LoadPoint, rps: f64, response_s: f64, think_s: Option<f64>) -> LittleCheck {
+    // Pacing: the users' pause is unknown, so only λ·R is reported.
+    let Some(think_s) = think_s else {
+        return open_little(p, rps, response_s);
+    };
     match p.load_kind {
-        LoadKind::Users => match closed_model_check(p.load, rps, response_s, 0.0) {
+        LoadKind::Users => match closed_model_check(p.load, rps, response_s, think_s) {
             Ok(check) => LittleCheck::Closed {
                 label: p.label.clone(),
                 run_id: p.run_id.clone(),
@@ -784,6 +798,43 @@ mod tests {
         let text = crate::summary::render(&a);
         assert!(text.contains("holds 65.5 users"), "{text}");
         assert!(text.contains("first to degrade: cpu_percent:web"), "{text}");
+    }
+
+    /// Little's law for users who think: N = X·(R + Z), Z from the manifest. The synthetic
+    /// run's users do not think, so a manifest that says they think 0.5 s per request must
+    /// break the check (the implied users grow by X·Z), and pacing, whose pause is
+    /// unknown, leaves only λ·R.
+    #[test]
+    fn littles_law_counts_the_think_time_the_manifest_records() {
+        let root = tempfile::tempdir().unwrap();
+        let closed = |a: &Analysis| {
+            a.little
+                .iter()
+                .filter_map(|l| match l {
+                    LittleCheck::Closed { holds, check, .. } => Some((*holds, check.clone())),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut run = synthetic_run(root.path());
+        run.manifest.workload.think_time_s = Some(0.5);
+        let a = analyze(&[run], &Settings::default(), crate::stages::at(START + 200));
+        let checks = closed(&a);
+        assert!(!checks.is_empty());
+        for (holds, check) in &checks {
+            assert!(!holds, "{check:?}");
+            assert!(check.implied_users > check.measured_users, "{check:?}");
+        }
+
+        let mut run = synthetic_run(root.path());
+        run.manifest.workload.pacing_s = Some(5.0);
+        let a = analyze(&[run], &Settings::default(), crate::stages::at(START + 200));
+        assert!(closed(&a).is_empty(), "{:?}", a.little);
+        assert!(
+            a.little
+                .iter()
+                .any(|l| matches!(l, LittleCheck::Open { .. }))
+        );
     }
 
     /// A saturation run's worker summary with these (arrivals/min, completions/min, queue

@@ -264,7 +264,7 @@ pub fn render(a: &Analysis) -> String {
             .unwrap_or(0.0);
         let _ = writeln!(
             out,
-            "\nLittle's law: users ≈ X·R holds within 10% at {holding} of {} points (largest \
+            "\nLittle's law: users ≈ X·(R + Z) holds within 10% at {holding} of {} points (largest \
              discrepancy {:+.1}%)",
             closed.len(),
             worst * 100.0
@@ -272,7 +272,7 @@ pub fn render(a: &Analysis) -> String {
         for (check, _, label) in closed.iter().filter(|(_, h, _)| !**h) {
             let _ = writeln!(
                 out,
-                "  fails at {label}: {:.1} users against X·R = {:.1} ({:+.1}%): the load the \
+                "  fails at {label}: {:.1} users against X·(R + Z) = {:.1} ({:+.1}%): the load the \
                  generator applied is not the one configured (a generator short of CPU, or \
                  users waiting outside the target)",
                 check.measured_users,

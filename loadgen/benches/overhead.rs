@@ -65,6 +65,8 @@ async fn loadgen_engine(url: &str, users: u64, seconds: u64) {
             ramp: false,
         }],
         request_timeout: Duration::from_secs(10),
+        think_time: None,
+        pacing: None,
     };
     let recorder = Arc::new(Recorder::new(std::time::SystemTime::now()));
     let workload = Workload::Get(Arc::new(GetScenario { path: "/".into() }));

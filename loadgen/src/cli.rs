@@ -4,13 +4,17 @@
 //! within the SLO), 2 bad usage, 3 the run could not be done (target did not start, …).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+
 use scenarios::contract::Contract;
+use scenarios::file::FileScenario;
 use scenarios::profile::{self, ProfileName, TimeScale};
 use scenarios::scenario1::Weights;
+use scenarios::think::ThinkTime;
 
 use crate::engine::Model;
 use crate::plan::{RunPlan, ScenarioChoice, SearchPlan, TargetChoice, parse_duration};
@@ -28,13 +32,23 @@ struct Cli {
 enum Command {
     /// Run a scenario against a target and write a run directory.
     Run(Box<RunArgs>),
+    /// Check a scenario file without running it: every mistake with its line, or what the
+    /// file will do.
+    Check {
+        /// The scenario file (TOML; see scenarios/examples/README.md).
+        file: PathBuf,
+        /// A [variables] entry set from the command line, as `run` takes it.
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+    },
     /// List the scenarios and profiles with their parameters.
     List,
 }
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// The scenario: scenario1 or get (see `loadgen list`).
+    /// The scenario: scenario1, scenario2 or get (see `loadgen list`), or a scenario file
+    /// (FILE.toml; see scenarios/examples/README.md).
     scenario: String,
     /// The target's base URL. Without it (or --aws-stack), target-stack is started on
     /// loopback for the run.
@@ -84,9 +98,18 @@ struct RunArgs {
     /// A TOML file describing how the target differs from the default API contract.
     #[arg(long)]
     contract: Option<PathBuf>,
-    /// Scenario parameter KEY=VALUE, repeatable (see `loadgen list`).
+    /// Scenario parameter KEY=VALUE, repeatable (see `loadgen list`); for a scenario file, a
+    /// [variables] entry.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     params: Vec<String>,
+    /// Closed model: each user pauses this long after each iteration: `1s`, a uniform range
+    /// `1s..3s` or an exponential mean `exp:2s` (a scenario file's [settings] think_time
+    /// otherwise). With it, N users are N people: X = N / (R + Z).
+    #[arg(long, value_parser = ThinkTime::parse)]
+    think_time: Option<ThinkTime>,
+    /// Closed model: each user's iterations start at least this far apart (e.g. 5s).
+    #[arg(long, value_parser = parse_duration)]
+    pacing: Option<Duration>,
     /// Open model: requests in flight at most (default: 2 s of the peak rate, at least 20).
     #[arg(long)]
     max_in_flight: Option<u32>,
@@ -159,6 +182,10 @@ struct RunArgs {
 }
 
 /// What argv asks for: a web scenario on Goose, or the worker path.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per invocation and matched at once; boxing buys nothing"
+)]
 enum Invocation {
     Web(RunPlan),
     Worker(crate::scenario2::Scenario2Plan),
@@ -177,6 +204,16 @@ pub async fn main() -> i32 {
             print!("{}", catalogue());
             0
         }
+        Command::Check { file, params } => match check_file(&file, &params) {
+            Ok(summary) => {
+                print!("{summary}");
+                0
+            }
+            Err(e) => {
+                eprintln!("loadgen: {e:#}");
+                2
+            }
+        },
         Command::Run(args) => {
             let invocation = match plan(*args) {
                 Ok(invocation) => invocation,
@@ -225,6 +262,11 @@ fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
 
 fn plan(args: RunArgs) -> anyhow::Result<Invocation> {
     if args.scenario == "scenario2" {
+        if args.think_time.is_some() || args.pacing.is_some() {
+            bail!(
+                "--think-time and --pacing apply to web scenarios; scenario2 queues tasks at --rate"
+            );
+        }
         return scenario2_plan(args).map(Invocation::Worker);
     }
     if args.matrix
@@ -344,16 +386,42 @@ fn scenario2_plan(args: RunArgs) -> anyhow::Result<crate::scenario2::Scenario2Pl
     })
 }
 
-fn web_plan(args: RunArgs) -> anyhow::Result<RunPlan> {
-    let params: Vec<(String, String)> = args
-        .params
+/// `--param KEY=VALUE` pairs.
+fn key_values(params: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    params
         .iter()
         .map(|p| {
             p.split_once('=')
                 .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
                 .with_context(|| format!("--param {p:?} must look like KEY=VALUE"))
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect()
+}
+
+/// A scenario argument that names a file rather than a catalogue entry.
+fn is_scenario_file(scenario: &str) -> bool {
+    scenario.ends_with(".toml") || std::path::Path::new(scenario).is_file()
+}
+
+/// `loadgen check FILE`: loads the file as `run` would and says what it will do.
+fn check_file(file: &std::path::Path, params: &[String]) -> anyhow::Result<String> {
+    let scenario = FileScenario::load(file, &key_values(params)?, "check")?;
+    Ok(scenario.describe())
+}
+
+fn web_plan(args: RunArgs) -> anyhow::Result<RunPlan> {
+    let params = key_values(&args.params)?;
+    if is_scenario_file(&args.scenario) {
+        if args.contract.is_some() {
+            bail!("--contract applies to scenario1; a scenario file names its own paths");
+        }
+        let file = FileScenario::load(
+            std::path::Path::new(&args.scenario),
+            &params,
+            &crate::run::run_tag(),
+        )?;
+        return finish_web_plan(args, ScenarioChoice::File(Arc::new(file)));
+    }
     let entry = scenarios::CATALOGUE
         .iter()
         .find(|e| e.name == args.scenario)
@@ -391,8 +459,13 @@ fn web_plan(args: RunArgs) -> anyhow::Result<RunPlan> {
     if args.contract.is_some() && !matches!(scenario, ScenarioChoice::Scenario1 { .. }) {
         bail!("--contract applies to scenario1 only");
     }
+    finish_web_plan(args, scenario)
+}
 
-    let fleet = fleet_plan(&args)?;
+/// The rest of a web plan, the same for every scenario: load model, profile, thresholds,
+/// target, fleet.
+fn finish_web_plan(args: RunArgs, scenario: ScenarioChoice) -> anyhow::Result<RunPlan> {
+    let fleet = fleet_plan(&args, scenario.name())?;
     let upload = args
         .upload
         .as_deref()
@@ -472,8 +545,34 @@ fn web_plan(args: RunArgs) -> anyhow::Result<RunPlan> {
         bail!("--abort-on-fail needs at least one --threshold (or a --max-errors below 100%)");
     }
     let target = target_choice(&args)?;
+    let file_think = match &scenario {
+        ScenarioChoice::File(file) => (file.think_time, file.pacing),
+        _ => (None, None),
+    };
+    let (think_time, pacing) = (
+        args.think_time.or(file_think.0),
+        args.pacing.or(file_think.1),
+    );
+    let (think_time, pacing) = match model {
+        Model::Closed => (think_time, pacing),
+        Model::Open { .. } if args.think_time.is_some() || args.pacing.is_some() => bail!(
+            "--think-time and --pacing apply to the closed model (--users): with --rate the \
+             arrivals set the pace"
+        ),
+        Model::Open { .. } => {
+            if think_time.is_some() || pacing.is_some() {
+                eprintln!(
+                    "note: the scenario file's think time and pacing apply to the closed model \
+                     (--users); with --rate the arrivals set the pace, so they are not applied"
+                );
+            }
+            (None, None)
+        }
+    };
     Ok(RunPlan {
         scenario,
+        think_time,
+        pacing,
         profile: args.profile,
         model,
         level: search.as_ref().map_or(level, |s| s.levels[0]),
@@ -493,7 +592,7 @@ fn web_plan(args: RunArgs) -> anyhow::Result<RunPlan> {
 }
 
 /// `--shard I/N --start-at TIME`: which part, which fleet, and when it starts.
-fn fleet_plan(args: &RunArgs) -> anyhow::Result<Option<crate::plan::FleetPlan>> {
+fn fleet_plan(args: &RunArgs, scenario: &str) -> anyhow::Result<Option<crate::plan::FleetPlan>> {
     let (Some(shard), Some(start_at)) = (args.shard, &args.start_at) else {
         return Ok(None);
     };
@@ -513,7 +612,7 @@ fn fleet_plan(args: &RunArgs) -> anyhow::Result<Option<crate::plan::FleetPlan>> 
     let compact = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     Ok(Some(crate::plan::FleetPlan {
         shard,
-        fleet: format!("{}-{}-fleet", start.format(&compact)?, args.scenario),
+        fleet: format!("{}-{scenario}-fleet", start.format(&compact)?),
         start_at: start,
     }))
 }
@@ -528,6 +627,9 @@ fn catalogue() -> String {
             ));
         }
     }
+    out.push_str(
+        "  FILE.toml  a scenario file: any HTTP API's traffic in TOML (scenarios/examples/README.md);\n             `loadgen check FILE.toml` checks it without running\n",
+    );
     out.push_str("profiles (the level is --users N, closed model, or --rate R/s, open model):\n");
     for profile in ProfileName::ALL {
         out.push_str(&format!(

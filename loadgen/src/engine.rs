@@ -23,11 +23,15 @@ use std::time::{Duration, Instant};
 
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
+use rand::SeedableRng as _;
+use rand::rngs::SmallRng;
+use scenarios::file::{FileScenario, FileUser};
 use scenarios::get::GetScenario;
 use scenarios::http::{Connection, Target};
 use scenarios::profile::StageSpec;
 use scenarios::record::{Exchange, Failure, Outcome, Recorder as _, RequestRecord, wall_clock};
 use scenarios::scenario1::{Scenario1, User};
+use scenarios::think::{ThinkTime, pause_after};
 
 use crate::recorder::Recorder;
 use crate::schedule::Schedule;
@@ -37,6 +41,7 @@ use crate::schedule::Schedule;
 pub enum Workload {
     Scenario1(Arc<Scenario1>),
     Get(Arc<GetScenario>),
+    File(Arc<FileScenario>),
 }
 
 impl Workload {
@@ -48,6 +53,11 @@ impl Workload {
                 Session::Web(user)
             }
             Workload::Get(_) => Session::Get,
+            Workload::File(f) => {
+                let mut user = f.user(index);
+                f.setup(ex, &mut user).await;
+                Session::File(user)
+            }
         }
     }
 
@@ -55,7 +65,10 @@ impl Workload {
         match (self, session) {
             (Workload::Scenario1(s), Session::Web(user)) => s.iterate(ex, user).await,
             (Workload::Get(g), _) => g.iterate(ex).await,
-            (Workload::Scenario1(_), Session::Get) => unreachable!("sessions match workloads"),
+            (Workload::File(f), Session::File(user)) => f.iterate(ex, user).await,
+            (Workload::Scenario1(_) | Workload::File(_), _) => {
+                unreachable!("sessions match workloads")
+            }
         }
     }
 }
@@ -63,7 +76,11 @@ impl Workload {
 impl Workload {
     /// Whether a user must set up (sign up, log in) before its first iteration.
     fn needs_setup(&self) -> bool {
-        matches!(self, Workload::Scenario1(_))
+        match self {
+            Workload::Scenario1(_) => true,
+            Workload::Get(_) => false,
+            Workload::File(f) => f.has_on_start(),
+        }
     }
 }
 
@@ -72,6 +89,7 @@ impl Workload {
 enum Session {
     Web(User),
     Get,
+    File(FileUser),
 }
 
 /// What a Goose user keeps: its connection to the target, its session once set up, and how
@@ -83,6 +101,8 @@ struct UserState {
     refused_backoff: Duration,
     /// Open model: this slot takes arrivals (see `OpenState::active`).
     joined: bool,
+    /// Draws the closed model's think times.
+    rng: SmallRng,
 }
 
 /// A closed-model user whose whole iteration was refused at connect waits before the next
@@ -108,6 +128,10 @@ pub struct EngineConfig {
     /// Stage levels are users (closed) or arrivals per second (open).
     pub stages: Vec<StageSpec>,
     pub request_timeout: Duration,
+    /// Closed model: the pause after each iteration, and the least time from one
+    /// iteration's start to the next.
+    pub think_time: Option<ThinkTime>,
+    pub pacing: Option<Duration>,
 }
 
 /// How the run went, beyond the recorded requests.
@@ -154,8 +178,6 @@ struct OpenState {
     released: Arc<AtomicU64>,
     due: Arc<tokio::sync::Semaphore>,
     next: AtomicU64,
-    dispatcher_started: AtomicBool,
-    taken: AtomicU64,
     /// Slots working on an arrival right now.
     busy: AtomicU32,
     late: AtomicU64,
@@ -214,6 +236,8 @@ struct Shared {
     target: Arc<Target>,
     next_user: AtomicU64,
     open: Option<OpenState>,
+    think_time: Option<ThinkTime>,
+    pacing: Option<Duration>,
 }
 
 /// Reason given to Goose's kill switch when the open schedule runs out.
@@ -236,8 +260,6 @@ pub async fn run(
                 released: Arc::new(AtomicU64::new(0)),
                 due: Arc::new(tokio::sync::Semaphore::new(0)),
                 next: AtomicU64::new(0),
-                dispatcher_started: AtomicBool::new(false),
-                taken: AtomicU64::new(0),
                 busy: AtomicU32::new(0),
                 late_all_busy: AtomicU64::new(0),
                 ready: AtomicU32::new(0),
@@ -261,6 +283,8 @@ pub async fn run(
         target,
         next_user: AtomicU64::new(0),
         open,
+        think_time: config.think_time,
+        pacing: config.pacing,
     });
 
     let setup: TransactionFunction = {
@@ -277,6 +301,7 @@ pub async fn run(
                     session: None,
                     refused_backoff: Duration::ZERO,
                     joined: set_up_now,
+                    rng: SmallRng::from_rng(&mut rand::rng()),
                 };
                 if set_up_now {
                     let index = shared.next_user.fetch_add(1, Ordering::Relaxed);
@@ -357,6 +382,15 @@ pub async fn run(
                     tokio::time::sleep(state.refused_backoff).await;
                 } else {
                     state.refused_backoff = Duration::ZERO;
+                    let pause = pause_after(
+                        shared.think_time.as_ref(),
+                        shared.pacing,
+                        sent.elapsed(),
+                        &mut state.rng,
+                    );
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
                 }
                 Ok(())
             })
@@ -436,7 +470,8 @@ pub async fn run(
             }
         }
         report.unsent = open.unsent.load(Ordering::Relaxed);
-        report.arrivals = open.taken.load(Ordering::Relaxed);
+        // Every released arrival was either sent or recorded unsent.
+        report.arrivals = open.released.load(Ordering::Acquire) - report.unsent;
         report.late_arrivals = open.late.load(Ordering::Relaxed);
         report.late_all_busy = open.late_all_busy.load(Ordering::Relaxed);
         report.service_when_all_busy = open.service_all_busy.mean();
@@ -506,10 +541,8 @@ impl OpenState {
     /// wake releases every arrival due by then with one atomic store and one `add_permits`:
     /// at tens of thousands of arrivals a second the thread costs a few wakes per
     /// millisecond, not a channel message and a lock per arrival.
+    /// Called once, by the last slot to get ready.
     fn start_dispatcher(&self, zero: Instant) {
-        if self.dispatcher_started.swap(true, Ordering::AcqRel) {
-            return;
-        }
         let schedule = Arc::clone(&self.schedule);
         let complete = Arc::clone(&self.complete);
         let released = Arc::clone(&self.released);
@@ -583,7 +616,6 @@ async fn next_due(open: &OpenState, shared: &Shared) -> Option<Taken> {
         tokio::time::sleep(Duration::from_millis(50)).await;
         return None;
     }
-    open.taken.fetch_add(1, Ordering::Relaxed);
     let others_busy = open.busy.fetch_add(1, Ordering::AcqRel);
     let all_busy = others_busy + 1 >= open.slots;
     if others_busy + 1 >= open.active.load(Ordering::Acquire) {

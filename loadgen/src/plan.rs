@@ -2,13 +2,16 @@
 //! matches on it, never on flags.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rundir::StackKind;
 
 use scenarios::contract::Contract;
+use scenarios::file::FileScenario;
 use scenarios::profile::{self, ProfileName, StageSpec, TimeScale};
 use scenarios::scenario1::Weights;
+use scenarios::think::ThinkTime;
 
 use crate::engine::Model;
 use crate::threshold::Threshold;
@@ -23,13 +26,17 @@ pub enum ScenarioChoice {
     Get {
         path: String,
     },
+    /// A scenario file (`loadgen run FILE.toml`), loaded and checked.
+    File(Arc<FileScenario>),
 }
 
 impl ScenarioChoice {
-    pub fn name(&self) -> &'static str {
+    /// The scenario's name in the run directory: a catalogue name, or the file's `name`.
+    pub fn name(&self) -> &str {
         match self {
             Self::Scenario1 { .. } => "scenario1",
             Self::Get { .. } => "get",
+            Self::File(file) => &file.name,
         }
     }
 
@@ -39,6 +46,7 @@ impl ScenarioChoice {
             Self::Scenario1 { contract, .. } => contract.paths.health.clone(),
             // What the run will ask for is what must answer.
             Self::Get { path } => path.clone(),
+            Self::File(file) => file.health.clone(),
         }
     }
 }
@@ -75,6 +83,11 @@ pub struct SearchPlan {
 #[derive(Debug, Clone)]
 pub struct RunPlan {
     pub scenario: ScenarioChoice,
+    /// The pause after each iteration of a closed-model user (`--think-time`, or the
+    /// scenario file's); none in the open model, whose arrivals set the pace.
+    pub think_time: Option<ThinkTime>,
+    /// Each iteration of a closed-model user starts at least this long after the last.
+    pub pacing: Option<Duration>,
     pub profile: ProfileName,
     pub model: Model,
     /// Users (closed) or arrivals per second (open); for search, the first level.
@@ -128,6 +141,22 @@ impl RunPlan {
             Some(search) => search.levels.clone(),
             None => vec![self.level],
         }
+    }
+
+    /// The mean pause per request of a closed-model user (the Z of X = N / (R + Z)): the
+    /// iteration's think time spread over its requests, plus the steps' own. None with
+    /// pacing, where the pause depends on the response time.
+    pub fn think_time_per_request(&self) -> Option<Duration> {
+        if self.pacing.is_some() {
+            return None;
+        }
+        let iteration = self.think_time.map_or(Duration::ZERO, |t| t.mean());
+        Some(match &self.scenario {
+            ScenarioChoice::File(file) => {
+                iteration.div_f64(file.requests_per_iteration()) + file.step_think_per_request()
+            }
+            ScenarioChoice::Scenario1 { .. } | ScenarioChoice::Get { .. } => iteration,
+        })
     }
 
     pub fn level_unit(&self) -> &'static str {

@@ -23,6 +23,7 @@ use rundir::{
     StackKind, Stage, Summary, Target, ToolVersions,
 };
 use scenarios::get::GetScenario;
+use scenarios::http::{self, Request, header};
 use scenarios::profile::{StageSpec, level_at};
 use scenarios::scenario1::Scenario1;
 use time::OffsetDateTime;
@@ -133,24 +134,22 @@ pub const HEALTH_CHECK_AGENT: &str = "aforo-health-check";
 async fn check_target(host: &str, path: &str) -> anyhow::Result<()> {
     const ATTEMPTS: u32 = 3;
     let url = format!("{host}{path}");
-    let client = reqwest::Client::builder()
-        .user_agent(HEALTH_CHECK_AGENT)
-        .timeout(Duration::from_secs(5))
-        // The load's client follows no redirect (each would be a second request measured
-        // as one): a target that redirects is named by where it redirects to.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .context("cannot build the HTTP client for the health check")?;
+    // The load's own client: the check passes only where the load's requests can go (the
+    // same TLS roots, the same refusal to follow redirects).
+    let target = http::Target::new(host, Duration::from_secs(5))
+        .map_err(|e| anyhow::anyhow!("--host: {e}"))?;
+    let health_check = || Request::get(path).header(header::USER_AGENT, HEALTH_CHECK_AGENT);
     let mut last = String::new();
     for attempt in 1..=ATTEMPTS {
-        match client.get(&url).send().await {
-            Ok(answer) if answer.status().is_server_error() => {
-                last = format!("it answered {}", answer.status());
+        // A new connection each try: one the target dropped is not held against it.
+        match target.connection().send(health_check()).await {
+            Ok(answer) if answer.status.is_server_error() => {
+                last = format!("it answered {}", answer.status);
             }
-            Ok(answer) if answer.status().is_redirection() => {
+            Ok(answer) if answer.status.is_redirection() => {
                 let location = answer
-                    .headers()
-                    .get(reqwest::header::LOCATION)
+                    .headers
+                    .get(header::LOCATION)
                     .and_then(|l| l.to_str().ok())
                     .unwrap_or("no Location header")
                     .to_string();
@@ -159,21 +158,22 @@ async fn check_target(host: &str, path: &str) -> anyhow::Result<()> {
                      follows no redirect (every load request would count as a {}). Pass --host \
                      with the address it redirects to (e.g. https:// when the balancer sends \
                      HTTP to HTTPS)",
-                    answer.status(),
-                    answer.status().as_u16()
+                    answer.status,
+                    answer.status.as_u16()
                 );
             }
             Ok(answer) => {
-                if !answer.status().is_success() {
+                if !answer.status.is_success() {
                     eprintln!(
                         "warning: {url} answered {} before the run; the target is up, but this \
-                         is not its health path (set [paths] health in --contract)",
-                        answer.status()
+                         is not its health path (set [paths] health in --contract, or [settings] \
+                         health in a scenario file)",
+                        answer.status
                     );
                 }
                 return Ok(());
             }
-            Err(e) => last = format!("{:#}", anyhow::Error::from(e)),
+            Err(fault) => last = fault.to_string(),
         }
         if attempt < ATTEMPTS {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -213,6 +213,14 @@ async fn wait_for_start(fleet: &crate::plan::FleetPlan) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Distinguishes this run's users from earlier runs' on the same target (their emails).
+pub fn run_tag() -> String {
+    format!(
+        "{:x}",
+        OffsetDateTime::now_utc().unix_timestamp_nanos() as u64 ^ std::process::id() as u64
+    )
+}
+
 fn workload(plan: &RunPlan) -> anyhow::Result<Workload> {
     Ok(match &plan.scenario {
         ScenarioChoice::Scenario1 {
@@ -222,18 +230,15 @@ fn workload(plan: &RunPlan) -> anyhow::Result<Workload> {
         } => {
             let payload: Bytes = scenarios::mp4::mp4_of_size(*upload_size)
                 .with_context(|| format!("cannot make an upload payload of {upload_size} bytes"))?;
-            let tag = format!(
-                "{:x}",
-                OffsetDateTime::now_utc().unix_timestamp_nanos() as u64 ^ std::process::id() as u64
-            );
             Workload::Scenario1(Scenario1::new(
                 (**contract).clone(),
                 *weights,
                 payload,
-                &tag,
+                &run_tag(),
             ))
         }
         ScenarioChoice::Get { path } => Workload::Get(Arc::new(GetScenario { path: path.clone() })),
+        ScenarioChoice::File(file) => Workload::File(Arc::clone(file)),
     })
 }
 
@@ -418,13 +423,18 @@ async fn run_level(
         workload: rundir::Workload {
             upload_bytes: match &plan.scenario {
                 ScenarioChoice::Scenario1 { upload_size, .. } => Some(*upload_size),
-                ScenarioChoice::Get { .. } => None,
+                ScenarioChoice::Get { .. } | ScenarioChoice::File(_) => None,
             },
-            // Users loop without a pause: the next request leaves when the last is answered.
-            think_time_s: Some(0.0),
+            think_time_s: plan.think_time_per_request().map(|z| z.as_secs_f64()),
+            think_time: plan.think_time.map(|t| t.to_string()),
+            pacing_s: plan.pacing.map(|p| p.as_secs_f64()),
             contract: match &plan.scenario {
                 ScenarioChoice::Scenario1 { contract, .. } => serde_json::to_value(contract).ok(),
-                ScenarioChoice::Get { .. } => None,
+                ScenarioChoice::Get { .. } | ScenarioChoice::File(_) => None,
+            },
+            scenario_file: match &plan.scenario {
+                ScenarioChoice::File(file) => Some(file.source.display().to_string()),
+                _ => None,
             },
         },
         command_line: plan.command_line.clone(),
@@ -484,6 +494,8 @@ async fn run_level(
         model: plan.model,
         stages: stages.clone(),
         request_timeout: plan.request_timeout,
+        think_time: plan.think_time,
+        pacing: plan.pacing,
     };
     let run_start = Instant::now();
     let engine_result = engine::run(

@@ -406,7 +406,7 @@ fn manifest(
         workload: rundir::Workload {
             upload_bytes: Some(cell.size_bytes),
             think_time_s: None,
-            contract: None,
+            ..Default::default()
         },
         command_line: plan.command_line.clone(),
         shard: None,

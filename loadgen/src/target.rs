@@ -157,12 +157,13 @@ impl LocalTarget {
     }
 
     async fn wait_healthy(&self, limit: Duration) -> anyhow::Result<()> {
-        let client = reqwest::Client::new();
-        let url = format!("{}/health", self.url);
+        let target = scenarios::http::Target::new(&self.url, Duration::from_secs(5))
+            .map_err(|e| anyhow::anyhow!("the local target's address: {e}"))?;
         let started = Instant::now();
         loop {
-            if let Ok(response) = client.get(&url).send().await
-                && response.status().is_success()
+            let health = scenarios::http::Request::get("/health");
+            if let Ok(response) = target.connection().send(health).await
+                && response.status.is_success()
             {
                 return Ok(());
             }

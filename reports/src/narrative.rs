@@ -182,26 +182,51 @@ fn method(a: &Analysis, f: &Facts, lang: Lang) -> Vec<String> {
             (Some(kind), Some(max)) => wording::load_model(lang, kind, max),
             _ => r.load.clone(),
         };
-        let think = match r.workload.think_time_s {
-            Some(t) if t <= 0.0 => lang
-                .tr(
-                    "sin tiempo de reflexión (cada usuario envía su siguiente petición al \
-                     recibir la respuesta, así que genera mucha más carga que una persona)",
-                    "no think time (each user sends its next request when the answer \
-                     arrives, so it loads the system far more than a person)",
-                )
-                .to_owned(),
-            Some(t) => format!(
-                "{} {} s",
-                lang.tr("tiempo de reflexión", "think time"),
-                d(t, 1)
+        let think = match (
+            &r.workload.think_time,
+            r.workload.pacing_s,
+            r.workload.think_time_s,
+        ) {
+            (given, Some(pacing), _) => format!(
+                "{} {} s{}",
+                lang.tr(
+                    "cada usuario empieza una iteración como mucho cada",
+                    "each user starts an iteration at most every"
+                ),
+                d(pacing, 1),
+                given.as_ref().map_or(String::new(), |t| format!(
+                    " ({} {t})",
+                    lang.tr("y piensa", "and thinks")
+                ))
             ),
-            None => lang
-                .tr(
-                    "tiempo de reflexión no registrado",
-                    "think time not recorded",
-                )
-                .to_owned(),
+            (Some(given), None, Some(z)) => format!(
+                "{} {given} ({} {} s {})",
+                lang.tr("tiempo de reflexión", "think time"),
+                lang.tr("en promedio", "on average"),
+                d(z, 2),
+                lang.tr("por petición", "per request")
+            ),
+            (_, None, think) => match think {
+                Some(t) if t <= 0.0 => lang
+                    .tr(
+                        "sin tiempo de reflexión (cada usuario envía su siguiente petición al \
+                     recibir la respuesta, así que genera mucha más carga que una persona)",
+                        "no think time (each user sends its next request when the answer \
+                     arrives, so it loads the system far more than a person)",
+                    )
+                    .to_owned(),
+                Some(t) => format!(
+                    "{} {} s",
+                    lang.tr("tiempo de reflexión", "think time"),
+                    d(t, 1)
+                ),
+                None => lang
+                    .tr(
+                        "tiempo de reflexión no registrado",
+                        "think time not recorded",
+                    )
+                    .to_owned(),
+            },
         };
         let upload = r.workload.upload_bytes.map_or(String::new(), |b| {
             format!(

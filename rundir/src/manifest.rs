@@ -52,8 +52,20 @@ pub struct Workload {
     pub upload_bytes: Option<u64>,
     /// Pause between one user's requests, in seconds; 0: none, a user sends its next
     /// request as soon as the previous one is answered.
+    /// With several requests an iteration, the iteration's think time is spread over them:
+    /// this is the Z of the response-time law, X = N / (R + Z). Unknown (None) with pacing,
+    /// where the pause depends on the response time.
     #[serde(default)]
     pub think_time_s: Option<f64>,
+    /// The think time as given (`2s`, `1s..3s`, `exp:2s`): what a report shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think_time: Option<String>,
+    /// Pacing: each iteration started at least this long after the user's last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing_s: Option<f64>,
+    /// The scenario file the run came from (`loadgen run FILE.toml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_file: Option<String>,
     /// Escenario 1's API contract as it ran, every key included (the `--contract` file
     /// over the defaults): which paths were called and which statuses counted as success.
     /// Absent for other scenarios and in manifests written before it was recorded.

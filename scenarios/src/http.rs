@@ -19,13 +19,16 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderName, HeaderValue};
-use http::{Method, StatusCode};
+use http::Method;
+use http::header::{HeaderName, HeaderValue};
+/// The header names and statuses a caller needs to build requests and read answers.
+pub use http::{StatusCode, header};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 use crate::record::Failure;
 
@@ -95,6 +98,7 @@ impl Target {
         Connection {
             target: Arc::clone(self),
             sender: None,
+            deadline: None,
         }
     }
 }
@@ -315,18 +319,80 @@ fn quoted(text: &str) -> String {
         .replace('\n', "%0A")
 }
 
-/// What the target answered: the status and the whole body.
+/// What the target answered: the status, the headers and the whole body.
 #[derive(Debug)]
 pub struct Response {
     pub status: StatusCode,
+    pub headers: http::HeaderMap,
     pub body: Bytes,
 }
+
+/// A request that got no answer: its kind (what the records keep) and its cause, for a
+/// person to read (the health check says it). Building it allocates nothing: the causes
+/// are the errors the socket, TLS and hyper gave.
+#[derive(Debug)]
+pub struct Fault {
+    pub kind: Failure,
+    cause: Cause,
+}
+
+#[derive(Debug)]
+enum Cause {
+    Io(std::io::Error),
+    Http(hyper::Error),
+    NotAUri,
+    TimedOut(Duration),
+    ClosedTwice,
+}
+
+impl Fault {
+    fn connect(error: std::io::Error) -> Self {
+        Fault {
+            kind: Failure::Connect,
+            cause: Cause::Io(error),
+        }
+    }
+
+    fn http(kind: Failure, error: hyper::Error) -> Self {
+        Fault {
+            kind,
+            cause: Cause::Http(error),
+        }
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.cause {
+            Cause::Io(e) => write!(f, "{e}"),
+            Cause::Http(e) => {
+                write!(f, "{e}")?;
+                let mut source = std::error::Error::source(e);
+                while let Some(inner) = source {
+                    write!(f, ": {inner}")?;
+                    source = inner.source();
+                }
+                Ok(())
+            }
+            Cause::NotAUri => f.write_str("the request's path is not a valid URI"),
+            Cause::TimedOut(after) => write!(f, "no whole answer within {after:?}"),
+            Cause::ClosedTwice => f.write_str("the server closed the connection twice"),
+        }
+    }
+}
+
+impl std::error::Error for Fault {}
 
 /// One user's keep-alive connection to the target.
 #[derive(Debug)]
 pub struct Connection {
     target: Arc<Target>,
     sender: Option<http1::SendRequest<Body>>,
+    /// The request timeout, one timer for the connection's life, moved later at each
+    /// request. Moving a registered timer later is one atomic store (tokio re-files it
+    /// only when its old deadline comes, once per timeout period), where a timer per
+    /// request takes the timer wheel's lock twice: 11 % of the generator's time (issue 18).
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 /// A clone is another connection to the same target, not yet open: users never share one.
@@ -341,26 +407,44 @@ impl Connection {
     /// that found the kept-alive connection closed by the server before it was written goes
     /// out once more on a new connection; after a failure or a timeout the connection is
     /// dropped (its state is unknown) and the next request opens another.
-    pub async fn send(&mut self, request: Request) -> Result<Response, Failure> {
-        let timeout = self.target.timeout;
+    pub async fn send(&mut self, request: Request) -> Result<Response, Fault> {
         let request = self.to_http(request)?;
+        let due = Instant::now() + self.target.timeout;
+        let mut deadline = match self.deadline.take() {
+            Some(mut timer) => {
+                timer.as_mut().reset(due);
+                timer
+            }
+            None => Box::pin(tokio::time::sleep_until(due)),
+        };
         // Boxed: the exchange's future is a kilobyte, which every future that awaits this one
         // (the step's, the scenario's, the Goose transaction's) would otherwise hold and
         // copy when it starts: 4 % of the generator's time (issue 18's profile).
-        match tokio::time::timeout(timeout, Box::pin(self.exchange(request))).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(failure)) => {
+        let mut exchange = Box::pin(self.exchange(request));
+        let outcome = std::future::poll_fn(|cx| match exchange.as_mut().poll(cx) {
+            Poll::Ready(result) => Poll::Ready(Some(result)),
+            Poll::Pending => deadline.as_mut().poll(cx).map(|()| None),
+        })
+        .await;
+        drop(exchange);
+        self.deadline = Some(deadline);
+        match outcome {
+            Some(Ok(response)) => Ok(response),
+            Some(Err(fault)) => {
                 self.sender = None;
-                Err(failure)
+                Err(fault)
             }
-            Err(_) => {
+            None => {
                 self.sender = None;
-                Err(Failure::Timeout)
+                Err(Fault {
+                    kind: Failure::Timeout,
+                    cause: Cause::TimedOut(self.target.timeout),
+                })
             }
         }
     }
 
-    fn to_http(&self, request: Request) -> Result<http::Request<Body>, Failure> {
+    fn to_http(&self, request: Request) -> Result<http::Request<Body>, Fault> {
         let target = &self.target;
         let mut http = http::Request::new(request.body);
         *http.method_mut() = request.method;
@@ -370,7 +454,10 @@ impl Connection {
             format!("{}{}", target.prefix, request.path)
         };
         // A path that is no URI (a scenario's bug, an id with spaces) is not sent.
-        *http.uri_mut() = http::Uri::try_from(path).map_err(|_| Failure::Other)?;
+        *http.uri_mut() = http::Uri::try_from(path).map_err(|_| Fault {
+            kind: Failure::Other,
+            cause: Cause::NotAUri,
+        })?;
         let headers = http.headers_mut();
         headers.insert(header::HOST, target.authority.clone());
         headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
@@ -380,7 +467,7 @@ impl Connection {
         Ok(http)
     }
 
-    async fn exchange(&mut self, mut request: http::Request<Body>) -> Result<Response, Failure> {
+    async fn exchange(&mut self, mut request: http::Request<Body>) -> Result<Response, Fault> {
         // The first try may find a kept-alive connection the server has closed.
         for fresh in [false, true] {
             if fresh || self.sender.as_ref().is_none_or(|s| s.is_closed()) {
@@ -397,9 +484,13 @@ impl Connection {
             }
             match sender.try_send_request(request).await {
                 Ok(response) => {
-                    let status = response.status();
-                    let body = read_body(response.into_body()).await?;
-                    return Ok(Response { status, body });
+                    let (parts, body) = response.into_parts();
+                    let body = read_body(body).await?;
+                    return Ok(Response {
+                        status: parts.status,
+                        headers: parts.headers,
+                        body,
+                    });
                 }
                 Err(mut error) => match error.take_message() {
                     // Not written: the connection was closed under it.
@@ -407,21 +498,27 @@ impl Connection {
                         request = unsent;
                         self.sender = None;
                     }
-                    _ => return Err(Failure::Other),
+                    _ => return Err(Fault::http(Failure::Other, error.into_error())),
                 },
             }
         }
-        Err(Failure::Other)
+        Err(Fault {
+            kind: Failure::Other,
+            cause: Cause::ClosedTwice,
+        })
     }
 }
 
 /// The whole body. Most answers come in one frame, which is kept as it came (no copy, no
 /// buffer list).
-async fn read_body(mut body: hyper::body::Incoming) -> Result<Bytes, Failure> {
+async fn read_body(mut body: hyper::body::Incoming) -> Result<Bytes, Fault> {
     let mut first = Bytes::new();
     let mut more: Option<Vec<u8>> = None;
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(|_| Failure::Other)?.into_data() else {
+        let Ok(data) = frame
+            .map_err(|e| Fault::http(Failure::Other, e))?
+            .into_data()
+        else {
             continue; // trailers
         };
         match &mut more {
@@ -437,10 +534,10 @@ async fn read_body(mut body: hyper::body::Incoming) -> Result<Bytes, Failure> {
 /// is dropped or the server closes it. (Polling it inside the user's task instead was
 /// measured slower, twice: 75k against 88k requests a second with the task's waker, 85k
 /// against 95k with the I/O alone holding it; issue 18.)
-async fn connect(target: &Target) -> Result<http1::SendRequest<Body>, Failure> {
+async fn connect(target: &Target) -> Result<http1::SendRequest<Body>, Fault> {
     let tcp = TcpStream::connect((target.host.as_str(), target.port))
         .await
-        .map_err(|_| Failure::Connect)?;
+        .map_err(Fault::connect)?;
     let _ = tcp.set_nodelay(true);
     match &target.tls {
         None => handshake(tcp).await,
@@ -448,19 +545,19 @@ async fn connect(target: &Target) -> Result<http1::SendRequest<Body>, Failure> {
             let tls = connector
                 .connect(name.clone(), tcp)
                 .await
-                .map_err(|_| Failure::Connect)?;
+                .map_err(Fault::connect)?;
             handshake(tls).await
         }
     }
 }
 
-async fn handshake<S>(stream: S) -> Result<http1::SendRequest<Body>, Failure>
+async fn handshake<S>(stream: S) -> Result<http1::SendRequest<Body>, Fault>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (sender, connection) = http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|_| Failure::Connect)?;
+        .map_err(|e| Fault::http(Failure::Connect, e))?;
     tokio::spawn(async move {
         // Ends when the server closes the connection or the user drops its sender.
         let _ = connection.await;

@@ -2,6 +2,8 @@
 //!
 //! - [`scenario1`]: escenario 1 of the course, the web layer (users, weighted API steps);
 //! - [`get`]: one GET, for calibration;
+//! - [`file`]: scenarios described in TOML files (any HTTP API, without recompiling);
+//! - [`think`]: think time between a user's actions;
 //! - [`profile`]: the load shapes (smoke, ramp, sustained, search) and the time scale;
 //! - [`contract`]: the target's API details, overridable for other teams' implementations;
 //! - [`mp4`]: valid, decodable MP4 payloads of any size, made in-process;
@@ -12,6 +14,7 @@
 //! or files: the load generator drives them and records what they report.
 
 pub mod contract;
+pub mod file;
 pub mod get;
 pub mod http;
 pub mod mp4;
@@ -20,6 +23,7 @@ pub mod record;
 pub mod scenario1;
 pub mod scenario2;
 pub mod shard;
+pub mod think;
 
 /// A scenario's entry in `loadgen list`.
 #[derive(Debug, Clone, Copy)]

@@ -71,6 +71,7 @@ pub trait Recorder: Send + Sync {
 #[derive(Debug)]
 pub struct Answer {
     pub status: Option<u16>,
+    pub headers: http::HeaderMap,
     pub body: Bytes,
     pub success: bool,
 }
@@ -143,9 +144,17 @@ impl<'a> Exchange<'a> {
         let at = wall_clock(started);
         let result = self.connection.send(request).await;
         let latency = started.elapsed();
-        let (outcome, body) = match result {
-            Ok(response) => (Outcome::Status(response.status.as_u16()), response.body),
-            Err(failure) => (Outcome::Failed(failure), Bytes::new()),
+        let (outcome, headers, body) = match result {
+            Ok(response) => (
+                Outcome::Status(response.status.as_u16()),
+                response.headers,
+                response.body,
+            ),
+            Err(fault) => (
+                Outcome::Failed(fault.kind),
+                http::HeaderMap::new(),
+                Bytes::new(),
+            ),
         };
         let status = match outcome {
             Outcome::Status(s) => Some(s),
@@ -170,6 +179,7 @@ impl<'a> Exchange<'a> {
         });
         Answer {
             status,
+            headers,
             body,
             success,
         }

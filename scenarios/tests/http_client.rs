@@ -21,6 +21,10 @@ enum Serve {
     Silent,
     /// Answers in three chunks (`transfer-encoding: chunked`).
     Chunked,
+    /// Keep-alive; answers every request after this long.
+    Slow(Duration),
+    /// Silent on the first connection, keep-alive on the others.
+    SilentOnFirst,
 }
 
 struct Server {
@@ -39,7 +43,11 @@ async fn server(serve: Serve) -> Server {
     tokio::spawn(async move {
         loop {
             let (socket, _) = listener.accept().await.unwrap();
-            count.fetch_add(1, Ordering::SeqCst);
+            let serve = match (serve, count.fetch_add(1, Ordering::SeqCst)) {
+                (Serve::SilentOnFirst, 0) => Serve::Silent,
+                (Serve::SilentOnFirst, _) => Serve::KeepAlive,
+                (serve, _) => serve,
+            };
             tokio::spawn(answer(socket, serve, Arc::clone(&log)));
         }
     });
@@ -87,7 +95,10 @@ async fn answer(mut socket: TcpStream, serve: Serve, log: Arc<std::sync::Mutex<V
                     return;
                 }
             }
-            Serve::KeepAlive | Serve::OneThenClose => {
+            Serve::KeepAlive | Serve::OneThenClose | Serve::Slow(_) | Serve::SilentOnFirst => {
+                if let Serve::Slow(delay) = serve {
+                    tokio::time::sleep(delay).await;
+                }
                 let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
                 if socket.write_all(answer).await.is_err() {
                     return;
@@ -158,18 +169,51 @@ async fn failures_are_told_apart_by_kind() {
     drop(free);
     let target = Target::new(&url, Duration::from_secs(5)).unwrap();
     let refused = target.connection().send(Request::get("/")).await;
-    assert_eq!(refused.unwrap_err(), Failure::Connect);
+    let refused = refused.unwrap_err();
+    assert_eq!(refused.kind, Failure::Connect);
+    // The cause is there for a person: the socket's own words.
+    assert!(refused.to_string().contains("refused"), "{refused}");
 
     let silent = server(Serve::Silent).await;
     let target = Target::new(&silent.url, Duration::from_millis(200)).unwrap();
     let mut connection = target.connection();
     assert_eq!(
-        connection.send(Request::get("/")).await.unwrap_err(),
+        connection.send(Request::get("/")).await.unwrap_err().kind,
         Failure::Timeout
     );
     // The timed-out connection is not reused: the next request opens another.
     let _ = connection.send(Request::get("/")).await;
     assert_eq!(silent.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn the_timeout_counts_from_each_request() {
+    // Six answers of 100 ms on one connection: 600 ms in all, each well within 300 ms.
+    let slow = server(Serve::Slow(Duration::from_millis(100))).await;
+    let target = Target::new(&slow.url, Duration::from_millis(300)).unwrap();
+    let mut connection = target.connection();
+    for i in 0..6 {
+        let answer = connection.send(Request::get("/")).await;
+        assert_eq!(answer.unwrap().status.as_u16(), 200, "request {i}");
+    }
+
+    // After a timeout, the next request has its whole timeout again.
+    let recovering = server(Serve::SilentOnFirst).await;
+    let target = Target::new(&recovering.url, Duration::from_millis(200)).unwrap();
+    let mut connection = target.connection();
+    assert_eq!(
+        connection.send(Request::get("/")).await.unwrap_err().kind,
+        Failure::Timeout
+    );
+    for i in 0..3 {
+        let answer = connection.send(Request::get("/")).await;
+        assert_eq!(
+            answer.unwrap().status.as_u16(),
+            200,
+            "request {i} after the timeout"
+        );
+    }
+    assert_eq!(recovering.connections.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ mod helpers;
 mod accuracy;
 mod attribution;
 mod faults;
+mod file_scenarios;
 mod runs;
 mod tls;
 mod truth;

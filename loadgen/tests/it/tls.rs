@@ -108,6 +108,8 @@ async fn a_certificate_no_trusted_authority_signed_stops_the_run_before_any_load
     .await
     .unwrap();
     assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    // The check says why, in TLS's own words.
+    assert!(text(&output).contains("certificate"), "{}", text(&output));
     assert_eq!(answered.load(Ordering::SeqCst), 0);
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
 }

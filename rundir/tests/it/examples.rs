@@ -73,7 +73,7 @@ pub fn manifest(id: &str, started_at: OffsetDateTime) -> Manifest {
         workload: rundir::Workload {
             upload_bytes: Some(1_000_000),
             think_time_s: Some(0.0),
-            contract: None,
+            ..Default::default()
         },
         shard: None,
     }

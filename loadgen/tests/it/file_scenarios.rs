@@ -1,0 +1,175 @@
+//! Scenario files end to end: `loadgen check`, think time against a server of known speed
+//! (the interactive response-time law), and the escenario-1 file against `scenario1` on the
+//! real local target.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use loadgen::calibration::{Behaviour, CalibrationServer};
+
+use crate::helpers::{loadgen, only_run, read_run, text};
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/examples")
+        .join(name)
+}
+
+#[test]
+fn check_describes_a_good_file_and_names_the_line_of_a_bad_one() {
+    let good = example("ml-inference.toml");
+    let output = loadgen(&["check", good.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains("predict") && said.contains("POST /predict"),
+        "{said}"
+    );
+    assert!(said.contains("85.0 % of iterations"), "{said}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"bad\"\n\n[[steps]]\nname = \"predict\"\npath = \"/predict/{modl}\"\n",
+    )
+    .unwrap();
+    let output = loadgen(&["check", bad.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains(&format!("{}:5:", bad.display())) && said.contains("unknown variable"),
+        "{said}"
+    );
+    // `run` refuses it the same way, before any load.
+    let output = loadgen(&["run", bad.to_str().unwrap(), "--host", "http://127.0.0.1:9"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains(":5:"));
+}
+
+/// N users thinking Z between answers of a server that takes R serve X = N / (R + Z): the
+/// interactive response-time law, which holds whatever the server as long as the generator
+/// keeps up (a 2 ms server and 100 ms of thinking: 4 users make 39 requests a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn think_time_makes_users_people_by_the_response_time_law() {
+    let _turn = crate::helpers::exclusive().await;
+    let server = CalibrationServer::start(Behaviour {
+        delay: Duration::from_millis(2),
+        stall: None,
+        workers: None,
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hello.toml");
+    std::fs::write(
+        &file,
+        "name = \"hello\"\n[[steps]]\nname = \"hello\"\npath = \"/\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("runs");
+    let output = crate::helpers::loadgen_async(&format!(
+        "run {} --host {} --users 4 --duration 5s --think-time exp:100ms --out {}",
+        file.display(),
+        server.url(),
+        out.display()
+    ))
+    .await;
+    assert!(output.status.success(), "{}", text(&output));
+    let run = read_run(&only_run(&out));
+    assert_eq!(run.manifest.scenario, "hello");
+    assert_eq!(
+        run.manifest.workload.think_time.as_deref(),
+        Some("exp:100ms")
+    );
+    assert_eq!(run.manifest.workload.think_time_s, Some(0.1));
+
+    // Whole seconds inside the run (the first and last are partial).
+    let mut per_second: BTreeMap<_, u64> = BTreeMap::new();
+    let mut latency_us = 0.0;
+    for row in &run.requests {
+        *per_second.entry(row.timestamp).or_default() += row.requests;
+    }
+    let inner: Vec<u64> = per_second.values().copied().collect();
+    let inner = &inner[1..inner.len() - 1];
+    let measured = inner.iter().sum::<u64>() as f64 / inner.len() as f64;
+    let (histogram, _) = &run.latency["hello"];
+    latency_us += histogram.mean();
+    let response_s = latency_us / 1e6;
+    let law = 4.0 / (response_s + 0.1);
+    // Exponential think times: over 3 s, about 120 requests, whose count varies by about
+    // 1/sqrt(120) = 9 %; 25 % is almost three of those.
+    assert!(
+        (measured - law).abs() / law < 0.25,
+        "measured {measured:.1} req/s, the law says {law:.1} (R = {:.1} ms) over {inner:?}",
+        response_s * 1000.0
+    );
+    // Without thinking the same users send an order of magnitude more.
+    assert!(law > 30.0 && law < 40.0, "{law}");
+}
+
+/// The escenario-1 file and `scenario1` draw their steps alike: the draws of each step
+/// (requests plus skips) over two runs against the local target fit one distribution (a
+/// chi-square test of homogeneity at the 0.1 % level).
+#[test]
+fn the_escenario1_file_and_scenario1_make_the_same_step_mix() {
+    if !crate::runs::target_stack_is_built() {
+        return;
+    }
+    let _turn = crate::helpers::exclusive_blocking();
+    let draws = |scenario: &str| -> BTreeMap<String, u64> {
+        let out = tempfile::tempdir().unwrap();
+        let output = crate::helpers::loadgen_with_env(
+            &[
+                "run",
+                scenario,
+                "--users",
+                "6",
+                "--duration",
+                "8s",
+                "--out",
+                out.path().to_str().unwrap(),
+            ],
+            &[("ANB_BUMPER_SECS", "0")],
+        );
+        assert!(output.status.success(), "{scenario}: {}", text(&output));
+        let run = read_run(&only_run(out.path()));
+        let mut draws: BTreeMap<String, u64> = BTreeMap::new();
+        for row in &run.requests {
+            *draws.entry(row.endpoint.clone()).or_default() += row.requests;
+        }
+        for skip in &run.summary.skipped {
+            *draws.entry(skip.step.clone()).or_default() += skip.count;
+        }
+        // Setup is once per user, not part of the mix.
+        for setup in ["signup", "login"] {
+            draws.remove(setup);
+        }
+        draws
+    };
+    let file = draws(example("escenario1.toml").to_str().unwrap());
+    let builtin = draws("scenario1");
+    let steps: Vec<&String> = builtin.keys().collect();
+    assert_eq!(
+        file.keys().collect::<Vec<_>>(),
+        steps,
+        "{file:?} {builtin:?}"
+    );
+    let (n_file, n_builtin) = (
+        file.values().sum::<u64>() as f64,
+        builtin.values().sum::<u64>() as f64,
+    );
+    assert!(n_file > 100.0 && n_builtin > 100.0, "{file:?} {builtin:?}");
+    let mut chi2 = 0.0;
+    for step in &steps {
+        let (a, b) = (file[*step] as f64, builtin[*step] as f64);
+        let pooled = (a + b) / (n_file + n_builtin);
+        for (observed, n) in [(a, n_file), (b, n_builtin)] {
+            let expected = pooled * n;
+            chi2 += (observed - expected).powi(2) / expected;
+        }
+    }
+    // Five degrees of freedom: P(χ² > 20.5) = 0.001.
+    assert!(chi2 < 20.5, "χ² = {chi2:.1}: {file:?} against {builtin:?}");
+}
