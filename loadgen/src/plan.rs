@@ -40,6 +40,15 @@ impl ScenarioChoice {
         }
     }
 
+    /// What the local stack's web group runs for this scenario: `inference` for a file that
+    /// says so (`[settings] app`), the ANB API otherwise.
+    pub fn local_app(&self) -> Option<&str> {
+        match self {
+            Self::File(file) => file.app.as_deref(),
+            Self::Scenario1 { .. } | Self::Get { .. } => None,
+        }
+    }
+
     /// Where the target says it is healthy.
     pub fn health_path(&self) -> String {
         match self {

@@ -82,7 +82,13 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<Outcome> {
                 })
                 .transpose()?;
             eprintln!("starting the local target ({})…", binary.display());
-            let target = LocalTarget::start(&binary, *keep_data, config.as_deref()).await?;
+            let target = LocalTarget::start(
+                &binary,
+                *keep_data,
+                config.as_deref(),
+                plan.scenario.local_app(),
+            )
+            .await?;
             eprintln!(
                 "local target up at {} (data in {})",
                 target.url,

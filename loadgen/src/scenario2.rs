@@ -181,7 +181,7 @@ async fn run_cell(
         }
         TargetChoice::Local { keep_data, .. } => {
             let config = stack_config(cell.concurrency);
-            let target = LocalTarget::start(binary, *keep_data, Some(&config)).await?;
+            let target = LocalTarget::start(binary, *keep_data, Some(&config), None).await?;
             (target.url.clone(), Some(target))
         }
     };

@@ -96,11 +96,13 @@ impl LocalTarget {
 
     /// Starts the stack and waits until its load balancer answers `/health` with 200.
     /// `config` is a stack.toml whose sections replace the defaults (scenario 2 fixes the
-    /// worker group's size and concurrency with it).
+    /// worker group's size and concurrency with it); `app` is what its web group runs
+    /// (`anb`, the default, or `inference`).
     pub async fn start(
         binary: &Path,
         keep_data: bool,
         config: Option<&str>,
+        app: Option<&str>,
     ) -> anyhow::Result<Self> {
         let scratch = tempfile::Builder::new()
             .prefix("aforo-target-")
@@ -120,6 +122,9 @@ impl LocalTarget {
         command
             .args(["up", "--bind", "127.0.0.1:0", "--telemetry"])
             .arg(&telemetry);
+        if let Some(app) = app {
+            command.args(["--app", app]);
+        }
         if let Some(config) = config {
             let path = data_dir.join("stack.toml");
             std::fs::write(&path, config)

@@ -389,9 +389,10 @@ pub struct Connection {
     target: Arc<Target>,
     sender: Option<http1::SendRequest<Body>>,
     /// The request timeout, one timer for the connection's life, moved later at each
-    /// request. Moving a registered timer later is one atomic store (tokio re-files it
+    /// request. Moving a registered timer later is one compare-and-swap (tokio re-files it
     /// only when its old deadline comes, once per timeout period), where a timer per
-    /// request takes the timer wheel's lock twice: 11 % of the generator's time (issue 18).
+    /// request registers and deregisters in the timer wheel. (Measured: no change beyond
+    /// the bench's noise, 10.5 against 10.8 µs a request; issue 18.)
     deadline: Option<Pin<Box<Sleep>>>,
 }
 

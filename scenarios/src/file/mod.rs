@@ -35,6 +35,9 @@ pub use spec::FileError;
 pub struct FileScenario {
     pub name: String,
     pub description: String,
+    /// What the local stack runs when no `--host` is given (`[settings] app`): `anb` (the
+    /// default) or `inference` (seed 000's service).
+    pub app: Option<String>,
     /// The path the health check before a run asks for (`[settings] health`).
     pub health: String,
     /// Where it was loaded from (recorded in the run's manifest).

@@ -69,6 +69,7 @@ struct RawFile {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
+    app: Option<Spanned<String>>,
     health: Option<Spanned<String>>,
     think_time: Option<Spanned<String>>,
     pacing: Option<Spanned<String>>,
@@ -305,6 +306,22 @@ pub(super) fn parse(
             ));
         }
     };
+    let app = match &raw.settings.app {
+        None => None,
+        Some(app) if ["anb", "inference"].contains(&app.get_ref().as_str()) => {
+            Some(app.get_ref().clone())
+        }
+        Some(app) => {
+            return Err(lines.error(
+                Some(&app.span()),
+                format!(
+                    "app {:?}: the local stack runs \"anb\" (the video API) or \"inference\" \
+                     (seed 000's service); with --host it is not used",
+                    app.get_ref()
+                ),
+            ));
+        }
+    };
     if raw.steps.is_empty() {
         return Err(lines.error(
             None,
@@ -375,6 +392,7 @@ pub(super) fn parse(
     Ok(FileScenario {
         name,
         description: raw.description,
+        app,
         health,
         source: path.to_path_buf(),
         on_start,
