@@ -20,7 +20,7 @@ pub const SAMPLES: usize = 1_000;
 pub const SEED: u64 = 42;
 
 const INFORMATIVE: usize = 10;
-const CLASSES: usize = 2;
+pub const CLASSES: usize = 2;
 const CLUSTERS_PER_CLASS: usize = 2;
 const FLIP_Y: f64 = 0.01;
 

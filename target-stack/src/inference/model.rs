@@ -9,12 +9,17 @@ use smartcore::ensemble::random_forest_classifier::{
 };
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
-use super::dataset::{Dataset, FEATURES};
+use super::dataset::{CLASSES, Dataset, FEATURES};
 
 /// Trees in the forest (seed 000's `n_estimators=50`).
 pub const TREES: u16 = 50;
 
-type Forest = RandomForestClassifier<f64, u32, DenseMatrix<f64>, Vec<u32>>;
+/// One tree of the forest: smartcore's random forest of a single tree (a bootstrap sample,
+/// a random subset of features at each split). smartcore's forest keeps its trees private
+/// and says only the winning class; a forest of one-tree forests, each with its own seed,
+/// is the same forest with its votes in view, and the vote share is the probability (as
+/// scikit-learn's `predict_proba` for fully grown trees).
+type Tree = RandomForestClassifier<f64, u32, DenseMatrix<f64>, Vec<u32>>;
 
 /// Training failed (smartcore's reason).
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +28,7 @@ pub struct TrainError(String);
 
 /// A trained forest and what is known of it.
 pub struct Model {
-    forest: Forest,
+    trees: Vec<Tree>,
     facts: ModelFacts,
 }
 
@@ -60,20 +65,23 @@ impl Model {
     pub fn train(data: &Dataset, trees: u16, seed: u64) -> Result<Self, TrainError> {
         let started = Instant::now();
         let x = matrix(&data.rows)?;
-        let parameters = RandomForestClassifierParameters::default()
-            .with_n_trees(trees)
-            .with_seed(seed);
-        let forest = Forest::fit(&x, &data.labels, parameters)
-            .map_err(|e| TrainError(e.to_string()))?;
+        let forest = (0..u64::from(trees))
+            .map(|i| {
+                let parameters = RandomForestClassifierParameters::default()
+                    .with_n_trees(1)
+                    .with_seed(seed.wrapping_add(i));
+                Tree::fit(&x, &data.labels, parameters).map_err(|e| TrainError(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let training_time = started.elapsed();
         let mut model = Self {
-            forest,
+            trees: forest,
             facts: ModelFacts {
                 kind: "random_forest",
                 library: "smartcore",
                 trees,
                 features: FEATURES,
-                classes: 2,
+                classes: CLASSES,
                 training_samples: data.len(),
                 training_seed: seed,
                 training_time_ms: ms(training_time),
@@ -92,14 +100,21 @@ impl Model {
     pub fn predict(&self, features: &[f64; FEATURES]) -> Prediction {
         // A one-row matrix of the right width always builds; a failure would be a bug.
         let x = matrix(std::slice::from_ref(features)).expect("one row of FEATURES numbers");
-        let votes = self
-            .forest
-            .predict_proba(&x)
-            .expect("a fitted forest predicts a well-formed row");
-        let (class, probability) = (0..votes.shape().1)
-            .map(|c| (c as u32, *votes.get((0, c))))
-            .fold((0, f64::MIN), |best, c| if c.1 > best.1 { c } else { best });
-        Prediction { class, probability }
+        let mut votes = [0u32; CLASSES];
+        for tree in &self.trees {
+            let class = tree
+                .predict(&x)
+                .ok()
+                .and_then(|y| y.first().copied())
+                .expect("a fitted tree predicts a well-formed row");
+            votes[class as usize % CLASSES] += 1;
+        }
+        // Ties go to the lower class, as smartcore's own vote does.
+        let class = (0..CLASSES).fold(0, |best, c| if votes[c] > votes[best] { c } else { best });
+        Prediction {
+            class: class as u32,
+            probability: f64::from(votes[class]) / self.trees.len().max(1) as f64,
+        }
     }
 
     /// Share of `data` predicted right.
@@ -107,14 +122,11 @@ impl Model {
         if data.is_empty() {
             return Ok(0.0);
         }
-        let predicted = self
-            .forest
-            .predict(&matrix(&data.rows)?)
-            .map_err(|e| TrainError(e.to_string()))?;
-        let right = predicted
+        let right = data
+            .rows
             .iter()
             .zip(&data.labels)
-            .filter(|(p, l)| p == l)
+            .filter(|(row, label)| self.predict(row).class == **label)
             .count();
         Ok(right as f64 / data.len() as f64)
     }
