@@ -4,7 +4,8 @@
 # the secrets from Secrets Manager, writes /etc/aforo/aforo.env (mode 600), the systemd unit
 # of this instance's role and the CloudWatch agent's configuration, then starts them.
 #
-# Set by user data: AWS_REGION, AFORO_ROLE (web | worker), AFORO_CONFIG (the SSM parameter).
+# Set by user data: AWS_REGION, AFORO_ROLE (web | worker), AFORO_CONFIG (the SSM parameter),
+# AFORO_APP (anb, the default | inference: what the web role runs).
 # For tests and hosts of your own: AFORO_ROOT (prefix of every path written), AFORO_SYSTEMCTL
 # (default systemctl), AFORO_SKIP_PACKAGES=1 (no apt-get, no agent), AFORO_INSTANCE_ID.
 set -euo pipefail
@@ -14,10 +15,14 @@ role=${AFORO_ROLE:?AFORO_ROLE must be web or worker}
 config_name=${AFORO_CONFIG:?AFORO_CONFIG must name the SSM parameter with the instance configuration}
 systemctl=${AFORO_SYSTEMCTL:-systemctl}
 release=/opt/aforo/release
-case "$role" in
-  web) command=api unit=aforo-web.service ;;
-  worker) command=worker unit=aforo-worker.service ;;
-  *) echo "aforo-bootstrap: AFORO_ROLE is '$role'; it must be web or worker" >&2; exit 2 ;;
+app=${AFORO_APP:-anb}
+case "$role/$app" in
+  web/anb) command=api unit=aforo-web.service ;;
+  web/inference) command=inference unit=aforo-web.service ;;
+  worker/anb) command=worker unit=aforo-worker.service ;;
+  worker/inference) echo "aforo-bootstrap: App=inference has no worker role" >&2; exit 2 ;;
+  */anb | */inference) echo "aforo-bootstrap: AFORO_ROLE is '$role'; it must be web or worker" >&2; exit 2 ;;
+  *) echo "aforo-bootstrap: AFORO_APP is '$app'; it must be anb or inference" >&2; exit 2 ;;
 esac
 log() { echo "aforo-bootstrap: $*" >&2; }
 
@@ -37,6 +42,8 @@ fi
 log "reading $config_name"
 config=$(aws ssm get-parameter --name "$config_name" --query Parameter.Value --output text)
 field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$config" "$1"; }
+# A field that configurations written by older templates lack.
+optional_field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], sys.argv[3]))' "$config" "$1" "$2"; }
 secret() { aws secretsmanager get-secret-value --secret-id "$1" --query SecretString --output text; }
 db_secret=$(secret "$(field db_secret_arn)")
 jwt_secret=$(secret "$(field jwt_secret_arn)")
@@ -68,6 +75,7 @@ ANB_BIND=0.0.0.0:8080
 # which it appends, is the client's address for the login throttle.
 ANB_TRUST_FORWARDED_FOR=true
 ANB_WORKER_CONCURRENCY=$(field worker_concurrency)
+ANB_INFERENCE_SLOW_FRACTION=$(optional_field inference_slow_fraction 0)
 ANB_DATA_DIR=/var/lib/aforo
 ANB_INSTANCE_ID=$AFORO_INSTANCE_ID
 AWS_REGION=$AWS_REGION

@@ -2,9 +2,11 @@
 # One command from a checkout to a running aforo stack on AWS (docs/deploy-aws.md):
 # builds the release binary, packs and uploads it, and creates or updates the stacks.
 #
-#   target-stack/infra/deploy.sh [--academy] [--stack NAME] [--region REGION]
-#                                [--binary PATH] [--param KEY=VALUE ...]
+#   target-stack/infra/deploy.sh [--academy] [--app anb|inference] [--stack NAME]
+#                                [--region REGION] [--binary PATH] [--param KEY=VALUE ...]
 #
+# --app      what the web group runs: anb (the ANB API and its worker group; the default)
+#            or inference (seed 000's ML inference service, no worker group).
 # --academy  AWS Academy: LabInstanceProfile, no iam.yaml, us-east-1 / us-west-2 only, and
 #            params/academy.json's sizes (at most 9 instances at once).
 # --binary   use this target-stack binary instead of building one (cargo build --release).
@@ -12,19 +14,24 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-stack=aforo region=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}} academy= binary= params=()
+stack=aforo region=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}} academy= binary= app=anb params=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --academy) academy=1 ;;
+    --app) app=$2; shift ;;
     --stack) stack=$2; shift ;;
     --region) region=$2; shift ;;
     --binary) binary=$2; shift ;;
     --param) params+=("$2"); shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "deploy.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+case "$app" in
+  anb|inference) ;;
+  *) echo "deploy.sh: --app is '$app'; it must be anb or inference" >&2; exit 2 ;;
+esac
 export AWS_REGION=$region AWS_DEFAULT_REGION=$region
 if [ -n "$academy" ] && [ "$region" != us-east-1 ] && [ "$region" != us-west-2 ]; then
   echo "deploy.sh: AWS Academy works in us-east-1 and us-west-2 only, not $region" >&2; exit 2
@@ -89,10 +96,15 @@ mapfile -t overrides < <(python3 -c 'import json, sys; [print(f"{k}={v}") for k,
 step "the stack ($stack): ${#overrides[@]} parameters from params/$variant.json, ${#params[@]} from --param"
 cfn_deploy "$stack" aforo.yaml \
   "${overrides[@]}" "AppName=$stack" "ArtifactBucket=$bucket" "ArtifactKey=$key" \
-  "AmiId=$ami" "InstanceProfileName=$profile" "${params[@]}"
+  "AmiId=$ami" "InstanceProfileName=$profile" "App=$app" "${params[@]}"
 
 step "done"
 echo "API:       $(output "$stack" BaseUrl)"
 echo "Dashboard: $(output "$stack" DashboardUrl)"
-echo "Next:      loadgen run scenario1 --aws-stack $stack --profile ramp --users 200"
-echo "           analyze --aws-stack $stack --since 1h && analyze report"
+if [ "$app" = inference ]; then
+  echo "Next:      curl $(output "$stack" BaseUrl)/info"
+  echo "           loadgen run scenarios/examples/ml-inference.toml --host $(output "$stack" BaseUrl)"
+else
+  echo "Next:      loadgen run scenario1 --aws-stack $stack --profile ramp --users 200"
+  echo "           analyze --aws-stack $stack --since 1h && analyze report"
+fi

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use crate::Backends;
 use crate::api::{self, AppState};
 use crate::auth::{Tokens, resolve_secret};
-use crate::config::Settings;
+use crate::config::{Settings, SlowFraction};
 use crate::worker::Worker;
 
 /// The ANB video API and its worker: aforo's system under test.
@@ -32,6 +32,17 @@ enum Command {
         /// Address to listen on (overrides ANB_BIND; port 0 picks a free port).
         #[arg(long)]
         bind: Option<SocketAddr>,
+    },
+    /// Seed 000's ML inference service: trains a random forest at start, then serves
+    /// /health, /info, /predict, /load-test and /metrics (target-stack/README.md).
+    Inference {
+        /// Address to listen on (overrides ANB_BIND; port 0 picks a free port).
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+        /// Share of /predict requests that sleep 0.5–2 s, as seed 000's app does with 0.1
+        /// (overrides ANB_INFERENCE_SLOW_FRACTION; default 0, off).
+        #[arg(long, value_parser = parse_slow_fraction)]
+        slow_fraction: Option<SlowFraction>,
     },
     /// Process videos from the queue.
     Worker {
@@ -56,6 +67,10 @@ enum Command {
         /// The load balancer's address.
         #[arg(long, default_value = "127.0.0.1:8080")]
         bind: SocketAddr,
+        /// What the web group runs (overrides the file's `app`): anb (the API, and a worker
+        /// group) or inference (seed 000's service, no worker group).
+        #[arg(long)]
+        app: Option<crate::stack::config::App>,
         /// Where metrics.csv and activities.jsonl are written.
         #[arg(long, default_value = "stack-telemetry")]
         telemetry: std::path::PathBuf,
@@ -144,6 +159,16 @@ pub async fn run() -> anyhow::Result<()> {
             let backends = Backends::connect(&settings).await?;
             serve_api(&settings, backends, shutdown_signal()).await
         }
+        Command::Inference {
+            bind,
+            slow_fraction,
+        } => {
+            settings.api.bind = bind.unwrap_or(settings.api.bind);
+            if let Some(fraction) = slow_fraction {
+                settings.inference.slow_fraction = fraction;
+            }
+            serve_inference(&settings, shutdown_signal()).await
+        }
         Command::Worker { concurrency } => {
             settings.worker.concurrency = concurrency.unwrap_or(settings.worker.concurrency).max(1);
             let backends = Backends::connect(&settings).await?;
@@ -174,10 +199,15 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Up {
             config,
             bind,
+            app,
             telemetry,
         } => {
+            let mut config = crate::stack::config::StackConfig::load(config.as_deref())?;
+            if let Some(app) = app {
+                config.app = app;
+            }
             let options = crate::stack::supervisor::StackOptions {
-                config: crate::stack::config::StackConfig::load(config.as_deref())?,
+                config,
                 binary: std::env::current_exe()
                     .context("cannot find this binary to run instances")?,
                 data_dir: settings.data_dir.clone(),
@@ -309,15 +339,58 @@ async fn serve_api(
 ) -> anyhow::Result<()> {
     let tokens = Tokens::new(&resolve_secret(settings)?, settings.auth.token_ttl);
     let state = AppState::new(backends, tokens, &settings.api);
-    let listener = TcpListener::bind(settings.api.bind)
+    let listener = listen(settings.api.bind, "API").await?;
+    api::serve(listener, state, shutdown).await?;
+    tracing::info!("API stopped");
+    Ok(())
+}
+
+/// Binds `bind` and says where it listens.
+async fn listen(bind: SocketAddr, service: &str) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(bind)
         .await
-        .with_context(|| format!("cannot listen on {}", settings.api.bind))?;
+        .with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
     // A machine-readable line on stdout: whoever started us (the local stack) learns the port.
     println!("listening on http://{address}");
-    tracing::info!(%address, "API listening");
-    api::serve(listener, state, shutdown).await?;
-    tracing::info!("API stopped");
+    tracing::info!(%address, "{service} listening");
+    Ok(listener)
+}
+
+fn parse_slow_fraction(raw: &str) -> Result<SlowFraction, String> {
+    raw.parse()
+}
+
+/// Trains seed 000's model, then serves it until `shutdown`.
+async fn serve_inference(
+    settings: &Settings,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let model = tokio::task::spawn_blocking(crate::inference::train)
+        .await
+        .context("training panicked")??;
+    let facts = model.facts();
+    tracing::info!(
+        trees = facts.trees,
+        samples = facts.training_samples,
+        training_time_ms = facts.training_time_ms,
+        training_accuracy = facts.training_accuracy,
+        "model trained"
+    );
+    let state = crate::inference::InferenceState::new(
+        Arc::new(model),
+        &settings.worker.instance_id,
+        settings.inference.slow_fraction,
+    );
+    let listener = listen(settings.api.bind, "inference service").await?;
+    crate::inference::serve(
+        listener,
+        state,
+        settings.api.limits.header_read_timeout,
+        shutdown,
+    )
+    .await?;
+    tracing::info!("inference service stopped");
     Ok(())
 }
 

@@ -40,6 +40,7 @@ pub const VARIABLES: &[&str] = &[
     "ANB_FFMPEG",
     "ANB_MAX_CLIP_SECS",
     "ANB_BUMPER_SECS",
+    "ANB_INFERENCE_SLOW_FRACTION",
     "ANB_INSTANCE_ID",
     "AWS_REGION",
     "AWS_ENDPOINT_URL",
@@ -67,6 +68,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub api: ApiSettings,
     pub worker: WorkerSettings,
+    pub inference: InferenceSettings,
     pub aws: AwsSettings,
 }
 
@@ -349,6 +351,49 @@ pub struct WorkerSettings {
     pub instance_id: String,
 }
 
+/// The inference service's options (`target-stack inference`, seed 000's app).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InferenceSettings {
+    /// The share of `/predict` requests that sleep 0.5–2 s before answering, as seed 000's
+    /// app does with 0.1; 0 (the default) turns it off.
+    pub slow_fraction: SlowFraction,
+}
+
+/// A share of requests in `0.0..=1.0`.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct SlowFraction(f64);
+
+impl SlowFraction {
+    pub const OFF: Self = Self(0.0);
+
+    pub fn new(value: f64) -> Result<Self, String> {
+        if (0.0..=1.0).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err(format!(
+                "{value} is not a share of requests: use a number from 0 (off) to 1 (every \
+                 request); seed 000 uses 0.1"
+            ))
+        }
+    }
+
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl FromStr for SlowFraction {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let value: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not a number; use a share from 0 to 1, e.g. 0.1"))?;
+        Self::new(value)
+    }
+}
+
 fn default_instance_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -443,6 +488,9 @@ impl Settings {
                 max_clip: seconds(&get, "ANB_MAX_CLIP_SECS", 30.0)?,
                 bumper: seconds(&get, "ANB_BUMPER_SECS", 2.5)?,
                 instance_id: get("ANB_INSTANCE_ID").unwrap_or_else(default_instance_id),
+            },
+            inference: InferenceSettings {
+                slow_fraction: parsed(&get, "ANB_INFERENCE_SLOW_FRACTION", SlowFraction::OFF)?,
             },
             aws: AwsSettings {
                 region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
@@ -713,6 +761,25 @@ mod tests {
         ] {
             let err = settings(&[(name, value)]).unwrap_err().to_string();
             assert!(err.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_inference_slow_fraction_is_off_by_default_and_a_share() {
+        assert_eq!(
+            settings(&[]).unwrap().inference.slow_fraction,
+            SlowFraction::OFF
+        );
+        let s = settings(&[("ANB_INFERENCE_SLOW_FRACTION", "0.1")]).unwrap();
+        assert_eq!(s.inference.slow_fraction.get(), 0.1);
+        for bad in ["1.5", "-0.1", "ten", "NaN"] {
+            let err = settings(&[("ANB_INFERENCE_SLOW_FRACTION", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("ANB_INFERENCE_SLOW_FRACTION") && err.contains("from 0"),
+                "{err}"
+            );
         }
     }
 

@@ -1,6 +1,7 @@
 //! The system under test: the ANB Rising Stars video API, its video worker, and the
 //! backends they run on (embedded: SQLite, a directory, a durable local queue; AWS:
-//! PostgreSQL, S3, SQS).
+//! PostgreSQL, S3, SQS); and seed 000's ML inference service ([`inference`]), a second
+//! system under test that the local stack and the AWS template can run instead.
 //!
 //! The binary in `main.rs` is a thin shell over [`cli::run`]. Everything here knows nothing
 //! about how it is measured: aforo's load generator and analyzer talk to it only over HTTP
@@ -14,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod inference;
 pub mod inject;
 pub mod queue;
 pub mod stack;

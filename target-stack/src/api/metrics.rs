@@ -4,6 +4,7 @@
 //! The route label is the matched route template (`/api/videos/{video_id}`), never the raw
 //! path, so label cardinality stays bounded whatever clients send.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -16,8 +17,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use super::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -87,14 +86,14 @@ impl HttpMetrics {
     }
 }
 
-/// Middleware: counts and times every request.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Middleware: counts and times every request. Any router can use it (the API, the
+/// inference service): `from_fn_with_state(metrics, track)`.
+pub async fn track(State(metrics): State<Arc<HttpMetrics>>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = request.method().to_string();
-    let metrics = &state.metrics;
     metrics.in_flight.inc();
     let started = Instant::now();
     let response = next.run(request).await;
@@ -117,13 +116,13 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
-/// `GET /metrics`.
-pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`, for any router whose state gives an `Arc<HttpMetrics>`.
+pub async fn render(State(metrics): State<Arc<HttpMetrics>>) -> impl IntoResponse {
     (
         [(
             CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.encode(),
+        metrics.encode(),
     )
 }

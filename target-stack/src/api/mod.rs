@@ -7,7 +7,7 @@ mod extract;
 mod health;
 pub mod limits;
 mod media;
-mod metrics;
+pub mod metrics;
 pub mod openapi;
 mod public;
 pub mod throttle;
@@ -69,6 +69,12 @@ impl AppState {
     }
 }
 
+impl axum::extract::FromRef<AppState> for Arc<HttpMetrics> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.metrics)
+    }
+}
+
 /// Room for the upload form's boundaries, part headers and title around the file.
 const FORM_OVERHEAD_BYTES: u64 = 64 * 1024;
 
@@ -98,19 +104,26 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/openapi.json", get(openapi::document));
     let read_body = axum::middleware::from_fn_with_state(state.clone(), limits::read_body);
-    Router::new()
+    let routes = Router::new()
         .nest("/api", api.layer(read_body).merge(upload))
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::render))
-        .fallback(error::no_route)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
+        .fallback(error::no_route);
+    outer_layers(routes, Arc::clone(&state.metrics)).with_state(state)
+}
+
+/// What every service of this binary wraps its routes in (the API, the inference service):
+/// request metrics, tracing, a caught panic as 500, and the JSON error shape for answers
+/// axum or a layer gives itself.
+pub fn outer_layers<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    metrics: Arc<HttpMetrics>,
+) -> Router<S> {
+    routes
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .layer(axum::middleware::map_response(error::json_errors))
-        .with_state(state)
 }
 
 /// Serves until `shutdown` resolves, then stops taking connections and lets requests in
@@ -125,7 +138,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let header_read_timeout = state.limits.header_read_timeout;
-    let app = router(state);
+    serve_router(listener, router(state), header_read_timeout, shutdown).await
+}
+
+/// [`serve`]'s connection loop for any router (the inference service uses it too): each
+/// connection gets `header_read_timeout` for a request's head, `ConnectInfo`, and a graceful
+/// end when `shutdown` resolves.
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (stopping, _) = tokio::sync::watch::channel(false);
     let (open, _) = tokio::sync::watch::channel(0_usize);
     tokio::pin!(shutdown);

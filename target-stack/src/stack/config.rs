@@ -1,5 +1,5 @@
-//! The local stack's configuration (`stack.toml`): the two groups' sizes and policies, the
-//! load balancer's health checks, and per-instance resources. The defaults live in
+//! The local stack's configuration (`stack.toml`): which app the web group runs, the two
+//! groups' sizes and policies, the load balancer's health checks, and per-instance resources. The defaults live in
 //! `default-stack.toml` next to this file, which documents every key; each top-level key or
 //! section a user's file names replaces the default one whole (a `[web]` without policies
 //! has none), and the sections it leaves out keep their defaults.
@@ -17,12 +17,32 @@ pub const DEFAULT_TOML: &str = include_str!("default-stack.toml");
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StackConfig {
+    /// What the web group runs; with [`App::Inference`] there is no worker group.
+    pub app: App,
     #[serde(rename = "health_check_grace_secs", deserialize_with = "secs")]
     pub health_check_grace: Duration,
     pub instance: InstanceConfig,
     pub balancer: LbConfig,
     pub web: GroupSpec,
     pub worker: GroupSpec,
+}
+
+/// The system the stack runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum App {
+    /// The ANB video API in the web group and its video worker in the worker group.
+    #[default]
+    Anb,
+    /// Seed 000's ML inference service in the web group, and no worker group.
+    Inference,
+}
+
+impl App {
+    /// Whether the stack has a worker group (and so needs the database and queue).
+    pub fn has_workers(self) -> bool {
+        self == Self::Anb
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -72,6 +92,15 @@ impl StackConfig {
         Ok(config)
     }
 
+    /// The groups the stack runs: the web group, and the worker group when the app has one.
+    pub fn groups(&self) -> Vec<&GroupSpec> {
+        let mut groups = vec![&self.web];
+        if self.app.has_workers() {
+            groups.push(&self.worker);
+        }
+        groups
+    }
+
     /// What the stack runs as, for the run directory's `stack.json`.
     pub fn describe(&self) -> rundir::StackDescription {
         let b = &self.balancer;
@@ -95,7 +124,8 @@ impl StackConfig {
             worker_concurrency: self.instance.worker_concurrency,
             balancer: balancer.to_string(),
             balancer_settings: Some(balancer),
-            groups: [&self.web, &self.worker]
+            groups: self
+                .groups()
                 .into_iter()
                 .map(|g| {
                     let policies: Vec<rundir::PolicyDescription> =
@@ -160,6 +190,30 @@ mod tests {
             d.balancer
                 .starts_with("least outstanding requests; /health every 5 s")
         );
+    }
+
+    #[test]
+    fn the_inference_app_has_only_the_web_group_with_the_seeds_policies() {
+        let anb = StackConfig::load(None).unwrap();
+        assert_eq!(anb.app, App::Anb);
+        assert_eq!(anb.describe().groups.len(), 2);
+        let config = StackConfig::parse("app = \"inference\"\n", "inference.toml").unwrap();
+        assert_eq!(config.app, App::Inference);
+        let d = config.describe();
+        assert_eq!(d.groups.len(), 1, "no worker group: {d:?}");
+        assert_eq!(d.groups[0].name, "web");
+        // Seed 000: target tracking on CPU 70 % and on requests per target.
+        assert_eq!(
+            d.groups[0].policies,
+            [
+                "web-cpu-70: target tracking, average CPU % at 70",
+                "web-requests-per-target: target tracking, requests/s per target at 50",
+            ]
+        );
+        let err = StackConfig::parse("app = \"video\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("anb") && err.contains("inference"), "{err}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! One instance of a group: a `target-stack api` or `target-stack worker` child process
+//! One instance of a group: a `target-stack api`, `inference` or `worker` child process
 //! sharing the stack's data directory (so all instances share one database, storage and
 //! queue, as EC2 instances share RDS, S3 and SQS), with its CPU use measured the way
 //! CloudWatch's CPUUtilization reports it and, where permitted, a CPU quota.
@@ -21,6 +21,8 @@ use super::cgroup::{CgroupSupport, CpuQuota};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Api,
+    /// Seed 000's inference service (`target-stack inference`), a web instance too.
+    Inference,
     Worker,
 }
 
@@ -28,8 +30,14 @@ impl Role {
     pub fn command(self) -> &'static str {
         match self {
             Role::Api => "api",
+            Role::Inference => "inference",
             Role::Worker => "worker",
         }
+    }
+
+    /// Whether instances of this role serve HTTP behind the balancer (the web group).
+    pub fn is_web(self) -> bool {
+        matches!(self, Role::Api | Role::Inference)
     }
 }
 
@@ -49,7 +57,7 @@ pub struct LaunchTemplate {
 pub struct Instance {
     pub id: u64,
     pub role: Role,
-    /// The API's address (None for workers).
+    /// The address a web instance listens on (None for workers).
     pub address: Option<SocketAddr>,
     pub launched_at: Instant,
     child: Child,
@@ -63,7 +71,7 @@ pub fn instance_name(id: u64) -> String {
 }
 
 impl Instance {
-    /// Starts the process and, for an API, waits until it says where it listens.
+    /// Starts the process and, for a web instance, waits until it says where it listens.
     pub async fn launch(
         template: &LaunchTemplate,
         id: u64,
@@ -80,7 +88,7 @@ impl Instance {
             .with_context(|| format!("cannot create {}", log_path.display()))?;
         let mut command = Command::new(&template.binary);
         command.arg(template.role.command());
-        if template.role == Role::Api {
+        if template.role.is_web() {
             command.args(["--bind", "127.0.0.1:0"]);
         }
         command
@@ -89,7 +97,7 @@ impl Instance {
             .env("ANB_INSTANCE_ID", instance_name(id))
             .envs(template.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(if template.role == Role::Api {
+            .stdout(if template.role.is_web() {
                 Stdio::piped()
             } else {
                 Stdio::null()
@@ -118,9 +126,10 @@ impl Instance {
             },
             _ => None,
         };
-        let address = match template.role {
-            Role::Api => Some(read_address(&mut child, &log_path).await?),
-            Role::Worker => None,
+        let address = if template.role.is_web() {
+            Some(read_address(&mut child, &log_path).await?)
+        } else {
+            None
         };
         Ok(Self {
             id,
@@ -198,7 +207,7 @@ async fn read_address(child: &mut Child, log: &Path) -> anyhow::Result<SocketAdd
     .await;
     match found {
         Ok(Some(address)) => Ok(address),
-        _ => bail!("the API instance did not start; see {}", log.display()),
+        _ => bail!("the web instance did not start; see {}", log.display()),
     }
 }
 

@@ -20,7 +20,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::cgroup::CgroupSupport;
-use super::config::StackConfig;
+use super::config::{App, StackConfig};
 use super::instance::{Instance, LaunchTemplate, Role, instance_name};
 use super::lb::{LbWindow, LoadBalancer, TargetState};
 use super::policy::{Change, Decision, Group, InstanceId, Sample};
@@ -198,7 +198,9 @@ struct Supervisor {
     config: StackConfig,
     started: Instant,
     balancer: LoadBalancer,
-    backends: Backends,
+    /// The shared database and queue; None when the app has no worker group (inference),
+    /// which needs neither.
+    backends: Option<Backends>,
     cgroups: CgroupSupport,
     next_id: AtomicU64,
     groups: Vec<GroupRuntime>,
@@ -220,8 +222,14 @@ pub async fn up(options: StackOptions) -> anyhow::Result<RunningStack> {
         _ => std::env::var(k).ok(),
     })
     .context("invalid configuration for the stack's backends")?;
-    // Connecting migrates, once, before instances race to do it.
-    let backends = Backends::connect(&settings).await?;
+    let mut config = options.config.clone();
+    // Connecting migrates, once, before instances race to do it. The inference service
+    // has no backends: nothing to connect.
+    let backends = if config.app.has_workers() {
+        Some(Backends::connect(&settings).await?)
+    } else {
+        None
+    };
     let cgroups = CgroupSupport::detect();
     if let CgroupSupport::Unavailable { why } = &cgroups {
         tracing::warn!(
@@ -231,14 +239,15 @@ pub async fn up(options: StackOptions) -> anyhow::Result<RunningStack> {
             "warning: no CPU quotas for instances ({why}); scaling out adds processes, not CPU"
         );
     }
-    let mut config = options.config.clone();
-    // Workers exit at start without ffmpeg; a group of them would relaunch forever.
-    let ffmpeg = crate::worker::Pipeline::new(&settings.worker).await;
-    if let Err(e) = ffmpeg {
-        eprintln!("warning: the worker group is empty: {e}");
-        config.worker.min = 0;
-        config.worker.max = 0;
-        config.worker.desired = Some(0);
+    if config.app.has_workers() {
+        // Workers exit at start without ffmpeg; a group of them would relaunch forever.
+        let ffmpeg = crate::worker::Pipeline::new(&settings.worker).await;
+        if let Err(e) = ffmpeg {
+            eprintln!("warning: the worker group is empty: {e}");
+            config.worker.min = 0;
+            config.worker.max = 0;
+            config.worker.desired = Some(0);
+        }
     }
     let balancer = LoadBalancer::start(options.bind, config.balancer.clone()).await?;
     let template = |role| LaunchTemplate {
@@ -251,20 +260,24 @@ pub async fn up(options: StackOptions) -> anyhow::Result<RunningStack> {
         )],
         cpus: Some(config.instance.cpus),
     };
-    let groups = vec![
-        GroupRuntime {
-            role: Role::Api,
-            policy: Group::new(config.web.clone())?,
-            template: template(Role::Api),
-            instances: BTreeMap::new(),
-        },
-        GroupRuntime {
+    let web_role = match config.app {
+        App::Anb => Role::Api,
+        App::Inference => Role::Inference,
+    };
+    let mut groups = vec![GroupRuntime {
+        role: web_role,
+        policy: Group::new(config.web.clone())?,
+        template: template(web_role),
+        instances: BTreeMap::new(),
+    }];
+    if config.app.has_workers() {
+        groups.push(GroupRuntime {
             role: Role::Worker,
             policy: Group::new(config.worker.clone())?,
             template: template(Role::Worker),
             instances: BTreeMap::new(),
-        },
-    ];
+        });
+    }
     let metrics_path = options.telemetry_dir.join(rundir::METRICS_FILE);
     let activities_path = options.telemetry_dir.join(rundir::ACTIVITIES_FILE);
     // What the stack runs as (after the ffmpeg check above), for the runs' reports.
@@ -425,7 +438,7 @@ impl Supervisor {
         group.policy.terminated(InstanceId(id));
         if let Some(instance) = group.instances.remove(&id) {
             let balancer = self.balancer.clone();
-            let is_web = group.role == Role::Api;
+            let is_web = group.role.is_web();
             tokio::spawn(async move {
                 if is_web {
                     balancer.deregister(id).await;
@@ -439,14 +452,20 @@ impl Supervisor {
         let now = self.now();
         let window = self.balancer.take_window();
         let targets = self.balancer.targets();
-        let depth = self.backends.queue.depth().await.ok();
-        // Tasks each worker has open: the busy workers, protected from scale-in.
-        let open_runs = match self.backends.db.open_task_runs().await {
-            Ok(open) => Some(open),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the workers' open task runs");
-                None
+        let (depth, open_runs) = match &self.backends {
+            Some(backends) => {
+                let depth = backends.queue.depth().await.ok();
+                // Tasks each worker has open: the busy workers, protected from scale-in.
+                let open_runs = match backends.db.open_task_runs().await {
+                    Ok(open) => Some(open),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the workers' open task runs");
+                        None
+                    }
+                };
+                (depth, open_runs)
             }
+            None => (None, None),
         };
         let mut seconds = Vec::new();
         let mut decisions = Vec::new();
@@ -622,7 +641,7 @@ impl Supervisor {
         for (id, instance) in group.instances.iter_mut() {
             if !instance.is_running() {
                 failed.push((*id, "the instance's process exited"));
-            } else if group.role == Role::Api
+            } else if group.role.is_web()
                 && instance.launched_at.elapsed() > grace
                 && targets
                     .iter()
@@ -673,7 +692,7 @@ impl Supervisor {
         sample.avg_cpu = avg_cpu;
         let mut busy = None;
         match group.role {
-            Role::Api => {
+            Role::Api | Role::Inference => {
                 if !in_service.is_empty() {
                     let seconds = window.duration.as_secs_f64().max(1e-3);
                     sample.requests_per_target =

@@ -29,6 +29,15 @@ pub fn missing(service: &str, how: &str) {
     );
 }
 
+/// Sends SIGTERM to `pid` (how systemd, a balancer's owner or `up` stop a process).
+pub fn sigterm(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM {pid}");
+}
+
 /// ffmpeg and ffprobe on PATH, or a skip (a failure in CI).
 pub fn have_ffmpeg() -> bool {
     let ok = ["ffmpeg", "ffprobe"].iter().all(|tool| {

@@ -6,6 +6,7 @@ mod helpers;
 mod api;
 mod backends;
 mod contract;
+mod inference;
 mod inject;
 mod lb;
 mod limits;

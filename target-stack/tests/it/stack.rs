@@ -564,3 +564,119 @@ async fn operators_see_status_scale_and_kill_through_the_cli() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("target-stack up"));
 }
+
+/// Seed 000's system on the local stack: the inference service as the web group, with its
+/// target tracking on CPU 70 % and requests per target, and no worker group.
+const INFERENCE_WEB: &str = r#"
+[web]
+name = "web"
+min = 1
+max = 2
+warmup_secs = 0.5
+
+[[web.policies]]
+type = "target_tracking"
+name = "web-cpu-70"
+metric = "avg_cpu"
+target = 70.0
+
+[[web.policies]]
+type = "target_tracking"
+name = "web-requests-per-target"
+metric = "requests_per_target"
+target = 50.0
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_with_the_inference_app_answers_predictions_through_the_balancer() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("stack.toml");
+    std::fs::write(
+        &config,
+        format!("health_check_grace_secs = 5.0\n{FAST_CHECKS}{INFERENCE_WEB}"),
+    )
+    .unwrap();
+    let data_dir = dir.path().join("data");
+    let telemetry = dir.path().join("telemetry");
+    let mut up = tokio::process::Command::new(env!("CARGO_BIN_EXE_target-stack"))
+        .arg("up")
+        .args(["--app", "inference", "--bind", "127.0.0.1:0"])
+        .arg("--config")
+        .arg(&config)
+        .arg("--telemetry")
+        .arg(&telemetry)
+        .env("ANB_DATA_DIR", &data_dir)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(up.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(90), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                return url.trim().to_string();
+            }
+        }
+        panic!("`up` ended without saying where it listens")
+    })
+    .await
+    .expect("the stack starts within 90 s");
+
+    let client = reqwest::Client::new();
+    let features: Vec<f64> = (0..20).map(|i| i as f64 / 20.0).collect();
+    for _ in 0..5 {
+        let response = client
+            .post(format!("{url}/predict"))
+            .json(&serde_json::json!({ "features": features }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(body["prediction"].as_u64().unwrap() < 2, "{body}");
+        assert_eq!(body["instance_id"], "i-local-0001", "{body}");
+    }
+    let refused = client
+        .post(format!("{url}/predict"))
+        .json(&serde_json::json!({ "features": [1, 2, 3] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400, "the balancer passes the 400 on");
+
+    // One group, web, running the inference role; no worker group, no database.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_target-stack"))
+        .args(["status", "--json"])
+        .env("ANB_DATA_DIR", &data_dir)
+        .output()
+        .unwrap();
+    let status: target_stack::stack::supervisor::StackStatus =
+        serde_json::from_slice(&status.stdout).unwrap();
+    let names: Vec<&str> = status.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["web"]);
+    let stack: rundir::StackDescription =
+        serde_json::from_slice(&std::fs::read(telemetry.join("stack.json")).unwrap()).unwrap();
+    assert_eq!(stack.groups.len(), 1);
+    assert!(
+        stack.groups[0].policies[0].contains("average CPU % at 70")
+            && stack.groups[0].policies[1].contains("requests/s per target at 50"),
+        "{:?}",
+        stack.groups[0].policies
+    );
+    assert!(!data_dir.join("anb.sqlite3").exists(), "no database for inference");
+    assert!(
+        std::fs::read_dir(data_dir.join("logs"))
+            .unwrap()
+            .flatten()
+            .any(|f| f.file_name().to_string_lossy().starts_with("inference-i-local-")),
+        "the web instance runs `target-stack inference`"
+    );
+
+    crate::helpers::sigterm(up.id().unwrap());
+    let exit = tokio::time::timeout(Duration::from_secs(60), up.wait())
+        .await
+        .expect("the stack stops on SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "{exit}");
+}

@@ -139,7 +139,7 @@ fn user_data_installs_this_build_as_valid_systemd_services() {
         "dlq_url": "https://sqs.us-east-1.amazonaws.com/123456789012/aforo-tasks-dlq",
         "bucket": "aforo-videos", "db_host": "aforo-db.example.internal", "db_name": "anb",
         "db_secret_arn": db_secret.trim(), "jwt_secret_arn": jwt_secret.trim(),
-        "worker_concurrency": "2", "visibility_secs": "600",
+        "worker_concurrency": "2", "visibility_secs": "600", "inference_slow_fraction": "0.1",
     });
     aws(&[
         "ssm",
@@ -152,16 +152,19 @@ fn user_data_installs_this_build_as_valid_systemd_services() {
         &config.to_string(),
     ]);
 
-    for (launch_template, unit, command) in [
-        ("WebLaunchTemplate", "aforo-web.service", "api"),
-        ("WorkerLaunchTemplate", "aforo-worker.service", "worker"),
+    // App=inference: the same web launch template runs seed 000's service instead.
+    for (launch_template, app, unit, command) in [
+        ("WebLaunchTemplate", "anb", "aforo-web.service", "api"),
+        ("WorkerLaunchTemplate", "anb", "aforo-worker.service", "worker"),
+        ("WebLaunchTemplate", "inference", "aforo-web.service", "inference"),
     ] {
-        let root = scratch.path().join(unit);
+        let root = scratch.path().join(format!("{app}-{unit}"));
         std::fs::create_dir_all(&root).unwrap();
         let script = user_data(
             launch_template,
             &[
                 ("AWS::Region", "us-east-1"),
+                ("App", app),
                 ("InstanceConfig", &config_name),
                 ("ArtifactBucket", &bucket),
                 ("ArtifactKey", "artifacts/release.tar.gz"),
@@ -236,6 +239,7 @@ fn user_data_installs_this_build_as_valid_systemd_services() {
             "ANB_BIND=0.0.0.0:8080",
             // Behind the ALB only: its X-Forwarded-For entry names the client to throttle.
             "ANB_TRUST_FORWARDED_FOR=true",
+            "ANB_INFERENCE_SLOW_FRACTION=0.1",
         ] {
             assert!(
                 env.lines().any(|l| l == expected),

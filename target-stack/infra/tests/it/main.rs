@@ -1,8 +1,9 @@
 //! The templates, checked the way CI and a deployment would: cfn-lint, the listeners with and
-//! without a certificate, the policy rules,
+//! without a certificate, the inference app's variant, the policy rules,
 //! AWS Academy's limits, and a deployment into the moto server whose outputs the lookup
 //! resolves.
 
+mod app;
 mod lint;
 mod listeners;
 mod moto;
