@@ -173,3 +173,73 @@ fn the_escenario1_file_and_scenario1_make_the_same_step_mix() {
     // Five degrees of freedom: P(χ² > 20.5) = 0.001.
     assert!(chi2 < 20.5, "χ² = {chi2:.1}: {file:?} against {builtin:?}");
 }
+
+/// Issue 19's first criterion: the inference example against `target-stack inference`
+/// writes a run whose requests.csv names the file's steps, without errors.
+#[test]
+fn the_inference_example_loads_seed_000s_service() {
+    if !crate::runs::target_stack_is_built() {
+        return;
+    }
+    let _turn = crate::helpers::exclusive_blocking();
+    let exe = Path::new(env!("CARGO_BIN_EXE_loadgen")).with_file_name("target-stack");
+    let data = tempfile::tempdir().unwrap();
+    let mut service = std::process::Command::new(exe)
+        .args(["inference", "--bind", "127.0.0.1:0"])
+        .env("ANB_DATA_DIR", data.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(service.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_string();
+    let out = tempfile::tempdir().unwrap();
+    let output = loadgen(&[
+        "run",
+        example("ml-inference.toml").to_str().unwrap(),
+        "--host",
+        &url,
+        "--users",
+        "4",
+        "--duration",
+        "5s",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let _ = service.kill();
+    assert!(output.status.success(), "{}", text(&output));
+    let run = read_run(&only_run(out.path()));
+    let by_step = crate::helpers::requests_by_endpoint(&run.requests);
+    assert!(
+        by_step
+            .get("predict")
+            .is_some_and(|(requests, _)| *requests >= 5),
+        "{by_step:?}"
+    );
+    assert!(
+        by_step
+            .keys()
+            .all(|step| ["predict", "info", "health", "load_test"].contains(&step.as_str()))
+    );
+    assert!(
+        by_step.values().all(|(_, errors)| *errors == 0),
+        "{by_step:?}"
+    );
+    assert_eq!(run.manifest.scenario, "ml-inference");
+    assert!(
+        run.manifest
+            .workload
+            .scenario_file
+            .as_deref()
+            .is_some_and(|f| f.ends_with("ml-inference.toml"))
+    );
+}

@@ -88,7 +88,11 @@ impl HttpMetrics {
 
 /// Middleware: counts and times every request. Any router can use it (the API, the
 /// inference service): `from_fn_with_state(metrics, track)`.
-pub async fn track(State(metrics): State<Arc<HttpMetrics>>, request: Request, next: Next) -> Response {
+pub async fn track(
+    State(metrics): State<Arc<HttpMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()

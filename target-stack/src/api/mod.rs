@@ -120,7 +120,10 @@ pub fn outer_layers<S: Clone + Send + Sync + 'static>(
     metrics: Arc<HttpMetrics>,
 ) -> Router<S> {
     routes
-        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .layer(axum::middleware::map_response(error::json_errors))

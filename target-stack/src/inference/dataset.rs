@@ -52,10 +52,14 @@ impl Dataset {
         for i in 0..samples {
             // Clusters take turns, so each class gets half the samples.
             let cluster = i % clusters;
-            let normal: Vec<f64> = (0..INFORMATIVE).map(|_| standard_normal(&mut rng)).collect();
+            let normal: Vec<f64> = (0..INFORMATIVE)
+                .map(|_| standard_normal(&mut rng))
+                .collect();
             let mut row = [0.0; FEATURES];
             for (j, value) in row.iter_mut().take(INFORMATIVE).enumerate() {
-                let mixed: f64 = (0..INFORMATIVE).map(|k| normal[k] * mixes[cluster][k][j]).sum();
+                let mixed: f64 = (0..INFORMATIVE)
+                    .map(|k| normal[k] * mixes[cluster][k][j])
+                    .sum();
                 *value = mixed + centroids[cluster][j];
             }
             for j in 0..INFORMATIVE {
@@ -154,7 +158,10 @@ mod tests {
             let strongest = (0..INFORMATIVE)
                 .map(|i| correlation(&data, i, r).abs())
                 .fold(0.0, f64::max);
-            assert!(strongest > 0.2, "feature {r}: strongest correlation {strongest}");
+            assert!(
+                strongest > 0.2,
+                "feature {r}: strongest correlation {strongest}"
+            );
         }
     }
 

@@ -60,11 +60,7 @@ impl InferenceState {
 /// Seed 000's model: [`TREES`] trees on [`dataset::SAMPLES`] samples made from
 /// [`dataset::SEED`].
 pub fn train() -> Result<Model, TrainError> {
-    Model::train(
-        &Dataset::synthetic(dataset::SEED),
-        TREES,
-        dataset::SEED,
-    )
+    Model::train(&Dataset::synthetic(dataset::SEED), TREES, dataset::SEED)
 }
 
 pub fn router(state: InferenceState) -> Router {

@@ -157,7 +157,10 @@ mod tests {
         let (_, model) = trained();
         let facts = model.facts();
         assert!(facts.training_accuracy > 0.8, "{facts:?}");
-        assert_eq!((facts.trees, facts.features, facts.training_samples), (50, 20, 1000));
+        assert_eq!(
+            (facts.trees, facts.features, facts.training_samples),
+            (50, 20, 1000)
+        );
         assert!(facts.training_time_ms > 0.0);
     }
 

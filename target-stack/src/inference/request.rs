@@ -60,10 +60,7 @@ impl Features {
         let Value::Array(items) = features else {
             return Err(refused(
                 "invalid_features",
-                format!(
-                    "\"features\" is {}, not a list; {EXAMPLE}",
-                    kind(features)
-                ),
+                format!("\"features\" is {}, not a list; {EXAMPLE}", kind(features)),
             ));
         };
         if items.len() != FEATURES {
@@ -114,7 +111,9 @@ pub fn load_test_duration(raw: Option<&str>) -> Result<Duration, Refused> {
     let seconds: f64 = raw.trim().parse().map_err(|_| {
         refused(
             "invalid_duration",
-            format!("duration={raw:?} is not a number of seconds; use 0 to {max}, e.g. duration=10"),
+            format!(
+                "duration={raw:?} is not a number of seconds; use 0 to {max}, e.g. duration=10"
+            ),
         )
     })?;
     if !seconds.is_finite() || seconds < 0.0 {
@@ -163,9 +162,21 @@ mod tests {
             (b"{\"features\": [1, 2", "invalid_json", "not valid JSON"),
             (b"[1, 2]", "invalid_features", "a list, not an object"),
             (b"{}", "invalid_features", "no \"features\" field"),
-            (&body("\"1,2,3\""), "invalid_features", "the string \"1,2,3\", not a list"),
-            (&body("[1, 2, 3]"), "wrong_feature_count", "has 3 numbers; the model takes exactly 20"),
-            (&body(&format!("[{}]", ["1"; 21].join(","))), "wrong_feature_count", "has 21"),
+            (
+                &body("\"1,2,3\""),
+                "invalid_features",
+                "the string \"1,2,3\", not a list",
+            ),
+            (
+                &body("[1, 2, 3]"),
+                "wrong_feature_count",
+                "has 3 numbers; the model takes exactly 20",
+            ),
+            (
+                &body(&format!("[{}]", ["1"; 21].join(","))),
+                "wrong_feature_count",
+                "has 21",
+            ),
             (
                 &body(&format!("[\"a\", {}]", ["1"; 19].join(","))),
                 "invalid_features",
@@ -176,7 +187,11 @@ mod tests {
                 "invalid_features",
                 "features[19] is null",
             ),
-            (&body(&format!("[1e999, {}]", ["1"; 19].join(","))), "invalid_json", "not valid JSON"),
+            (
+                &body(&format!("[1e999, {}]", ["1"; 19].join(","))),
+                "invalid_json",
+                "not valid JSON",
+            ),
         ];
         for (input, code, words) in cases {
             let err = Features::from_json(input).unwrap_err();

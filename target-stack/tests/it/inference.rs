@@ -134,9 +134,17 @@ async fn bad_predictions_are_refused_with_the_problem_and_the_fix() {
             "invalid_features",
             "features[4] is the string \"five\", not a number",
         ),
-        ("{\"features\": [1, 2,".into(), "invalid_json", "not valid JSON"),
+        (
+            "{\"features\": [1, 2,".into(),
+            "invalid_json",
+            "not valid JSON",
+        ),
         ("".into(), "invalid_json", "empty"),
-        ("{\"inputs\": []}".into(), "invalid_features", "no \"features\" field"),
+        (
+            "{\"inputs\": []}".into(),
+            "invalid_features",
+            "no \"features\" field",
+        ),
     ];
     for (body, code, words) in cases {
         let (status, error) = app.predict_raw(body.clone()).await;
@@ -146,10 +154,7 @@ async fn bad_predictions_are_refused_with_the_problem_and_the_fix() {
         assert!(message.contains(words), "{body}: {message}");
     }
     // A body far larger than a sample is refused before it is parsed.
-    let huge = format!(
-        "{{\"features\": [{}]}}",
-        vec!["1.0"; 10_000].join(",")
-    );
+    let huge = format!("{{\"features\": [{}]}}", vec!["1.0"; 10_000].join(","));
     let (status, error) = app.predict_raw(huge).await;
     assert_eq!(status, 413, "{error}");
     assert_eq!(error["error"], "body_too_large");
@@ -201,7 +206,11 @@ async fn a_load_test_burns_cpu_for_its_duration_within_the_cap() {
     for (query, code, words) in [
         ("duration=31", "duration_too_long", "cap of 30 s"),
         ("duration=3600", "duration_too_long", "at most 30 s"),
-        ("duration=ten", "invalid_duration", "not a number of seconds"),
+        (
+            "duration=ten",
+            "invalid_duration",
+            "not a number of seconds",
+        ),
         ("duration=-1", "invalid_duration", "from 0 to 30"),
     ] {
         let asked = Instant::now();
@@ -241,7 +250,9 @@ async fn metrics_count_requests_as_the_apis_do() {
         "{text}"
     );
     assert!(
-        text.contains(r#"anb_http_request_duration_seconds_count{method="POST",route="/predict"} 4"#),
+        text.contains(
+            r#"anb_http_request_duration_seconds_count{method="POST",route="/predict"} 4"#
+        ),
         "{text}"
     );
 }
@@ -312,5 +323,8 @@ fn the_binary_serves_the_role_on_a_random_port_and_stops_on_sigterm() {
         .unwrap();
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("from 0") && stderr.contains("0.1"), "{stderr}");
+    assert!(
+        stderr.contains("from 0") && stderr.contains("0.1"),
+        "{stderr}"
+    );
 }

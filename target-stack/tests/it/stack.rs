@@ -664,12 +664,18 @@ async fn up_with_the_inference_app_answers_predictions_through_the_balancer() {
         "{:?}",
         stack.groups[0].policies
     );
-    assert!(!data_dir.join("anb.sqlite3").exists(), "no database for inference");
+    assert!(
+        !data_dir.join("anb.sqlite3").exists(),
+        "no database for inference"
+    );
     assert!(
         std::fs::read_dir(data_dir.join("logs"))
             .unwrap()
             .flatten()
-            .any(|f| f.file_name().to_string_lossy().starts_with("inference-i-local-")),
+            .any(|f| f
+                .file_name()
+                .to_string_lossy()
+                .starts_with("inference-i-local-")),
         "the web instance runs `target-stack inference`"
     );
 

@@ -155,8 +155,18 @@ fn user_data_installs_this_build_as_valid_systemd_services() {
     // App=inference: the same web launch template runs seed 000's service instead.
     for (launch_template, app, unit, command) in [
         ("WebLaunchTemplate", "anb", "aforo-web.service", "api"),
-        ("WorkerLaunchTemplate", "anb", "aforo-worker.service", "worker"),
-        ("WebLaunchTemplate", "inference", "aforo-web.service", "inference"),
+        (
+            "WorkerLaunchTemplate",
+            "anb",
+            "aforo-worker.service",
+            "worker",
+        ),
+        (
+            "WebLaunchTemplate",
+            "inference",
+            "aforo-web.service",
+            "inference",
+        ),
     ] {
         let root = scratch.path().join(format!("{app}-{unit}"));
         std::fs::create_dir_all(&root).unwrap();

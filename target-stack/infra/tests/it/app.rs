@@ -10,6 +10,10 @@ use crate::template;
 fn realized(app: &str) -> Value {
     let mut params = template::params("standard");
     params.insert("App".into(), json!(app));
+    // Seed 000's app at the template's defaults: no predictive or scheduled scaling (the
+    // standard parameters turn them on; the next test covers them).
+    params.remove("EnablePredictive");
+    params.remove("EnableSchedule");
     template::realize(&template::load("aforo.yaml"), &params)
 }
 
@@ -62,8 +66,8 @@ fn the_inference_app_has_a_web_group_and_no_worker_group() {
         .clone();
     assert_eq!(ingress.len(), 1, "{ingress:?}");
     // The web instances are told which app to run.
-    let user_data = resources(&inference)["WebLaunchTemplate"]["Properties"]
-        ["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+    let user_data = resources(&inference)["WebLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+        ["UserData"]["Fn::Base64"]["Fn::Sub"]
         .as_str()
         .unwrap();
     assert!(user_data.contains("AFORO_APP=${App}"), "{user_data}");
@@ -75,7 +79,10 @@ fn predictive_and_scheduled_scaling_are_available_and_off_by_default() {
     params.insert("App".into(), json!("inference"));
     let off = template::realize(&template::load("aforo.yaml"), &params);
     for name in ["WebPredictivePolicy", "ScheduledUp", "ScheduledDown"] {
-        assert!(!resources(&off).contains_key(name), "{name} is on by default");
+        assert!(
+            !resources(&off).contains_key(name),
+            "{name} is on by default"
+        );
     }
     params.insert("EnablePredictive".into(), json!("ForecastAndScale"));
     params.insert("EnableSchedule".into(), json!("true"));
@@ -110,21 +117,26 @@ fn nothing_refers_to_a_resource_left_out() {
 }
 
 fn walk(v: &Value, known: &BTreeSet<String>, locals: &BTreeSet<String>, out: &mut Vec<String>) {
-    let check = |name: &str, out: &mut Vec<String>| {
+    fn check(
+        name: &str,
+        known: &BTreeSet<String>,
+        locals: &BTreeSet<String>,
+        out: &mut Vec<String>,
+    ) {
         let name = name.split('.').next().unwrap();
         if !(name.starts_with("AWS::") || known.contains(name) || locals.contains(name)) {
             out.push(name.to_string());
         }
-    };
+    }
     match v {
         Value::Object(map) => {
             if let Some(Value::String(name)) = map.get("Ref") {
-                check(name, out);
+                check(name, known, locals, out);
             }
             if let Some(target) = map.get("Fn::GetAtt") {
                 match target {
-                    Value::Array(parts) => check(parts[0].as_str().unwrap(), out),
-                    Value::String(s) => check(s, out),
+                    Value::Array(parts) => check(parts[0].as_str().unwrap(), known, locals, out),
+                    Value::String(s) => check(s, known, locals, out),
                     _ => {}
                 }
             }
@@ -143,7 +155,7 @@ fn walk(v: &Value, known: &BTreeSet<String>, locals: &BTreeSet<String>, out: &mu
                     let name = &text[i + 2..i + 2 + text[i + 2..].find('}').unwrap()];
                     // `${!x}` is a literal `${x}` in the result.
                     if !name.starts_with('!') {
-                        check(name, out);
+                        check(name, known, &locals, out);
                     }
                 }
                 for value in vars.values() {
