@@ -216,6 +216,7 @@ fn the_inference_example_loads_seed_000s_service() {
         out.path().to_str().unwrap(),
     ]);
     let _ = service.kill();
+    let _ = service.wait();
     assert!(output.status.success(), "{}", text(&output));
     let run = read_run(&only_run(out.path()));
     let by_step = crate::helpers::requests_by_endpoint(&run.requests);
