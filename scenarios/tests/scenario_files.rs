@@ -269,10 +269,7 @@ check = { status = [201], body_contains = "added" }
 #[tokio::test]
 async fn checks_fail_answers_that_arrive_and_transport_errors_stay_apart() {
     let (url, _log) = shop().await;
-    let (_dir, path) = scenario_file(
-        r#"
-name = "checks"
-order = "sequence"
+    let steps = r#"
 [[steps]]
 name = "account"
 path = "/account"
@@ -281,28 +278,16 @@ check = { status = [200] }
 name = "items"
 path = "/items"
 check = { json = { "/items/0/id" = { equals = "b" } } }
-"#,
-    );
+"#;
     // `order` belongs under [settings]: an unknown top-level key is an error with its line.
+    let (_dir, path) = scenario_file(&format!("name = \"checks\"\norder = \"sequence\"\n{steps}"));
     let e = FileScenario::load(&path, &[], "t").unwrap_err();
-    assert_eq!(e.line, Some(3), "{e}");
+    assert_eq!(e.line, Some(2), "{e}");
     assert!(e.to_string().contains("order"), "{e}");
 
-    let (_dir, path) = scenario_file(
-        r#"
-name = "checks"
-[settings]
-order = "sequence"
-[[steps]]
-name = "account"
-path = "/account"
-check = { status = [200] }
-[[steps]]
-name = "items"
-path = "/items"
-check = { json = { "/items/0/id" = { equals = "b" } } }
-"#,
-    );
+    let (_dir, path) = scenario_file(&format!(
+        "name = \"checks\"\n[settings]\norder = \"sequence\"\n{steps}"
+    ));
     let scenario = FileScenario::load(&path, &[], "t").unwrap();
     let recorder = Collected::default();
     run_user(&scenario, &url, 0, 1, &recorder).await;
