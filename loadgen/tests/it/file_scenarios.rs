@@ -109,6 +109,43 @@ async fn think_time_makes_users_people_by_the_response_time_law() {
     assert!(law > 30.0 && law < 40.0, "{law}");
 }
 
+/// Pacing: each user's iterations start a fixed interval apart, whatever the answer time (2
+/// users, 250 ms: 8 requests a second), and the manifest says Z is unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pacing_spaces_each_users_iterations() {
+    let _turn = crate::helpers::exclusive().await;
+    let server = CalibrationServer::start(Behaviour {
+        delay: Duration::from_millis(2),
+        stall: None,
+        workers: None,
+    })
+    .await
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = crate::helpers::loadgen_async(&format!(
+        "run get --host {} --param path=/ --users 2 --duration 5s --pacing 250ms --out {}",
+        server.url(),
+        out.path().display()
+    ))
+    .await;
+    assert!(output.status.success(), "{}", text(&output));
+    let run = read_run(&only_run(out.path()));
+    assert_eq!(run.manifest.workload.pacing_s, Some(0.25));
+    assert_eq!(run.manifest.workload.think_time_s, None);
+    let mut per_second: BTreeMap<_, u64> = BTreeMap::new();
+    for row in &run.requests {
+        *per_second.entry(row.timestamp).or_default() += row.requests;
+    }
+    let counts: Vec<u64> = per_second.values().copied().collect();
+    let inner = &counts[1..counts.len() - 1];
+    let measured = inner.iter().sum::<u64>() as f64 / inner.len() as f64;
+    // Pacing is exact up to the timer's millisecond: 8 a second, give or take one.
+    assert!(
+        (measured - 8.0).abs() <= 1.0,
+        "{measured} req/s over {inner:?}"
+    );
+}
+
 /// The escenario-1 file and `scenario1` draw their steps alike: the draws of each step
 /// (requests plus skips) over two runs against the local target fit one distribution (a
 /// chi-square test of homogeneity at the 0.1 % level).
