@@ -48,19 +48,36 @@ fn check_describes_a_good_file_and_names_the_line_of_a_bad_one() {
     assert!(String::from_utf8_lossy(&output.stderr).contains(":5:"));
 }
 
+/// A server that answers in 2 ms: fast against think times and pacing.
+async fn fast_server() -> CalibrationServer {
+    CalibrationServer::start(Behaviour {
+        delay: Duration::from_millis(2),
+        stall: None,
+        workers: None,
+    })
+    .await
+    .unwrap()
+}
+
+/// Requests a second over the run's whole seconds (the first and last are partial), and
+/// those seconds' counts.
+fn inner_rate(run: &crate::helpers::ReadRun) -> (f64, Vec<u64>) {
+    let mut per_second: BTreeMap<_, u64> = BTreeMap::new();
+    for row in &run.requests {
+        *per_second.entry(row.timestamp).or_default() += row.requests;
+    }
+    let counts: Vec<u64> = per_second.values().copied().collect();
+    let inner = counts[1..counts.len() - 1].to_vec();
+    (inner.iter().sum::<u64>() as f64 / inner.len() as f64, inner)
+}
+
 /// N users thinking Z between answers of a server that takes R serve X = N / (R + Z): the
 /// interactive response-time law, which holds whatever the server as long as the generator
 /// keeps up (a 2 ms server and 100 ms of thinking: 4 users make 39 requests a second).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn think_time_makes_users_people_by_the_response_time_law() {
     let _turn = crate::helpers::exclusive().await;
-    let server = CalibrationServer::start(Behaviour {
-        delay: Duration::from_millis(2),
-        stall: None,
-        workers: None,
-    })
-    .await
-    .unwrap();
+    let server = fast_server().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hello.toml");
     std::fs::write(
@@ -85,18 +102,8 @@ async fn think_time_makes_users_people_by_the_response_time_law() {
     );
     assert_eq!(run.manifest.workload.think_time_s, Some(0.1));
 
-    // Whole seconds inside the run (the first and last are partial).
-    let mut per_second: BTreeMap<_, u64> = BTreeMap::new();
-    let mut latency_us = 0.0;
-    for row in &run.requests {
-        *per_second.entry(row.timestamp).or_default() += row.requests;
-    }
-    let inner: Vec<u64> = per_second.values().copied().collect();
-    let inner = &inner[1..inner.len() - 1];
-    let measured = inner.iter().sum::<u64>() as f64 / inner.len() as f64;
-    let (histogram, _) = &run.latency["hello"];
-    latency_us += histogram.mean();
-    let response_s = latency_us / 1e6;
+    let (measured, inner) = inner_rate(&run);
+    let response_s = run.latency["hello"].0.mean() / 1e6;
     let law = 4.0 / (response_s + 0.1);
     // Exponential think times: over 3 s, about 120 requests, whose count varies by about
     // 1/sqrt(120) = 9 %; 25 % is almost three of those.
@@ -105,8 +112,6 @@ async fn think_time_makes_users_people_by_the_response_time_law() {
         "measured {measured:.1} req/s, the law says {law:.1} (R = {:.1} ms) over {inner:?}",
         response_s * 1000.0
     );
-    // Without thinking the same users send an order of magnitude more.
-    assert!(law > 30.0 && law < 40.0, "{law}");
 }
 
 /// Pacing: each user's iterations start a fixed interval apart, whatever the answer time (2
@@ -114,13 +119,7 @@ async fn think_time_makes_users_people_by_the_response_time_law() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pacing_spaces_each_users_iterations() {
     let _turn = crate::helpers::exclusive().await;
-    let server = CalibrationServer::start(Behaviour {
-        delay: Duration::from_millis(2),
-        stall: None,
-        workers: None,
-    })
-    .await
-    .unwrap();
+    let server = fast_server().await;
     let out = tempfile::tempdir().unwrap();
     let output = crate::helpers::loadgen_async(&format!(
         "run get --host {} --param path=/ --users 2 --duration 5s --pacing 250ms --out {}",
@@ -132,13 +131,7 @@ async fn pacing_spaces_each_users_iterations() {
     let run = read_run(&only_run(out.path()));
     assert_eq!(run.manifest.workload.pacing_s, Some(0.25));
     assert_eq!(run.manifest.workload.think_time_s, None);
-    let mut per_second: BTreeMap<_, u64> = BTreeMap::new();
-    for row in &run.requests {
-        *per_second.entry(row.timestamp).or_default() += row.requests;
-    }
-    let counts: Vec<u64> = per_second.values().copied().collect();
-    let inner = &counts[1..counts.len() - 1];
-    let measured = inner.iter().sum::<u64>() as f64 / inner.len() as f64;
+    let (measured, inner) = inner_rate(&run);
     // Pacing is exact up to the timer's millisecond: 8 a second, give or take one.
     assert!(
         (measured - 8.0).abs() <= 1.0,

@@ -632,15 +632,14 @@ fn read_step(
 
     let check = read_check(&raw.check).map_err(|e| at(whole.clone(), format!("check: {e}")))?;
     let mut extract = Vec::new();
-    for (variable, how_raw) in &raw.extract {
-        let how = how_raw;
+    for (variable, how) in &raw.extract {
         if !is_identifier(variable) {
             return Err(at(
                 whole,
                 format!("extract {variable:?}: a variable's name is letters, digits and _"),
             ));
         }
-        let how = match (&how.json, &how.header) {
+        let from = match (&how.json, &how.header) {
             (Some(pointer), None) => {
                 check_pointer(pointer)
                     .map_err(|e| at(whole.clone(), format!("extract {variable}: {e}")))?;
@@ -663,12 +662,12 @@ fn read_step(
                 ));
             }
         };
-        let keep = if how_raw.append {
+        let keep = if how.append {
             Keep::Append
         } else {
             Keep::Replace
         };
-        extract.push((variable.clone(), how, keep));
+        extract.push((variable.clone(), from, keep));
     }
     let think_time = raw
         .think_time
