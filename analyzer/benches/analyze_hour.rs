@@ -106,6 +106,7 @@ fn generate(root: &std::path::Path) -> RunId {
                     bytes_sent: 1_000 * n as u64,
                     bytes_received: 5_000 * n as u64,
                     responses: Some(n as u64),
+                    check_failures: Some(0),
                 })
                 .unwrap();
         }

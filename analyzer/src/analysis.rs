@@ -678,6 +678,7 @@ mod tests {
                 bytes_sent: 0,
                 bytes_received: 0,
                 responses: Some(n),
+                check_failures: Some(0),
             });
             let web = vec![("AutoScalingGroupName", "web")];
             metrics.push(metric(

@@ -110,7 +110,7 @@ impl AwsArgs {
             target_groups: targets.target_groups.clone(),
             autoscaling_groups: targets.autoscaling_groups(),
             queue_urls: targets.queue_urls(),
-            db_instances: vec![targets.db_instance.clone()],
+            db_instances: targets.db_instances(),
         })
     }
 

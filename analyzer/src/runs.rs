@@ -251,7 +251,7 @@ fn check_measurements(
     let mut answered: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     for row in requests {
         *answered.entry(row.endpoint.as_str()).or_default() +=
-            row.successes + row.errors_4xx + row.errors_5xx;
+            row.successes + row.errors_4xx + row.errors_5xx + row.check_failures.unwrap_or(0);
     }
     for (endpoint, count) in answered.into_iter().filter(|(_, n)| *n > 0) {
         let recorded = intervals

@@ -313,6 +313,7 @@ mod tests {
                 bytes_sent: 0,
                 bytes_received: 1024,
                 responses,
+                check_failures: Some(0),
             });
         }
         Timeline::new(&intervals, &rows, &[])

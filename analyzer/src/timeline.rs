@@ -41,6 +41,9 @@ pub struct Counts {
     pub errors_4xx: u64,
     pub errors_5xx: u64,
     pub errors_other: u64,
+    /// Answers below 400 that the scenario's checks failed (0 for files written before
+    /// they were counted apart, whose `errors_other` holds them).
+    pub check_failures: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
     /// Responses that arrived in the window (from requests of any second); None if a row
@@ -56,6 +59,7 @@ impl Default for Counts {
             errors_4xx: 0,
             errors_5xx: 0,
             errors_other: 0,
+            check_failures: 0,
             bytes_sent: 0,
             bytes_received: 0,
             responses: Some(0),
@@ -73,7 +77,7 @@ impl Counts {
     }
 
     pub fn errors(&self) -> u64 {
-        self.errors_4xx + self.errors_5xx + self.errors_other
+        self.errors_4xx + self.errors_5xx + self.errors_other + self.check_failures
     }
 
     /// Errors / requests; 0 without requests.
@@ -93,6 +97,7 @@ impl std::ops::AddAssign<&Counts> for Counts {
         self.errors_4xx += other.errors_4xx;
         self.errors_5xx += other.errors_5xx;
         self.errors_other += other.errors_other;
+        self.check_failures += other.check_failures;
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
         self.responses = self.responses.zip(other.responses).map(|(a, b)| a + b);
@@ -107,6 +112,7 @@ impl From<&RequestsRow> for Counts {
             errors_4xx: row.errors_4xx,
             errors_5xx: row.errors_5xx,
             errors_other: row.errors_other,
+            check_failures: row.check_failures.unwrap_or(0),
             bytes_sent: row.bytes_sent,
             bytes_received: row.bytes_received,
             responses: row.responses,

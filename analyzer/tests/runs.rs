@@ -206,6 +206,7 @@ fn a_run_missing_its_measurements_is_an_error_never_zero_latency() {
             bytes_sent: 0,
             bytes_received: 0,
             responses: Some(12),
+            check_failures: Some(0),
         })
         .unwrap();
     writer.flush().unwrap();

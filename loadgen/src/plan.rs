@@ -200,7 +200,7 @@ impl TargetChoice {
                 target_groups: targets.target_groups.clone(),
                 autoscaling_groups: targets.autoscaling_groups(),
                 queue_urls: targets.queue_urls(),
-                db_instances: vec![targets.db_instance.clone()],
+                db_instances: targets.db_instances(),
             },
         }
     }
@@ -218,12 +218,16 @@ mod tests {
             base_url: "http://aforo-alb-1.us-west-2.elb.amazonaws.com".into(),
             load_balancer: "app/aforo-alb/1".into(),
             target_groups: vec!["targetgroup/aforo-web/2".into()],
+            app: infra::StackApp::Anb,
             web_group: "aforo-web".into(),
-            worker_group: "aforo-worker".into(),
-            queue_url: "https://sqs.us-west-2.amazonaws.com/1/aforo-tasks".into(),
-            dead_letter_queue_url: "https://sqs.us-west-2.amazonaws.com/1/aforo-tasks-dlq".into(),
-            video_bucket: "aforo-videos".into(),
-            db_instance: "aforo-db".into(),
+            worker: Some(infra::WorkerPath {
+                worker_group: "aforo-worker".into(),
+                queue_url: "https://sqs.us-west-2.amazonaws.com/1/aforo-tasks".into(),
+                dead_letter_queue_url: "https://sqs.us-west-2.amazonaws.com/1/aforo-tasks-dlq"
+                    .into(),
+                video_bucket: "aforo-videos".into(),
+                db_instance: "aforo-db".into(),
+            }),
         };
         let TargetChoice::Host { url, stack } = TargetChoice::from_stack(&targets) else {
             panic!("a stack is a host");
@@ -237,8 +241,8 @@ mod tests {
                 target_groups: vec!["targetgroup/aforo-web/2".into()],
                 autoscaling_groups: vec!["aforo-web".into(), "aforo-worker".into()],
                 queue_urls: vec![
-                    targets.queue_url.clone(),
-                    targets.dead_letter_queue_url.clone()
+                    "https://sqs.us-west-2.amazonaws.com/1/aforo-tasks".into(),
+                    "https://sqs.us-west-2.amazonaws.com/1/aforo-tasks-dlq".into()
                 ],
                 db_instances: vec!["aforo-db".into()],
             }

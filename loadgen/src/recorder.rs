@@ -45,7 +45,10 @@ pub struct Bucket {
     pub successes: u64,
     pub errors_4xx: u64,
     pub errors_5xx: u64,
+    /// No HTTP answer: transport failures, arrivals never sent.
     pub errors_other: u64,
+    /// Answers below 400 that the scenario judged failed (unexpected status, body, JSON).
+    pub check_failures: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
     /// HTTP responses (any status) that arrived in this span, for requests of any span.
@@ -69,6 +72,7 @@ impl Default for Bucket {
             errors_4xx: 0,
             errors_5xx: 0,
             errors_other: 0,
+            check_failures: 0,
             bytes_sent: 0,
             bytes_received: 0,
             responses: 0,
@@ -92,8 +96,8 @@ impl Bucket {
             match r.outcome {
                 Outcome::Status(s) if (400..500).contains(&s) => self.errors_4xx += 1,
                 Outcome::Status(s) if s >= 500 => self.errors_5xx += 1,
-                // Unexpected 1xx-3xx answers, transport failures, arrivals never sent.
-                _ => self.errors_other += 1,
+                Outcome::Status(_) => self.check_failures += 1,
+                Outcome::Failed(_) => self.errors_other += 1,
             }
         }
         if r.outcome == Outcome::Failed(Failure::Connect) {
@@ -119,6 +123,7 @@ impl Bucket {
         self.errors_4xx += other.errors_4xx;
         self.errors_5xx += other.errors_5xx;
         self.errors_other += other.errors_other;
+        self.check_failures += other.check_failures;
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
         self.responses += other.responses;

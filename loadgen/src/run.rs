@@ -901,6 +901,7 @@ fn write_interval(ctx: &mut RotationContext, interval: &Interval) -> anyhow::Res
             bytes_sent: bucket.bytes_sent,
             bytes_received: bucket.bytes_received,
             responses: Some(bucket.responses),
+            check_failures: Some(bucket.check_failures),
         })?;
     }
     Ok(())

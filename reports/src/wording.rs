@@ -497,14 +497,26 @@ fn is_loopback(host: &str) -> bool {
 
 /// The local stack as it ran (`stack.json`), a line per item.
 pub fn stack_lines(lang: Lang, d: &StackDescription) -> Vec<String> {
-    let mut lines = vec![format!(
-        "{}: {} {}; {} {}",
+    let instances = format!(
+        "{}: {} {}",
         lang.tr("instancias", "instances"),
         lang.decimal(d.instance_cpus, 1),
         lang.tr("CPU cada una", "CPU each"),
-        lang.tr("concurrencia del worker", "worker concurrency"),
-        d.worker_concurrency
-    )];
+    );
+    let mut lines = vec![match d.app.as_deref() {
+        Some("inference") => format!(
+            "{instances}; {}",
+            lang.tr(
+                "el servicio de inferencia de la semilla 000, sin grupo de workers",
+                "seed 000's inference service, no worker group"
+            )
+        ),
+        _ => format!(
+            "{instances}; {} {}",
+            lang.tr("concurrencia del worker", "worker concurrency"),
+            d.worker_concurrency
+        ),
+    }];
     lines.push(format!(
         "{}: {}",
         lang.tr("balanceador", "load balancer"),
@@ -739,6 +751,14 @@ mod tests {
                 "grupo `web`: 1–3 instancias, calentamiento 30 s; políticas: `web-cpu-70`: \
                  seguimiento de objetivo, CPU media % en 70"
             ]
+        );
+        let inference = StackDescription {
+            app: Some("inference".into()),
+            ..d
+        };
+        assert_eq!(
+            stack_lines(Lang::En, &inference)[0],
+            "instances: 1.0 CPU each; seed 000's inference service, no worker group"
         );
     }
 

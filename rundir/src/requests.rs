@@ -2,7 +2,8 @@
 //!
 //! No quoting is ever needed: endpoint names with commas, quotes or line breaks are refused on
 //! write. The reader finds columns by header name, so files with extra columns still read,
-//! and files written before the `responses` column was added read with `responses: None`.
+//! and files written before the `responses` or `check_failures` column was added read with
+//! `None` there.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, Write};
@@ -14,7 +15,7 @@ use crate::RunDirError;
 use crate::layout::REQUESTS_FILE;
 
 /// The header line, without the line break.
-pub const REQUESTS_HEADER: &str = "timestamp,endpoint,requests,successes,errors_4xx,errors_5xx,errors_other,bytes_sent,bytes_received,responses";
+pub const REQUESTS_HEADER: &str = "timestamp,endpoint,requests,successes,errors_4xx,errors_5xx,errors_other,bytes_sent,bytes_received,responses,check_failures";
 
 /// One row: what one endpoint did in one second.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -27,7 +28,8 @@ pub struct RequestsRow {
     pub successes: u64,
     pub errors_4xx: u64,
     pub errors_5xx: u64,
-    /// No HTTP status: connection refused, reset, timeout, ...
+    /// No HTTP status: connection refused, reset, timeout, an arrival never sent. (Files
+    /// written before `check_failures` count those here too.)
     pub errors_other: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
@@ -37,6 +39,11 @@ pub struct RequestsRow {
     /// has more requests than responses. None in files written before this column.
     #[serde(default)]
     pub responses: Option<u64>,
+    /// Answers with a status below 400 that the scenario's checks failed (an unexpected
+    /// status, body or JSON value): `requests` = `successes` + the three error columns +
+    /// this. None in files written before this column, whose `errors_other` holds them.
+    #[serde(default)]
+    pub check_failures: Option<u64>,
 }
 
 impl RequestsRow {
@@ -51,6 +58,10 @@ impl RequestsRow {
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
         self.responses = self.responses.zip(other.responses).map(|(a, b)| a + b);
+        self.check_failures = self
+            .check_failures
+            .zip(other.check_failures)
+            .map(|(a, b)| a + b);
     }
 }
 
@@ -103,9 +114,13 @@ impl<W: Write> RequestsWriter<W> {
             row.bytes_received
         )
         .expect("writing to a String cannot fail");
-        // Unknown responses (a row converted from an old file) stay an empty field.
+        // Unknown counts (a row converted from an old file) stay empty fields.
         if let Some(responses) = row.responses {
             write!(self.line, "{responses}").expect("writing to a String cannot fail");
+        }
+        self.line.push(',');
+        if let Some(check_failures) = row.check_failures {
+            write!(self.line, "{check_failures}").expect("writing to a String cannot fail");
         }
         self.line.push('\n');
         self.out
@@ -150,8 +165,9 @@ fn unwritable(what: &'static str, value: &str, reason: &str) -> RunDirError {
 struct Columns {
     count: usize,
     index: [usize; 9],
-    /// Absent from files written before it was added.
+    /// Absent from files written before they were added.
     responses: Option<usize>,
+    check_failures: Option<usize>,
 }
 
 const NAMES: [&str; 9] = [
@@ -211,6 +227,7 @@ fn parse_header(line: &str) -> Result<Columns, RunDirError> {
         count: fields.len(),
         index,
         responses: fields.iter().position(|f| *f == "responses"),
+        check_failures: fields.iter().position(|f| *f == "check_failures"),
     })
 }
 
@@ -257,20 +274,22 @@ fn parse_row(n: usize, line: &str, columns: &Columns) -> Result<RequestsRow, Run
             format!("{endpoint:?}: endpoint names are non-empty and never quoted"),
         ));
     }
-    let responses = match columns.responses.map(|i| fields[i]) {
-        None | Some("") => None,
-        Some(text) => Some(text.parse().map_err(|_| {
+    // A column the file may lack, or leave empty: unknown, not 0.
+    let optional = |column: Option<usize>, name: &'static str| match column.map(|i| fields[i]) {
+        None | Some("") => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| {
             malformed(
                 Some(n),
-                Some("responses"),
+                Some(name),
                 format!("{text:?} is not a non-negative integer"),
             )
-        })?),
+        }),
     };
     Ok(RequestsRow {
         timestamp,
         endpoint: endpoint.to_owned(),
-        responses,
+        responses: optional(columns.responses, "responses")?,
+        check_failures: optional(columns.check_failures, "check_failures")?,
         requests: number(2)?,
         successes: number(3)?,
         errors_4xx: number(4)?,
@@ -307,6 +326,7 @@ mod tests {
             bytes_sent: 1234,
             bytes_received: 56789,
             responses: Some(8),
+            check_failures: Some(2),
         }
     }
 
@@ -322,7 +342,7 @@ mod tests {
     fn writes_the_documented_text() {
         assert_eq!(
             write(&[row("login")]),
-            format!("{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,login,10,7,1,1,1,1234,56789,8\n")
+            format!("{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,login,10,7,1,1,1,1234,56789,8,2\n")
         );
     }
 
@@ -344,8 +364,8 @@ mod tests {
 
     #[test]
     fn reads_by_column_name_and_ignores_extra_columns() {
-        let text = "endpoint,timestamp,new_column,responses,requests,successes,errors_4xx,errors_5xx,errors_other,bytes_sent,bytes_received\r\n\
-                    login,2026-11-23T01:31:05+01:00,x,8,10,7,1,1,1,1234,56789\r\n\r\n";
+        let text = "endpoint,timestamp,new_column,responses,requests,successes,errors_4xx,errors_5xx,errors_other,check_failures,bytes_sent,bytes_received\r\n\
+                    login,2026-11-23T01:31:05+01:00,x,8,10,7,1,1,1,2,1234,56789\r\n\r\n";
         assert_eq!(read_requests(text.as_bytes()).unwrap(), vec![row("login")]);
     }
 
@@ -355,6 +375,7 @@ mod tests {
                     2026-11-23T00:31:05Z,login,10,7,1,1,1,1234,56789\n";
         let mut old = row("login");
         old.responses = None;
+        old.check_failures = None;
         assert_eq!(read_requests(text.as_bytes()).unwrap(), vec![old.clone()]);
         // Written back, the unknown stays unknown (an empty field), not 0.
         assert_eq!(
@@ -373,20 +394,25 @@ mod tests {
                 sum.successes,
                 sum.errors_other,
                 sum.bytes_received,
-                sum.responses
+                sum.responses,
+                sum.check_failures
             ),
-            (20, 14, 2, 113_578, Some(16))
+            (20, 14, 2, 113_578, Some(16), Some(4))
         );
         let mut old = row("login");
         old.responses = None;
+        old.check_failures = None;
         sum.add(&old);
-        assert_eq!((sum.requests, sum.responses), (30, None));
+        assert_eq!(
+            (sum.requests, sum.responses, sum.check_failures),
+            (30, None, None)
+        );
     }
 
     #[test]
     fn errors_name_line_and_column() {
         let text = format!(
-            "{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,a,1,1,0,0,0,0,0,1\n2026-11-23T00:31:06Z,a,1,x,0,0,0,0,0,1\n"
+            "{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,a,1,1,0,0,0,0,0,1,0\n2026-11-23T00:31:06Z,a,1,x,0,0,0,0,0,1,0\n"
         );
         let err = read_requests(text.as_bytes()).unwrap_err();
         assert_eq!(
@@ -394,21 +420,28 @@ mod tests {
             "requests.csv: line 3, column successes: \"x\" is not a non-negative integer"
         );
 
-        let text = format!("{REQUESTS_HEADER}\nyesterday,a,1,1,0,0,0,0,0,1\n");
+        let text = format!("{REQUESTS_HEADER}\nyesterday,a,1,1,0,0,0,0,0,1,0\n");
         let err = read_requests(text.as_bytes()).unwrap_err().to_string();
         assert!(
             err.starts_with("requests.csv: line 2, column timestamp:"),
             "{err}"
         );
 
-        let text = format!("{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,a,b,1,1,0,0,0,0,0,1\n");
+        let text = format!("{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,a,b,1,1,0,0,0,0,0,1,0\n");
         let err = read_requests(text.as_bytes()).unwrap_err().to_string();
-        assert!(err.starts_with("requests.csv: line 2: 11 fields"), "{err}");
+        assert!(err.starts_with("requests.csv: line 2: 12 fields"), "{err}");
 
-        let text = format!("{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,a,1,1,0,0,0,0,0,-1\n");
+        let text = format!("{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,a,1,1,0,0,0,0,0,-1,0\n");
         let err = read_requests(text.as_bytes()).unwrap_err().to_string();
         assert!(
             err.starts_with("requests.csv: line 2, column responses:"),
+            "{err}"
+        );
+
+        let text = format!("{REQUESTS_HEADER}\n2026-11-23T00:31:05Z,a,1,1,0,0,0,0,0,1,many\n");
+        let err = read_requests(text.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("requests.csv: line 2, column check_failures:"),
             "{err}"
         );
 
@@ -430,6 +463,7 @@ mod tests {
             endpoint in "[^,\"\r\n]{1,30}",
             n in prop::array::uniform7(any::<u64>()),
             responses in any::<Option<u64>>(),
+            check_failures in any::<Option<u64>>(),
         ) -> RequestsRow {
             RequestsRow {
                 timestamp: OffsetDateTime::from_unix_timestamp(secs).unwrap(),
@@ -442,6 +476,7 @@ mod tests {
                 bytes_sent: n[5],
                 bytes_received: n[6],
                 responses,
+                check_failures,
             }
         }
     }

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StackDescription {
     pub format_version: u32,
+    /// What the web group ran: `anb` (with the worker group) or `inference` (seed 000's
+    /// service alone); absent in files written before it was recorded, which were `anb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
     /// CPUs each instance may use (a cgroup quota where the machine allows it).
     pub instance_cpus: f64,
     /// Videos a worker instance processes at once.

@@ -45,13 +45,27 @@ field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2
 # A field that configurations written by older templates lack.
 optional_field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], sys.argv[3]))' "$config" "$1" "$2"; }
 secret() { aws secretsmanager get-secret-value --secret-id "$1" --query SecretString --output text; }
-db_secret=$(secret "$(field db_secret_arn)")
-jwt_secret=$(secret "$(field jwt_secret_arn)")
 if [ -z "${AFORO_INSTANCE_ID:-}" ]; then
   token=$(curl -fsS -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" http://169.254.169.254/latest/api/token)
   AFORO_INSTANCE_ID=$(curl -fsS -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/instance-id)
 fi
-database_url=$(python3 - "$db_secret" "$(field db_host)" "$(field db_name)" <<'PY'
+
+log "writing /etc/aforo/aforo.env"
+install -d -m 0755 "$root/etc/aforo"
+umask 077
+if [ "$app" = inference ]; then
+  # Seed 000's service keeps no state: no database, queue, bucket or signing key.
+  cat > "$root/etc/aforo/aforo.env" <<ENV
+ANB_BIND=0.0.0.0:8080
+ANB_INFERENCE_SLOW_FRACTION=$(optional_field inference_slow_fraction 0)
+ANB_INSTANCE_ID=$AFORO_INSTANCE_ID
+AWS_REGION=$AWS_REGION
+RUST_LOG=info
+ENV
+else
+  db_secret=$(secret "$(field db_secret_arn)")
+  jwt_secret=$(secret "$(field jwt_secret_arn)")
+  database_url=$(python3 - "$db_secret" "$(field db_host)" "$(field db_name)" <<'PY'
 import json, sys, urllib.parse
 secret, host, name = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 user = urllib.parse.quote(secret["username"], safe="")
@@ -59,11 +73,7 @@ password = urllib.parse.quote(secret["password"], safe="")
 print(f"postgres://{user}:{password}@{host}:5432/{name}?sslmode=require")
 PY
 )
-
-log "writing /etc/aforo/aforo.env"
-install -d -m 0755 "$root/etc/aforo"
-umask 077
-cat > "$root/etc/aforo/aforo.env" <<ENV
+  cat > "$root/etc/aforo/aforo.env" <<ENV
 DATABASE_URL=$database_url
 ANB_STORAGE=s3://$(field bucket)/videos
 ANB_QUEUE=$(field queue_url)
@@ -75,12 +85,12 @@ ANB_BIND=0.0.0.0:8080
 # which it appends, is the client's address for the login throttle.
 ANB_TRUST_FORWARDED_FOR=true
 ANB_WORKER_CONCURRENCY=$(field worker_concurrency)
-ANB_INFERENCE_SLOW_FRACTION=$(optional_field inference_slow_fraction 0)
 ANB_DATA_DIR=/var/lib/aforo
 ANB_INSTANCE_ID=$AFORO_INSTANCE_ID
 AWS_REGION=$AWS_REGION
 RUST_LOG=info
 ENV
+fi
 umask 022
 
 log "writing $unit"

@@ -103,7 +103,8 @@ echo "API:       $(output "$stack" BaseUrl)"
 echo "Dashboard: $(output "$stack" DashboardUrl)"
 if [ "$app" = inference ]; then
   echo "Next:      curl $(output "$stack" BaseUrl)/info"
-  echo "           loadgen run scenarios/examples/ml-inference.toml --host $(output "$stack" BaseUrl)"
+  echo "           loadgen run scenarios/examples/ml-inference.toml --aws-stack $stack --profile ramp --users 200"
+  echo "           analyze --aws-stack $stack --since 1h && analyze report"
 else
   echo "Next:      loadgen run scenario1 --aws-stack $stack --profile ramp --users 200"
   echo "           analyze --aws-stack $stack --since 1h && analyze report"

@@ -322,10 +322,13 @@ fn render_status(status: &crate::stack::supervisor::StackStatus, balancer: &str)
             g.name, g.min, g.max, g.desired, g.in_service, g.pending, g.terminating, cpu
         ));
     }
-    out.push_str(&format!(
-        "queue: {} visible, {} in flight\n",
-        status.queue.visible, status.queue.not_visible
-    ));
+    out.push_str(&match &status.queue {
+        Some(q) => format!(
+            "queue: {} visible, {} in flight\n",
+            q.visible, q.not_visible
+        ),
+        None => "queue: none (the inference app has none, or its depth is unknown)\n".into(),
+    });
     for decision in &status.last_decisions {
         out.push_str(&format!("  {decision}\n"));
     }

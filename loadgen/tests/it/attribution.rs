@@ -56,7 +56,8 @@ fn per_second(rows: &[RequestsRow]) -> BTreeMap<i64, Counts> {
     for row in rows {
         let c = seconds.entry(row.timestamp.unix_timestamp()).or_default();
         c.requests += row.requests;
-        c.errors += row.errors_4xx + row.errors_5xx + row.errors_other;
+        c.errors +=
+            row.errors_4xx + row.errors_5xx + row.errors_other + row.check_failures.unwrap_or(0);
         c.errors_other += row.errors_other;
     }
     seconds

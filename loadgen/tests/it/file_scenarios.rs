@@ -114,6 +114,77 @@ async fn think_time_makes_users_people_by_the_response_time_law() {
     );
 }
 
+/// A failed check is counted by what the answer was: a 200 whose body or status the step
+/// did not expect is a check failure, apart from transport errors and HTTP errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_checks_are_counted_apart_from_transport_errors() {
+    let _turn = crate::helpers::exclusive().await;
+    let server = fast_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checks.toml");
+    // The calibration server answers every request `200 Hello, world!`.
+    std::fs::write(
+        &file,
+        r#"name = "checks"
+[settings]
+order = "sequence"
+
+[[steps]]
+name = "hello"
+path = "/"
+check = { status = [200], body_contains = "Hello" }
+
+[[steps]]
+name = "goodbye"
+path = "/"
+check = { body_contains = "Goodbye" }
+
+[[steps]]
+name = "created"
+path = "/"
+check = { status = [201] }
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("runs");
+    let output = crate::helpers::loadgen_async(&format!(
+        "run {} --host {} --users 1 --duration 2s --out {}",
+        file.display(),
+        server.url(),
+        out.display()
+    ))
+    .await;
+    // Two steps in three fail: the default error threshold fails the run (exit 1), which
+    // still writes its directory.
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("✗ errors"),
+        "{}",
+        text(&output)
+    );
+    let run = read_run(&only_run(&out));
+    let mut totals: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
+    for row in &run.requests {
+        let t = totals.entry(row.endpoint.as_str()).or_default();
+        t[0] += row.requests;
+        t[1] += row.successes;
+        t[2] += row.check_failures.expect("loadgen writes check_failures");
+        t[3] += row.errors_4xx + row.errors_5xx + row.errors_other;
+    }
+    let [requests, successes, checks, errors] = totals["hello"];
+    assert!(requests > 10, "{totals:?}");
+    assert_eq!((successes, checks, errors), (requests, 0, 0), "{totals:?}");
+    for step in ["goodbye", "created"] {
+        let [requests, successes, checks, errors] = totals[step];
+        assert!(requests > 10, "{totals:?}");
+        assert_eq!(
+            (successes, checks, errors),
+            (0, requests, 0),
+            "{step}: {totals:?}"
+        );
+    }
+}
+
 /// Pacing: each user's iterations start a fixed interval apart, whatever the answer time (2
 /// users, 250 ms: 8 requests a second), and the manifest says Z is unknown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1682,6 +1682,7 @@ pub fn write_synthetic_ramp(
                 bytes_sent: count * 40,
                 bytes_received: count * 80,
                 responses: Some(count),
+                check_failures: Some(0),
             })
             .unwrap();
         let web = vec![("AutoScalingGroupName".to_string(), "web".to_string())];

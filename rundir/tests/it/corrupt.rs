@@ -135,7 +135,7 @@ fn newer_format_version_says_upgrade() {
 #[test]
 fn requests_with_a_quoted_endpoint_names_line_and_column() {
     let text = format!(
-        "{}\n2026-11-23T00:31:05Z,\"a\",1,1,0,0,0,0,0,1\n",
+        "{}\n2026-11-23T00:31:05Z,\"a\",1,1,0,0,0,0,0,1,0\n",
         rundir::REQUESTS_HEADER
     );
     let msg = read_requests(text.as_bytes()).unwrap_err().to_string();

@@ -6,5 +6,5 @@
 pub mod outputs;
 pub mod runs_store;
 
-pub use outputs::{OutputsError, StackTargets};
+pub use outputs::{OutputsError, StackApp, StackTargets, WorkerPath};
 pub use runs_store::{RunsLocation, StoreError};

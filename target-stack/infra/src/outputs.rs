@@ -7,12 +7,11 @@ use std::collections::BTreeMap;
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::StackStatus;
 
-/// The outputs `aforo.yaml` declares, with what each one means to aforo.
-const REQUIRED: &[&str] = &[
-    "BaseUrl",
-    "LoadBalancer",
-    "TargetGroup",
-    "WebGroup",
+/// The outputs every `aforo.yaml` stack declares.
+const REQUIRED: &[&str] = &["BaseUrl", "LoadBalancer", "TargetGroup", "WebGroup"];
+
+/// The outputs of the ANB system's worker path, which `App=inference` stacks lack.
+const WORKER_PATH: &[&str] = &[
     "WorkerGroup",
     "QueueUrl",
     "DeadLetterQueueUrl",
@@ -45,11 +44,30 @@ pub enum OutputsError {
     },
 }
 
+/// What a stack's web group runs: its `App` output (stacks made before that output are ANB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackApp {
+    /// The ANB API, with the worker group, queue, bucket and database.
+    Anb,
+    /// Seed 000's inference service: a web group only.
+    Inference,
+}
+
+impl StackApp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StackApp::Anb => "anb",
+            StackApp::Inference => "inference",
+        }
+    }
+}
+
 /// Everything aforo reads from a deployed stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackTargets {
     pub stack: String,
     pub region: String,
+    pub app: StackApp,
     /// The API through the load balancer, `http://…elb.amazonaws.com`.
     pub base_url: String,
     /// CloudWatch's LoadBalancer dimension, `app/NAME/ID`.
@@ -57,6 +75,13 @@ pub struct StackTargets {
     /// CloudWatch's TargetGroup dimensions: the web group's, then green's while one exists.
     pub target_groups: Vec<String>,
     pub web_group: String,
+    /// The ANB system's asynchronous path; None for `App=inference`.
+    pub worker: Option<WorkerPath>,
+}
+
+/// The worker group and what it reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerPath {
     pub worker_group: String,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
@@ -74,8 +99,25 @@ impl StackTargets {
         region: &str,
         outputs: &BTreeMap<String, String>,
     ) -> Result<Self, OutputsError> {
+        let app = match outputs.get("App").map(String::as_str) {
+            None | Some("anb") => StackApp::Anb,
+            Some("inference") => StackApp::Inference,
+            Some(other) => {
+                return Err(OutputsError::Malformed {
+                    stack: stack.into(),
+                    key: "App",
+                    value: other.into(),
+                    expected: "anb or inference",
+                });
+            }
+        };
+        let worker_path = match app {
+            StackApp::Anb => WORKER_PATH,
+            StackApp::Inference => &[],
+        };
         let missing: Vec<String> = REQUIRED
             .iter()
+            .chain(worker_path)
             .filter(|key| outputs.get(**key).is_none_or(|v| v.is_empty()))
             .map(|key| key.to_string())
             .collect();
@@ -115,9 +157,20 @@ impl StackTargets {
                 "a TargetGroup dimension (targetgroup/NAME/ID)",
             )?);
         }
+        let worker = match app {
+            StackApp::Inference => None,
+            StackApp::Anb => Some(WorkerPath {
+                worker_group: outputs["WorkerGroup"].clone(),
+                queue_url: shaped("QueueUrl", is_url, "a queue URL")?,
+                dead_letter_queue_url: shaped("DeadLetterQueueUrl", is_url, "a queue URL")?,
+                video_bucket: outputs["VideoBucket"].clone(),
+                db_instance: outputs["DbInstance"].clone(),
+            }),
+        };
         Ok(StackTargets {
             stack: stack.into(),
             region: region.into(),
+            app,
             base_url: shaped("BaseUrl", is_url, "an http(s) URL")?,
             load_balancer: shaped(
                 "LoadBalancer",
@@ -126,11 +179,7 @@ impl StackTargets {
             )?,
             target_groups,
             web_group: outputs["WebGroup"].clone(),
-            worker_group: outputs["WorkerGroup"].clone(),
-            queue_url: shaped("QueueUrl", is_url, "a queue URL")?,
-            dead_letter_queue_url: shaped("DeadLetterQueueUrl", is_url, "a queue URL")?,
-            video_bucket: outputs["VideoBucket"].clone(),
-            db_instance: outputs["DbInstance"].clone(),
+            worker,
         })
     }
 
@@ -204,14 +253,24 @@ impl StackTargets {
         Self::from_outputs(stack, region, &outputs)
     }
 
-    /// The queues the analyzer charts: tasks, then dead letters.
+    /// The queues the analyzer charts: tasks, then dead letters (none for inference).
     pub fn queue_urls(&self) -> Vec<String> {
-        vec![self.queue_url.clone(), self.dead_letter_queue_url.clone()]
+        self.worker
+            .iter()
+            .flat_map(|w| [w.queue_url.clone(), w.dead_letter_queue_url.clone()])
+            .collect()
     }
 
-    /// The Auto Scaling groups: web, then worker.
+    /// The Auto Scaling groups: web, then worker (if the stack has one).
     pub fn autoscaling_groups(&self) -> Vec<String> {
-        vec![self.web_group.clone(), self.worker_group.clone()]
+        std::iter::once(self.web_group.clone())
+            .chain(self.worker.iter().map(|w| w.worker_group.clone()))
+            .collect()
+    }
+
+    /// The RDS instances the analyzer charts (none for inference).
+    pub fn db_instances(&self) -> Vec<String> {
+        self.worker.iter().map(|w| w.db_instance.clone()).collect()
     }
 }
 
@@ -252,7 +311,37 @@ mod tests {
         );
         assert_eq!(t.autoscaling_groups(), vec!["aforo-web", "aforo-worker"]);
         assert!(t.queue_urls()[1].ends_with("aforo-tasks-dlq"));
-        assert_eq!(t.db_instance, "aforo-db");
+        assert_eq!(t.db_instances(), vec!["aforo-db"]);
+        assert_eq!(t.app, StackApp::Anb);
+    }
+
+    #[test]
+    fn an_inference_stack_has_a_web_group_and_nothing_else() {
+        let mut o = outputs();
+        for key in WORKER_PATH {
+            o.remove(*key);
+        }
+        o.insert("App".into(), "inference".into());
+        let t = StackTargets::from_outputs("seed", "us-east-1", &o).unwrap();
+        assert_eq!(t.app, StackApp::Inference);
+        assert_eq!(t.worker, None);
+        assert_eq!(t.autoscaling_groups(), vec!["aforo-web"]);
+        assert!(t.queue_urls().is_empty() && t.db_instances().is_empty());
+
+        // An ANB stack must have its worker path; App names one of the two.
+        o.insert("App".into(), "anb".into());
+        let err = StackTargets::from_outputs("seed", "us-east-1", &o)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("WorkerGroup") && err.contains("DbInstance"),
+            "{err}"
+        );
+        o.insert("App".into(), "ml".into());
+        let err = StackTargets::from_outputs("seed", "us-east-1", &o)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("anb or inference"), "{err}");
     }
 
     #[test]

@@ -39,6 +39,13 @@ pub enum App {
 }
 
 impl App {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Anb => "anb",
+            Self::Inference => "inference",
+        }
+    }
+
     /// Whether the stack has a worker group (and so needs the database and queue).
     pub fn has_workers(self) -> bool {
         self == Self::Anb
@@ -120,6 +127,7 @@ impl StackConfig {
         };
         rundir::StackDescription {
             format_version: rundir::FORMAT_VERSION,
+            app: Some(self.app.as_str().to_string()),
             instance_cpus: self.instance.cpus,
             worker_concurrency: self.instance.worker_concurrency,
             balancer: balancer.to_string(),

@@ -54,7 +54,10 @@ impl DashboardState {
         for (series, value) in [
             (&mut self.requests, status.balancer.requests),
             (&mut self.p95_ms, p95),
-            (&mut self.queue, status.queue.visible),
+            (
+                &mut self.queue,
+                status.queue.as_ref().map_or(0, |q| q.visible),
+            ),
         ] {
             series.push_back(value);
             if series.len() > HISTORY {
@@ -244,20 +247,17 @@ fn draw_traffic(frame: &mut Frame, area: Rect, state: &DashboardState) {
         &state.p95_ms,
         Color::Yellow,
     );
-    let q = &s.queue;
-    panel(
-        frame,
-        queue,
-        format!(
+    let title = match &s.queue {
+        Some(q) => format!(
             "Queue {} · flight {} · oldest {}s · {} done/s",
             q.visible,
             q.not_visible,
             or_dash(q.oldest_age_seconds.map(|a| format!("{a:.0}"))),
             or_dash(q.deleted),
         ),
-        &state.queue,
-        Color::Cyan,
-    );
+        None => "No queue".to_string(),
+    };
+    panel(frame, queue, title, &state.queue, Color::Cyan);
 }
 
 /// Runs the dashboard until q, Esc or Ctrl-C.
@@ -346,12 +346,12 @@ mod tests {
                 target_5xx: 3,
                 ..Default::default()
             },
-            queue: QueueSecond {
+            queue: Some(QueueSecond {
                 visible: 9,
                 not_visible: 6,
                 oldest_age_seconds: Some(41.0),
                 deleted: Some(2),
-            },
+            }),
             decisions: vec![GroupDecision {
                 group: "web".into(),
                 desired: 2,

@@ -50,7 +50,9 @@ pub struct StackStatus {
     pub uptime_secs: u64,
     pub groups: Vec<GroupSecond>,
     pub balancer: BalancerSecond,
-    pub queue: QueueSecond,
+    /// None when the app has no queue (`app = "inference"`) or its depth could not be read.
+    #[serde(default)]
+    pub queue: Option<QueueSecond>,
     /// Each group's latest policy evaluation, changed or not.
     #[serde(default)]
     pub decisions: Vec<GroupDecision>,
@@ -551,7 +553,7 @@ impl Supervisor {
         status.decisions = decisions;
         status.groups = seconds;
         status.balancer = balancer;
-        status.queue = queue.unwrap_or_default();
+        status.queue = queue;
         Ok(())
     }
 

@@ -524,6 +524,7 @@ async fn operators_see_status_scale_and_kill_through_the_cli() {
     let status: target_stack::stack::supervisor::StackStatus = serde_json::from_str(&json).unwrap();
     let web = status.groups.iter().find(|g| g.name == "web").unwrap();
     assert_eq!((web.desired, web.max), (1, 2));
+    assert!(status.queue.is_some(), "the ANB stack reports its queue");
 
     let (ok, answer, _) = cli(&["scale", "web", "2"]);
     assert!(ok && answer.contains("\"desired\":2"), "{answer}");
@@ -655,8 +656,17 @@ async fn up_with_the_inference_app_answers_predictions_through_the_balancer() {
         serde_json::from_slice(&status.stdout).unwrap();
     let names: Vec<&str> = status.groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["web"]);
+    assert_eq!(status.queue, None, "the inference app has no queue");
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_target-stack"))
+        .arg("status")
+        .env("ANB_DATA_DIR", &data_dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("queue: none"), "{text}");
     let stack: rundir::StackDescription =
         serde_json::from_slice(&std::fs::read(telemetry.join("stack.json")).unwrap()).unwrap();
+    assert_eq!(stack.app.as_deref(), Some("inference"));
     assert_eq!(stack.groups.len(), 1);
     assert!(
         stack.groups[0].policies[0].contains("average CPU % at 70")

@@ -133,24 +133,28 @@ fn user_data_installs_this_build_as_valid_systemd_services() {
         "--output",
         "text",
     ]);
-    let config_name = format!("/aforo-{suffix}/instance-config");
-    let config = serde_json::json!({
+    // The instance configuration as InstanceConfig writes it for each App.
+    let anb_config = serde_json::json!({
         "queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/aforo-tasks",
         "dlq_url": "https://sqs.us-east-1.amazonaws.com/123456789012/aforo-tasks-dlq",
         "bucket": "aforo-videos", "db_host": "aforo-db.example.internal", "db_name": "anb",
         "db_secret_arn": db_secret.trim(), "jwt_secret_arn": jwt_secret.trim(),
-        "worker_concurrency": "2", "visibility_secs": "600", "inference_slow_fraction": "0.1",
+        "worker_concurrency": "2", "visibility_secs": "600",
     });
-    aws(&[
-        "ssm",
-        "put-parameter",
-        "--name",
-        &config_name,
-        "--type",
-        "String",
-        "--value",
-        &config.to_string(),
-    ]);
+    let inference_config = serde_json::json!({ "inference_slow_fraction": "0.1" });
+    let config_name = |app: &str| format!("/aforo-{suffix}/{app}/instance-config");
+    for (app, config) in [("anb", &anb_config), ("inference", &inference_config)] {
+        aws(&[
+            "ssm",
+            "put-parameter",
+            "--name",
+            &config_name(app),
+            "--type",
+            "String",
+            "--value",
+            &config.to_string(),
+        ]);
+    }
 
     // App=inference: the same web launch template runs seed 000's service instead.
     for (launch_template, app, unit, command) in [
@@ -175,7 +179,7 @@ fn user_data_installs_this_build_as_valid_systemd_services() {
             &[
                 ("AWS::Region", "us-east-1"),
                 ("App", app),
-                ("InstanceConfig", &config_name),
+                ("InstanceConfig", &config_name(app)),
                 ("ArtifactBucket", &bucket),
                 ("ArtifactKey", "artifacts/release.tar.gz"),
             ],
@@ -241,22 +245,32 @@ fn user_data_installs_this_build_as_valid_systemd_services() {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&env_path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "aforo.env is {mode:o}");
-        for expected in [
-            "DATABASE_URL=postgres://anb:p%40ss%2Fw%3Ard@aforo-db.example.internal:5432/anb?sslmode=require",
-            "ANB_STORAGE=s3://aforo-videos/videos",
-            "ANB_QUEUE=https://sqs.us-east-1.amazonaws.com/123456789012/aforo-tasks",
-            "ANB_INSTANCE_ID=i-0123456789abcdef0",
-            "ANB_BIND=0.0.0.0:8080",
-            // Behind the ALB only: its X-Forwarded-For entry names the client to throttle.
-            "ANB_TRUST_FORWARDED_FOR=true",
-            "ANB_INFERENCE_SLOW_FRACTION=0.1",
-        ] {
+        let expected: &[&str] = if app == "anb" {
+            &[
+                "DATABASE_URL=postgres://anb:p%40ss%2Fw%3Ard@aforo-db.example.internal:5432/anb?sslmode=require",
+                "ANB_STORAGE=s3://aforo-videos/videos",
+                "ANB_QUEUE=https://sqs.us-east-1.amazonaws.com/123456789012/aforo-tasks",
+                "ANB_INSTANCE_ID=i-0123456789abcdef0",
+                "ANB_BIND=0.0.0.0:8080",
+                // Behind the ALB only: its X-Forwarded-For entry names the client to throttle.
+                "ANB_TRUST_FORWARDED_FOR=true",
+            ]
+        } else {
+            &[
+                "ANB_INSTANCE_ID=i-0123456789abcdef0",
+                "ANB_BIND=0.0.0.0:8080",
+                "ANB_INFERENCE_SLOW_FRACTION=0.1",
+            ]
+        };
+        for expected in expected {
             assert!(
-                env.lines().any(|l| l == expected),
+                env.lines().any(|l| l == *expected),
                 "{unit}: no {expected} in\n{env}"
             );
         }
-        assert!(env.contains(&format!("ANB_JWT_SECRET={}", "k".repeat(64))));
+        let has_secrets = env.contains(&format!("ANB_JWT_SECRET={}", "k".repeat(64)))
+            && env.contains("DATABASE_URL=");
+        assert_eq!(has_secrets, app == "anb", "{app} {unit}:\n{env}");
         let agent = root.join("opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json");
         let agent: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(agent).unwrap()).unwrap();

@@ -36,19 +36,52 @@ fn the_inference_app_has_a_web_group_and_no_worker_group() {
 
     let inference = realized("inference");
     assert_eq!(groups(&inference), ["WebGroup"]);
+    // The service keeps no state: no queue, bucket, database or signing key either.
     for gone in [
         "WorkerLaunchTemplate",
         "WorkerSecurityGroup",
         "WorkerToDb",
         "WorkerBacklogPolicy",
         "WorkerAtMaxAlarm",
+        "TaskQueue",
+        "DeadLetterQueue",
+        "DeadLettersAlarm",
+        "VideoBucket",
+        "VideoBucketPolicy",
+        "Database",
+        "DbSubnetGroup",
+        "DbSecurityGroup",
+        "WebToDb",
+        "DbSecret",
+        "JwtSecret",
     ] {
+        assert!(
+            resources(&anb).contains_key(gone),
+            "{gone} is missing with App=anb"
+        );
         assert!(
             !resources(&inference).contains_key(gone),
             "{gone} is created with App=inference"
         );
     }
-    assert!(inference["Outputs"].get("WorkerGroup").is_none());
+    let outputs: BTreeSet<&str> = inference["Outputs"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        outputs,
+        BTreeSet::from([
+            "BaseUrl",
+            "LoadBalancer",
+            "TargetGroup",
+            "App",
+            "WebGroup",
+            "AlarmTopic",
+            "DashboardUrl"
+        ])
+    );
     // Seed 000's scaling stays: target tracking on CPU and on requests per target.
     let policies: BTreeSet<&str> = resources(&inference)
         .iter()
@@ -59,18 +92,102 @@ fn the_inference_app_has_a_web_group_and_no_worker_group() {
         policies,
         BTreeSet::from(["WebCpuPolicy", "WebRequestsPolicy"])
     );
-    // The database admits the web instances only.
-    let ingress = resources(&inference)["DbSecurityGroup"]["Properties"]["SecurityGroupIngress"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert_eq!(ingress.len(), 1, "{ingress:?}");
+    // The instances are told the slow fraction and nothing of the ANB system.
+    let config = resources(&inference)["InstanceConfig"]["Properties"]["Value"]["Fn::Sub"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        config,
+        r#"{"inference_slow_fraction": "${InferenceSlowFraction}"}"#
+    );
     // The web instances are told which app to run.
     let user_data = resources(&inference)["WebLaunchTemplate"]["Properties"]["LaunchTemplateData"]
         ["UserData"]["Fn::Base64"]["Fn::Sub"]
         .as_str()
         .unwrap();
     assert!(user_data.contains("AFORO_APP=${App}"), "{user_data}");
+}
+
+/// The dashboard's body as CloudFormation renders it (names stand for the values), parsed:
+/// valid JSON for both apps, and with App=inference no widget or line for what is left out.
+#[test]
+fn the_dashboard_shows_what_each_app_has() {
+    for (app, widgets, absent) in [
+        ("anb", 8, &[][..]),
+        (
+            "inference",
+            6,
+            &["WorkerGroup", "TaskQueue", "DeadLetterQueue", "Database"][..],
+        ),
+    ] {
+        let t = realized(app);
+        let body = render(&resources(&t)["Dashboard"]["Properties"]["DashboardBody"]);
+        let dashboard: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("App={app}: {e}\n{body}"));
+        let all = dashboard["widgets"].as_array().unwrap();
+        assert_eq!(all.len(), widgets, "App={app}: {body}");
+        for widget in all {
+            let metrics = widget["properties"]["metrics"].as_array().unwrap();
+            assert!(!metrics.is_empty(), "App={app}: {widget}");
+        }
+        for name in absent {
+            assert!(
+                !body.contains(name),
+                "App={app}: the dashboard names {name}"
+            );
+        }
+        if app == "anb" {
+            for name in ["WorkerGroup", "TaskQueue.QueueName", "Database"] {
+                assert!(body.contains(name), "the ANB dashboard lacks {name}");
+            }
+        }
+    }
+}
+
+/// A string-valued intrinsic rendered as CloudFormation would, with each resource's name
+/// (or `Resource.Attribute`) standing for its value.
+fn render(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Object(map) => {
+            let (function, args) = map.iter().next().unwrap();
+            match function.as_str() {
+                "Ref" => args.as_str().unwrap().to_string(),
+                "Fn::GetAtt" => format!(
+                    "{}.{}",
+                    args[0].as_str().unwrap(),
+                    args[1].as_str().unwrap()
+                ),
+                "Fn::Join" => args[1]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(render)
+                    .collect::<Vec<_>>()
+                    .join(args[0].as_str().unwrap()),
+                // The names stand in for ARNs that the split would cut: keep them whole.
+                "Fn::Select" => render(&args[1]),
+                "Fn::Split" => render(&args[1]),
+                "Fn::Sub" => {
+                    let (text, vars) = match args {
+                        Value::String(s) => (s.as_str(), Map::new()),
+                        _ => (
+                            args[0].as_str().unwrap(),
+                            args[1].as_object().unwrap().clone(),
+                        ),
+                    };
+                    let mut out = text.to_string();
+                    for (name, value) in &vars {
+                        out = out.replace(&format!("${{{name}}}"), &render(value));
+                    }
+                    out.replace("${AWS::Region}", "us-east-1")
+                }
+                other => panic!("render does not know {other}"),
+            }
+        }
+        other => panic!("not a string-valued intrinsic: {other}"),
+    }
 }
 
 #[test]

@@ -141,18 +141,22 @@ async fn the_stack_deploys_into_moto_and_its_outputs_resolve() {
         targets.autoscaling_groups(),
         vec![format!("{app}-web"), format!("{app}-worker")]
     );
+    let worker = targets
+        .worker
+        .clone()
+        .expect("an ANB stack has a worker path");
     assert!(
-        targets.queue_url.ends_with(&format!("/{app}-tasks")),
+        worker.queue_url.ends_with(&format!("/{app}-tasks")),
         "{targets:?}"
     );
-    assert_eq!(targets.db_instance, format!("{app}-db"));
+    assert_eq!(targets.db_instances(), vec![format!("{app}-db")]);
 
     // What the outputs name exists, as the template describes it.
     let autoscaling = aws_sdk_autoscaling::Client::new(&config);
     let groups = autoscaling
         .describe_auto_scaling_groups()
         .auto_scaling_group_names(&targets.web_group)
-        .auto_scaling_group_names(&targets.worker_group)
+        .auto_scaling_group_names(&worker.worker_group)
         .send()
         .await
         .unwrap();
@@ -168,7 +172,7 @@ async fn the_stack_deploys_into_moto_and_its_outputs_resolve() {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let attributes = sqs
         .get_queue_attributes()
-        .queue_url(&targets.queue_url)
+        .queue_url(&worker.queue_url)
         .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
         .send()
         .await
@@ -181,6 +185,61 @@ async fn the_stack_deploys_into_moto_and_its_outputs_resolve() {
         redrive.contains(&format!("{app}-tasks-dlq")) && redrive.contains('3'),
         "{redrive}"
     );
+}
+
+/// `App=inference` deploys seed 000's service as the web group alone, and `--aws-stack`
+/// resolves it to the balancer and that one group.
+#[tokio::test]
+async fn the_inference_stack_deploys_into_moto_with_a_web_group_only() {
+    let Some(config) = moto().await else { return };
+    let client = Client::new(&config);
+    let app = format!("i{}", std::process::id() % 100_000);
+    create_stack(
+        &client,
+        &app,
+        "aforo.yaml",
+        &[
+            ("AppName", &app),
+            ("App", "inference"),
+            ("ArtifactBucket", "artifacts"),
+            ("AmiId", "ami-03cf127a"),
+        ],
+    )
+    .await;
+
+    let targets = StackTargets::resolve_with(&client, &app, "us-east-1")
+        .await
+        .unwrap();
+    assert_eq!(targets.app, infra::StackApp::Inference);
+    assert_eq!(targets.worker, None);
+    assert_eq!(targets.autoscaling_groups(), vec![format!("{app}-web")]);
+    assert!(
+        targets.base_url.starts_with(&format!("http://{app}-alb")),
+        "{targets:?}"
+    );
+    // Nothing of the ANB system was created.
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queues = sqs
+        .list_queues()
+        .queue_name_prefix(&app)
+        .send()
+        .await
+        .unwrap();
+    assert!(queues.queue_urls().is_empty(), "{queues:?}");
+    let autoscaling = aws_sdk_autoscaling::Client::new(&config);
+    let groups = autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(format!("{app}-web"))
+        .auto_scaling_group_names(format!("{app}-worker"))
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<_> = groups
+        .auto_scaling_groups()
+        .iter()
+        .filter_map(|g| g.auto_scaling_group_name())
+        .collect();
+    assert_eq!(names, [format!("{app}-web")]);
 }
 
 /// The AWS CLI against moto; its trimmed standard output.
