@@ -55,7 +55,16 @@ async fn a_target_that_dies_mid_run_stops_the_run_as_interrupted_and_exits_3() {
         total.requests
     );
     assert!(total.errors > 100, "{} errors", total.errors);
-    let (requests, errors) = requests_by_endpoint(&run.requests)["get"];
+    // Every endpoint: an arrival due when the run stopped, with every slot waiting on the
+    // dead target, is an `unsent` request.
+    let by_endpoint = requests_by_endpoint(&run.requests);
+    assert!(
+        by_endpoint.keys().all(|e| e == "get" || e == "unsent"),
+        "{by_endpoint:?}"
+    );
+    let (requests, errors) = by_endpoint
+        .values()
+        .fold((0, 0), |(r, e), (rr, ee)| (r + rr, e + ee));
     assert_eq!((requests, errors), (total.requests, total.errors));
     assert!(
         run.requests.iter().any(|r| r.errors_other > 0),
