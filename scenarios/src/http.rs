@@ -1,32 +1,30 @@
-//! The load generator's HTTP/1.1 client: one keep-alive connection per user, on hyper's
-//! connection API, with nothing between the user and the socket that a measurement does not
-//! need.
+//! The load generator's HTTP/1.1 client: one keep-alive connection per user, written and
+//! read by the user's own task, with nothing between the user and the socket that a
+//! measurement does not need.
 //!
 //! A general client (reqwest, hyper-util's pooled client) parses a URL, looks up a pool and
-//! arms a timer per request; a user of a load test talks to one origin over one connection
-//! and sends its next request only when the last one has been answered, so that machinery
-//! is pure cost (issue 18: it held loadgen at half of wrk's rate per core). Here a user owns
-//! a [`Connection`]; a request is written on it at once, or on a new connection when the
-//! server closed the old one. TLS (rustls, the platform's roots) is used for `https://`
-//! origins. Redirects are not followed and nothing is decompressed: what the target
-//! answered is what is measured.
+//! arms a timer per request, and hyper's connection API runs each connection on a task of
+//! its own, reached through a channel; a user of a load test talks to one origin over one
+//! connection and sends its next request only when the last one has been answered, so that
+//! machinery is pure cost (issue 18: it held loadgen at 0.7 × wrk per core). Here a user
+//! owns a [`Connection`]: its request is written at once, its answer's head is parsed by
+//! `httparse` in place, and its body is framed by `Content-Length`, chunks or the
+//! connection's end (RFC 9112 §6). TLS (rustls, the platform's roots) is used for
+//! `https://` origins. Redirects are not followed and nothing is decompressed: what the
+//! target answered is what is measured.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
+use std::io::Write as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::Method;
+use bytes::{Buf as _, Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue};
 /// The header names and statuses a caller needs to build requests and read answers.
-pub use http::{StatusCode, header};
-use http_body::{Frame, SizeHint};
-use http_body_util::BodyExt as _;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+pub use http::{Method, StatusCode, header};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
@@ -97,9 +95,46 @@ impl Target {
     pub fn connection(self: &Arc<Self>) -> Connection {
         Connection {
             target: Arc::clone(self),
-            sender: None,
+            wire: None,
+            head: Vec::new(),
             deadline: None,
         }
+    }
+
+    /// Writes `request`'s head (request line and header section, RFC 9112 §3 and §5) into
+    /// `head`. A path that is no request target (a scenario's bug, an id with spaces) is
+    /// not sent.
+    fn write_head(&self, request: &Request, head: &mut Vec<u8>) -> Result<(), Fault> {
+        let path = request.path.as_bytes();
+        if path.is_empty() || !path.iter().all(|b| (0x21..0x7f).contains(b)) {
+            return Err(Fault {
+                kind: Failure::Other,
+                cause: Cause::NotAUri,
+            });
+        }
+        head.extend_from_slice(request.method.as_str().as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(self.prefix.as_bytes());
+        head.extend_from_slice(path);
+        head.extend_from_slice(b" HTTP/1.1\r\n");
+        let given = |name: &HeaderName| request.headers.iter().any(|(n, _)| n == name);
+        if !given(&header::HOST) {
+            field(head, header::HOST.as_str(), self.authority.as_bytes());
+        }
+        if !given(&header::USER_AGENT) {
+            field(head, header::USER_AGENT.as_str(), USER_AGENT.as_bytes());
+        }
+        for (name, value) in &request.headers {
+            if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
+                field(head, name.as_str(), value.as_bytes());
+            }
+        }
+        let body_expected = matches!(request.method, Method::POST | Method::PUT | Method::PATCH);
+        if request.body.len > 0 || body_expected {
+            let _ = write!(head, "content-length: {}\r\n", request.body.len);
+        }
+        head.extend_from_slice(b"\r\n");
+        Ok(())
     }
 }
 
@@ -124,6 +159,14 @@ fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// A header field line.
+fn field(head: &mut Vec<u8>, name: &str, value: &[u8]) {
+    head.extend_from_slice(name.as_bytes());
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value);
+    head.extend_from_slice(b"\r\n");
 }
 
 /// A request to the target: a method, a path (with its query) under the target's prefix,
@@ -235,30 +278,6 @@ impl From<String> for Body {
     }
 }
 
-impl http_body::Body for Body {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let chunk = self.chunks.pop_front();
-        if let Some(chunk) = &chunk {
-            self.len -= chunk.len() as u64;
-        }
-        Poll::Ready(chunk.map(|c| Ok(Frame::data(c))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.chunks.is_empty()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.len)
-    }
-}
-
 /// A `multipart/form-data` form (RFC 7578): text fields and files.
 #[derive(Debug)]
 pub struct Multipart {
@@ -329,7 +348,7 @@ pub struct Response {
 
 /// A request that got no answer: its kind (what the records keep) and its cause, for a
 /// person to read (the health check says it). Building it allocates nothing: the causes
-/// are the errors the socket, TLS and hyper gave.
+/// are the errors the socket and TLS gave, or fixed words.
 #[derive(Debug)]
 pub struct Fault {
     pub kind: Failure,
@@ -339,7 +358,9 @@ pub struct Fault {
 #[derive(Debug)]
 enum Cause {
     Io(std::io::Error),
-    Http(hyper::Error),
+    /// The answer broke HTTP/1.1 (what is wrong with it).
+    Protocol(&'static str),
+    Parse(httparse::Error),
     NotAUri,
     TimedOut(Duration),
     ClosedTwice,
@@ -353,10 +374,17 @@ impl Fault {
         }
     }
 
-    fn http(kind: Failure, error: hyper::Error) -> Self {
+    fn io(error: std::io::Error) -> Self {
         Fault {
-            kind,
-            cause: Cause::Http(error),
+            kind: Failure::Other,
+            cause: Cause::Io(error),
+        }
+    }
+
+    fn protocol(what: &'static str) -> Self {
+        Fault {
+            kind: Failure::Other,
+            cause: Cause::Protocol(what),
         }
     }
 }
@@ -365,15 +393,8 @@ impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.cause {
             Cause::Io(e) => write!(f, "{e}"),
-            Cause::Http(e) => {
-                write!(f, "{e}")?;
-                let mut source = std::error::Error::source(e);
-                while let Some(inner) = source {
-                    write!(f, ": {inner}")?;
-                    source = inner.source();
-                }
-                Ok(())
-            }
+            Cause::Protocol(what) => f.write_str(what),
+            Cause::Parse(e) => write!(f, "the answer's head is not HTTP/1.1: {e}"),
             Cause::NotAUri => f.write_str("the request's path is not a valid URI"),
             Cause::TimedOut(after) => write!(f, "no whole answer within {after:?}"),
             Cause::ClosedTwice => f.write_str("the server closed the connection twice"),
@@ -387,7 +408,9 @@ impl std::error::Error for Fault {}
 #[derive(Debug)]
 pub struct Connection {
     target: Arc<Target>,
-    sender: Option<http1::SendRequest<Body>>,
+    wire: Option<Wire>,
+    /// The request head is written here; kept to reuse its allocation.
+    head: Vec<u8>,
     /// The request timeout, one timer for the connection's life, moved later at each
     /// request. Moving a registered timer later is one compare-and-swap (tokio re-files it
     /// only when its old deadline comes, once per timeout period), where a timer per
@@ -405,11 +428,13 @@ impl Clone for Connection {
 
 impl Connection {
     /// Sends `request` and reads the whole answer within the target's timeout. A request
-    /// that found the kept-alive connection closed by the server before it was written goes
-    /// out once more on a new connection; after a failure or a timeout the connection is
-    /// dropped (its state is unknown) and the next request opens another.
+    /// that found the kept-alive connection closed by the server goes out once more on a
+    /// new connection (see [`Connection::exchange`]); after a failure or a timeout the
+    /// connection is dropped (its state is unknown) and the next request opens another.
     pub async fn send(&mut self, request: Request) -> Result<Response, Fault> {
-        let request = self.to_http(request)?;
+        let mut head = std::mem::take(&mut self.head);
+        head.clear();
+        self.target.write_head(&request, &mut head)?;
         let due = Instant::now() + self.target.timeout;
         let mut deadline = match self.deadline.take() {
             Some(mut timer) => {
@@ -418,10 +443,10 @@ impl Connection {
             }
             None => Box::pin(tokio::time::sleep_until(due)),
         };
-        // Boxed: the exchange's future is a kilobyte, which every future that awaits this one
+        // Boxed: the exchange's future is large, and every future that awaits this one
         // (the step's, the scenario's, the Goose transaction's) would otherwise hold and
-        // copy when it starts: 4 % of the generator's time (issue 18's profile).
-        let mut exchange = Box::pin(self.exchange(request));
+        // copy it when it starts (issue 18's profile).
+        let mut exchange = Box::pin(self.exchange(&mut head, &request));
         let outcome = std::future::poll_fn(|cx| match exchange.as_mut().poll(cx) {
             Poll::Ready(result) => Poll::Ready(Some(result)),
             Poll::Pending => deadline.as_mut().poll(cx).map(|()| None),
@@ -429,14 +454,15 @@ impl Connection {
         .await;
         drop(exchange);
         self.deadline = Some(deadline);
+        self.head = head;
         match outcome {
             Some(Ok(response)) => Ok(response),
             Some(Err(fault)) => {
-                self.sender = None;
+                self.wire = None;
                 Err(fault)
             }
             None => {
-                self.sender = None;
+                self.wire = None;
                 Err(Fault {
                     kind: Failure::Timeout,
                     cause: Cause::TimedOut(self.target.timeout),
@@ -445,62 +471,38 @@ impl Connection {
         }
     }
 
-    fn to_http(&self, request: Request) -> Result<http::Request<Body>, Fault> {
-        let target = &self.target;
-        let mut http = http::Request::new(request.body);
-        *http.method_mut() = request.method;
-        let path = if target.prefix.is_empty() {
-            request.path
-        } else {
-            format!("{}{}", target.prefix, request.path)
-        };
-        // A path that is no URI (a scenario's bug, an id with spaces) is not sent.
-        *http.uri_mut() = http::Uri::try_from(path).map_err(|_| Fault {
-            kind: Failure::Other,
-            cause: Cause::NotAUri,
-        })?;
-        let headers = http.headers_mut();
-        headers.insert(header::HOST, target.authority.clone());
-        headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-        for (name, value) in request.headers {
-            headers.insert(name, value);
-        }
-        Ok(http)
-    }
-
-    async fn exchange(&mut self, mut request: http::Request<Body>) -> Result<Response, Fault> {
-        // The first try may find a kept-alive connection the server has closed.
+    /// One request on the kept-alive connection, or on a new one. A server closes an idle
+    /// connection when it likes (RFC 9112 §9.6); a request that meets such a close on a
+    /// reused connection goes out once more, on a new connection, when the server cannot
+    /// have acted on it: its writing failed, or it is idempotent and no byte of an answer
+    /// came (RFC 9110 §9.2.2).
+    async fn exchange(&mut self, head: &mut Vec<u8>, request: &Request) -> Result<Response, Fault> {
         for fresh in [false, true] {
-            if fresh || self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            if fresh || self.wire.as_mut().is_none_or(|wire| !wire.is_idle()) {
                 // Boxed: the TLS handshake's future is kilobytes, and every request's
                 // future would carry (and copy) it otherwise.
-                self.sender = Some(Box::pin(connect(&self.target)).await?);
+                self.wire = Some(Box::pin(Wire::connect(&self.target)).await?);
             }
-            let Some(sender) = self.sender.as_mut() else {
+            let Some(wire) = self.wire.as_mut() else {
                 unreachable!("connected above")
             };
-            if sender.ready().await.is_err() {
-                self.sender = None;
-                continue;
-            }
-            match sender.try_send_request(request).await {
+            let reused = wire.answers > 0;
+            match wire.exchange(head, request).await {
                 Ok(response) => {
-                    let (parts, body) = response.into_parts();
-                    let body = read_body(body).await?;
-                    return Ok(Response {
-                        status: parts.status,
-                        headers: parts.headers,
-                        body,
-                    });
-                }
-                Err(mut error) => match error.take_message() {
-                    // Not written: the connection was closed under it.
-                    Some(unsent) if !fresh => {
-                        request = unsent;
-                        self.sender = None;
+                    if !response.keep_alive {
+                        self.wire = None;
                     }
-                    _ => return Err(Fault::http(Failure::Other, error.into_error())),
-                },
+                    return Ok(response.response);
+                }
+                Err(Failed::Unanswered(fault)) if reused && !fresh => {
+                    if !fault.written || request.method.is_idempotent() {
+                        self.wire = None;
+                        continue;
+                    }
+                    return Err(fault.fault);
+                }
+                Err(Failed::Unanswered(fault)) => return Err(fault.fault),
+                Err(Failed::Broken(fault)) => return Err(fault),
             }
         }
         Err(Fault {
@@ -510,60 +512,428 @@ impl Connection {
     }
 }
 
-/// The whole body. Most answers come in one frame, which is kept as it came (no copy, no
-/// buffer list).
-async fn read_body(mut body: hyper::body::Incoming) -> Result<Bytes, Fault> {
-    let mut first = Bytes::new();
-    let mut more: Option<Vec<u8>> = None;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame
-            .map_err(|e| Fault::http(Failure::Other, e))?
-            .into_data()
-        else {
-            continue; // trailers
+/// An open connection: the socket and what has been read from it and not yet parsed.
+///
+/// The user's own task writes the request and reads the answer: no connection task, no
+/// channel between them, and one wake-up per answer (issue 18: hyper's connection task
+/// and its dispatch were a third of the generator's own time per request).
+struct Wire {
+    stream: Stream,
+    read: BytesMut,
+    /// Answers read on this connection.
+    answers: u64,
+}
+
+impl std::fmt::Debug for Wire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wire")
+            .field("tls", &matches!(self.stream, Stream::Tls(_)))
+            .field("answers", &self.answers)
+            .finish()
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// How an exchange failed: before any byte of an answer came (the request may go out
+/// again, see [`Connection::exchange`]), or later.
+enum Failed {
+    Unanswered(Unanswered),
+    Broken(Fault),
+}
+
+struct Unanswered {
+    fault: Fault,
+    /// The whole request was written.
+    written: bool,
+}
+
+/// An answer and whether its connection may carry another request.
+struct Answer {
+    response: Response,
+    keep_alive: bool,
+}
+
+/// Reads below this much free room in the buffer first make room for this much more.
+const READ_ROOM: usize = 8 * 1024;
+/// An answer's head larger than this is refused (nginx's default for requests is 8 KiB).
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_HEADERS: usize = 100;
+/// Bodies up to this size are written with the head, in one write.
+const BODY_WITH_HEAD: u64 = 16 * 1024;
+/// An answer's body larger than this is refused: a load test measures, it does not store.
+const MAX_BODY: usize = 1 << 30;
+
+impl Wire {
+    async fn connect(target: &Target) -> Result<Wire, Fault> {
+        let tcp = TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .map_err(Fault::connect)?;
+        let _ = tcp.set_nodelay(true);
+        let stream = match &target.tls {
+            None => Stream::Plain(tcp),
+            Some((connector, name)) => Stream::Tls(Box::new(
+                connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(Fault::connect)?,
+            )),
         };
-        match &mut more {
-            Some(all) => all.extend_from_slice(&data),
-            None if first.is_empty() => first = data,
-            None => more = Some([&first[..], &data[..]].concat()),
+        Ok(Wire {
+            stream,
+            read: BytesMut::with_capacity(READ_ROOM),
+            answers: 0,
+        })
+    }
+
+    /// Between requests the server has nothing to say: a connection it closed (or wrote
+    /// on) is not reused. Costs no system call while the socket has had no event.
+    fn is_idle(&mut self) -> bool {
+        if !self.read.is_empty() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        let mut probe = ReadBuf::new(&mut probe);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        Pin::new(&mut self.stream)
+            .poll_read(&mut cx, &mut probe)
+            .is_pending()
+    }
+
+    async fn exchange(&mut self, head: &mut Vec<u8>, request: &Request) -> Result<Answer, Failed> {
+        if let Err(error) = self.write(head, &request.body).await {
+            // A server may answer before it has read the whole request (a 413 for an
+            // upload too large) and close: that answer is what the request got.
+            return match self.read_answer(request.method == Method::HEAD).await {
+                Ok(answer) => Ok(answer),
+                Err(_) => Err(Failed::Unanswered(Unanswered {
+                    fault: Fault::io(error),
+                    written: false,
+                })),
+            };
+        }
+        self.read_answer(request.method == Method::HEAD)
+            .await
+            .map_err(|(fault, any_byte)| {
+                if any_byte {
+                    Failed::Broken(fault)
+                } else {
+                    Failed::Unanswered(Unanswered {
+                        fault,
+                        written: true,
+                    })
+                }
+            })
+    }
+
+    async fn write(&mut self, head: &mut Vec<u8>, body: &Body) -> std::io::Result<()> {
+        if body.len <= BODY_WITH_HEAD {
+            for chunk in &body.chunks {
+                head.extend_from_slice(chunk);
+            }
+            self.stream.write_all(head).await?;
+        } else {
+            self.stream.write_all(head).await?;
+            for chunk in &body.chunks {
+                self.stream.write_all(chunk).await?;
+            }
+        }
+        self.stream.flush().await
+    }
+
+    /// Reads one answer (after any 1xx interim answers). The error says whether any byte
+    /// of the answer had come.
+    async fn read_answer(&mut self, head_request: bool) -> Result<Answer, (Fault, bool)> {
+        let mut any_byte = !self.read.is_empty();
+        let fail = |fault: Fault, any_byte: bool| (fault, any_byte);
+        loop {
+            let parsed = parse_head(&mut self.read).map_err(|f| fail(f, true))?;
+            let Some(head) = parsed else {
+                if self.read.len() > MAX_HEAD {
+                    return Err(fail(
+                        Fault::protocol("the answer's head is over 64 KiB"),
+                        true,
+                    ));
+                }
+                match self.fill().await {
+                    Ok(0) if any_byte => {
+                        return Err(fail(
+                            Fault::protocol("the server closed the connection mid-answer"),
+                            true,
+                        ));
+                    }
+                    Ok(0) => {
+                        return Err(fail(
+                            Fault::protocol("the server closed the connection without answering"),
+                            false,
+                        ));
+                    }
+                    Ok(_) => any_byte = true,
+                    Err(e) => return Err(fail(Fault::io(e), any_byte)),
+                }
+                continue;
+            };
+            if head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS {
+                continue;
+            }
+            let no_body = head_request
+                || head.status.is_informational()
+                || head.status == StatusCode::NO_CONTENT
+                || head.status == StatusCode::NOT_MODIFIED;
+            let mut keep_alive = head.keep_alive;
+            let body = if no_body {
+                Bytes::new()
+            } else if head.chunked {
+                self.read_chunked().await.map_err(|f| fail(f, true))?
+            } else if let Some(length) = head.length {
+                self.read_exact_body(length)
+                    .await
+                    .map_err(|f| fail(f, true))?
+            } else {
+                // Framed by the connection's end (RFC 9112 §6.3, point 8).
+                keep_alive = false;
+                self.read_to_end().await.map_err(|f| fail(f, true))?
+            };
+            self.answers += 1;
+            return Ok(Answer {
+                response: Response {
+                    status: head.status,
+                    headers: head.headers,
+                    body,
+                },
+                keep_alive,
+            });
         }
     }
-    Ok(more.map_or(first, Bytes::from))
-}
 
-/// Opens a connection to the target; its I/O runs on a task of its own until the sender
-/// is dropped or the server closes it. (Polling it inside the user's task instead was
-/// measured slower, twice: 75k against 88k requests a second with the task's waker, 85k
-/// against 95k with the I/O alone holding it; issue 18.)
-async fn connect(target: &Target) -> Result<http1::SendRequest<Body>, Fault> {
-    let tcp = TcpStream::connect((target.host.as_str(), target.port))
-        .await
-        .map_err(Fault::connect)?;
-    let _ = tcp.set_nodelay(true);
-    match &target.tls {
-        None => handshake(tcp).await,
-        Some((connector, name)) => {
-            let tls = connector
-                .connect(name.clone(), tcp)
-                .await
-                .map_err(Fault::connect)?;
-            handshake(tls).await
+    /// Reads more into the buffer; 0 at the end of the stream.
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        if self.read.capacity() - self.read.len() < READ_ROOM / 2 {
+            self.read.reserve(READ_ROOM);
+        }
+        self.stream.read_buf(&mut self.read).await
+    }
+
+    async fn fill_or_fail(&mut self) -> Result<(), Fault> {
+        match self.fill().await {
+            Ok(0) => Err(Fault::protocol(
+                "the server closed the connection mid-answer",
+            )),
+            Ok(_) => Ok(()),
+            Err(e) => Err(Fault::io(e)),
+        }
+    }
+
+    async fn read_exact_body(&mut self, length: u64) -> Result<Bytes, Fault> {
+        let length = usize::try_from(length)
+            .ok()
+            .filter(|&length| length <= MAX_BODY)
+            .ok_or_else(|| Fault::protocol("the answer's body is over 1 GiB"))?;
+        if self.read.len() < length {
+            // Room for the whole body at once (a video is tens of megabytes), but not on a
+            // length's word alone beyond what is likely to come.
+            self.read.reserve((length - self.read.len()).min(64 << 20));
+        }
+        while self.read.len() < length {
+            self.fill_or_fail().await?;
+        }
+        Ok(self.read.split_to(length).freeze())
+    }
+
+    async fn read_chunked(&mut self) -> Result<Bytes, Fault> {
+        let mut body = BytesMut::new();
+        loop {
+            let (line, size) = loop {
+                match httparse::parse_chunk_size(&self.read) {
+                    Ok(httparse::Status::Complete(found)) => break found,
+                    Ok(httparse::Status::Partial) => self.fill_or_fail().await?,
+                    Err(_) => return Err(Fault::protocol("a chunk's size line is malformed")),
+                }
+            };
+            if size == 0 {
+                self.read.advance(line);
+                return self.skip_trailers().await.map(|()| body.freeze());
+            }
+            let size = usize::try_from(size)
+                .ok()
+                .filter(|&size| body.len() + size <= MAX_BODY)
+                .ok_or_else(|| Fault::protocol("the answer's body is over 1 GiB"))?;
+            while self.read.len() < line + size + 2 {
+                self.fill_or_fail().await?;
+            }
+            if &self.read[line + size..line + size + 2] != b"\r\n" {
+                return Err(Fault::protocol("a chunk does not end in CRLF"));
+            }
+            body.extend_from_slice(&self.read[line..line + size]);
+            self.read.advance(line + size + 2);
+        }
+    }
+
+    /// The trailer section after the last chunk, up to its empty line; its fields are not
+    /// kept.
+    async fn skip_trailers(&mut self) -> Result<(), Fault> {
+        loop {
+            if let Some(end) = self.read.windows(2).position(|w| w == b"\r\n") {
+                self.read.advance(end + 2);
+                if end == 0 {
+                    return Ok(());
+                }
+                continue;
+            }
+            if self.read.len() > MAX_HEAD {
+                return Err(Fault::protocol("the answer's trailers are over 64 KiB"));
+            }
+            self.fill_or_fail().await?;
+        }
+    }
+
+    async fn read_to_end(&mut self) -> Result<Bytes, Fault> {
+        loop {
+            match self.fill().await {
+                Ok(0) => return Ok(self.read.split().freeze()),
+                Ok(_) if self.read.len() > MAX_BODY => {
+                    return Err(Fault::protocol("the answer's body is over 1 GiB"));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(Fault::io(e)),
+            }
         }
     }
 }
 
-async fn handshake<S>(stream: S) -> Result<http1::SendRequest<Body>, Fault>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, connection) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| Fault::http(Failure::Connect, e))?;
-    tokio::spawn(async move {
-        // Ends when the server closes the connection or the user drops its sender.
-        let _ = connection.await;
-    });
-    Ok(sender)
+/// An answer's head, parsed.
+struct Head {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    /// `Content-Length`, when the body is framed by it.
+    length: Option<u64>,
+    chunked: bool,
+    keep_alive: bool,
+}
+
+/// Parses the answer's head at the start of `read` and takes it off; `None` until it has
+/// all come. Header values are slices of the read buffer, not copies.
+fn parse_head(read: &mut BytesMut) -> Result<Option<Head>, Fault> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut fields);
+    let size = match parsed.parse(read) {
+        Ok(httparse::Status::Complete(size)) => size,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => {
+            return Err(Fault {
+                kind: Failure::Other,
+                cause: Cause::Parse(e),
+            });
+        }
+    };
+    let status = parsed
+        .code
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .ok_or_else(|| Fault::protocol("the answer's status code is out of range"))?;
+    // HTTP/1.0 closes after each answer unless it says otherwise; HTTP/1.1 keeps open.
+    let mut keep_alive = parsed.version == Some(1);
+    let base = read.as_ptr() as usize;
+    // Where each field lies in the buffer: the buffer is frozen below, and the values are
+    // cut from it.
+    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    let count = parsed.headers.len();
+    for (span, field) in spans.iter_mut().zip(parsed.headers.iter()) {
+        let name_at = field.name.as_ptr() as usize - base;
+        let value_at = field.value.as_ptr() as usize - base;
+        *span = (
+            name_at,
+            name_at + field.name.len(),
+            value_at,
+            value_at + field.value.len(),
+        );
+    }
+    let head = read.split_to(size).freeze();
+    let mut headers = http::HeaderMap::with_capacity(count);
+    let mut length = None;
+    let mut chunked = false;
+    for &(name_at, name_end, value_at, value_end) in &spans[..count] {
+        let name = HeaderName::from_bytes(&head[name_at..name_end])
+            .map_err(|_| Fault::protocol("the answer has a header with an invalid name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(value_at..value_end))
+            .map_err(|_| Fault::protocol("the answer has a header with an invalid value"))?;
+        if name == header::CONTENT_LENGTH {
+            let parsed = std::str::from_utf8(value.as_bytes())
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| Fault::protocol("the answer's content-length is not a number"))?;
+            if length.is_some_and(|l| l != parsed) {
+                return Err(Fault::protocol(
+                    "the answer has two different content-lengths",
+                ));
+            }
+            length = Some(parsed);
+        } else if name == header::TRANSFER_ENCODING {
+            chunked = has_token(value.as_bytes(), b"chunked");
+        } else if name == header::CONNECTION {
+            if has_token(value.as_bytes(), b"close") {
+                keep_alive = false;
+            } else if has_token(value.as_bytes(), b"keep-alive") {
+                keep_alive = true;
+            }
+        }
+        headers.append(name, value);
+    }
+    Ok(Some(Head {
+        status,
+        headers,
+        length: if chunked { None } else { length },
+        chunked,
+        keep_alive,
+    }))
+}
+
+/// `list` (a comma-separated header value) holds `token`, in any case.
+fn has_token(list: &[u8], token: &[u8]) -> bool {
+    list.split(|&b| b == b',')
+        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,12 @@ enum Serve {
     Slow(Duration),
     /// Silent on the first connection, keep-alive on the others.
     SilentOnFirst,
+    /// Answers every request with these bytes; closes after them when they say
+    /// `connection: close` or are HTTP/1.0.
+    Raw(&'static [u8]),
+    /// Answers the first request of each connection, then reads the next and closes
+    /// without answering it (an idle close racing a request).
+    DropSecond,
 }
 
 struct Server {
@@ -61,6 +67,7 @@ async fn server(serve: Serve) -> Server {
 async fn answer(mut socket: TcpStream, serve: Serve, log: Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 65536];
+    let mut served_here = 0;
     loop {
         // One whole request: the head, then Content-Length bytes of body.
         let request = loop {
@@ -81,6 +88,25 @@ async fn answer(mut socket: TcpStream, serve: Serve, log: Arc<std::sync::Mutex<V
         };
         log.lock().unwrap().push(request);
         match serve {
+            Serve::Raw(answer) => {
+                if socket.write_all(answer).await.is_err() {
+                    return;
+                }
+                let text = String::from_utf8_lossy(answer).to_ascii_lowercase();
+                if text.contains("connection: close") || text.starts_with("http/1.0") {
+                    return;
+                }
+                continue;
+            }
+            Serve::DropSecond if served_here > 0 => return,
+            Serve::DropSecond => {
+                served_here += 1;
+                let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if socket.write_all(answer).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             Serve::Silent => {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 return;
@@ -245,6 +271,118 @@ async fn a_prefix_and_a_multipart_upload_reach_the_server_as_sent() {
     assert_eq!(body.len() as u64, sent);
     let at = body.windows(payload.len()).position(|w| w == &payload[..]);
     assert!(at.is_some(), "the file's bytes are in the body, whole");
+}
+
+#[tokio::test]
+async fn answers_without_a_body_leave_the_connection_ready_for_the_next() {
+    // A HEAD's answer names the length of a body it does not carry; a 204 and a 304 carry
+    // none. Each is followed on the same connection by a request that must be answered.
+    let head = server(Serve::Raw(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n")).await;
+    let target = Target::new(&head.url, Duration::from_secs(2)).unwrap();
+    let mut connection = target.connection();
+    for _ in 0..3 {
+        let answer = connection
+            .send(Request::new(scenarios::http::Method::HEAD, "/"))
+            .await
+            .unwrap();
+        assert_eq!((answer.status.as_u16(), answer.body.len()), (200, 0));
+    }
+    assert_eq!(head.connections.load(Ordering::SeqCst), 1);
+
+    for raw in [
+        &b"HTTP/1.1 204 No Content\r\n\r\n"[..],
+        b"HTTP/1.1 304 Not Modified\r\netag: \"x\"\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 3\r\n\r\nnew",
+    ] {
+        let raw: &'static [u8] = Box::leak(raw.to_vec().into_boxed_slice());
+        let server = server(Serve::Raw(raw)).await;
+        let target = Target::new(&server.url, Duration::from_secs(2)).unwrap();
+        let mut connection = target.connection();
+        for _ in 0..3 {
+            let answer = connection.send(Request::get("/")).await.unwrap();
+            assert!(
+                [201, 204, 304].contains(&answer.status.as_u16()),
+                "{answer:?}"
+            );
+            if answer.status.as_u16() == 201 {
+                assert_eq!(&answer.body[..], b"new");
+            } else {
+                assert!(answer.body.is_empty());
+            }
+        }
+        assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    }
+}
+
+#[tokio::test]
+async fn an_answer_framed_by_the_close_is_read_whole_and_its_connection_not_reused() {
+    let server = server(Serve::Raw(
+        b"HTTP/1.0 200 OK\r\nx-kind: old\r\n\r\nall of it",
+    ))
+    .await;
+    let target = Target::new(&server.url, Duration::from_secs(2)).unwrap();
+    let mut connection = target.connection();
+    for _ in 0..2 {
+        let answer = connection.send(Request::get("/")).await.unwrap();
+        assert_eq!(&answer.body[..], b"all of it");
+        assert_eq!(answer.headers["x-kind"], "old");
+    }
+    assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn chunk_extensions_and_trailers_are_read_past() {
+    let server = server(Serve::Raw(
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+          4;name=x\r\nwiki\r\n5\r\npedia\r\n0\r\nexpires: never\r\n\r\n",
+    ))
+    .await;
+    let target = Target::new(&server.url, Duration::from_secs(2)).unwrap();
+    let mut connection = target.connection();
+    for _ in 0..2 {
+        let answer = connection.send(Request::get("/")).await.unwrap();
+        assert_eq!(&answer.body[..], b"wikipedia");
+    }
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_request_the_server_may_have_acted_on_is_not_sent_twice() {
+    // The server reads the second request on a kept-alive connection and closes without
+    // answering. A GET (idempotent) goes out again on a new connection; a POST does not,
+    // and fails.
+    let server = server(Serve::DropSecond).await;
+    let target = Target::new(&server.url, Duration::from_secs(2)).unwrap();
+    let mut connection = target.connection();
+    connection.send(Request::get("/1")).await.unwrap();
+    let again = connection.send(Request::get("/2")).await.unwrap();
+    assert_eq!(again.status.as_u16(), 200);
+    assert_eq!(
+        server.received.lock().unwrap().len(),
+        3,
+        "/2 was sent twice"
+    );
+
+    let failed = connection
+        .send(Request::post("/3").body("text/plain", "once".to_string()))
+        .await
+        .unwrap_err();
+    assert_eq!(failed.kind, Failure::Other);
+    assert!(failed.to_string().contains("without answering"), "{failed}");
+    assert_eq!(server.received.lock().unwrap().len(), 4, "/3 was sent once");
+}
+
+#[tokio::test]
+async fn an_answer_that_is_not_http_is_a_failure_that_says_so() {
+    let server = server(Serve::Raw(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")).await;
+    let target = Target::new(&server.url, Duration::from_secs(2)).unwrap();
+    let fault = target
+        .connection()
+        .send(Request::get("/"))
+        .await
+        .unwrap_err();
+    assert_eq!(fault.kind, Failure::Other);
+    assert!(fault.to_string().contains("not HTTP/1.1"), "{fault}");
 }
 
 async fn connection_send(target: &Arc<Target>, request: Request) {
