@@ -202,6 +202,23 @@ enum Command {
         #[arg(long)]
         title: Option<String>,
     },
+    /// Replay a run's measured web demand through other scaling policies (stack.toml files,
+    /// or `default` for the local stack's defaults): instances, instance-hours, scale-outs
+    /// and time above the measured capacity, per policy. A model; it says so and from what.
+    Simulate {
+        /// The analysis whose run is replayed.
+        #[arg(long, default_value = "runs/analysis.json")]
+        analysis: PathBuf,
+        /// A stack.toml whose [web] group is replayed, or `default`; repeat to compare.
+        #[arg(long = "policy", value_name = "STACK.toml", required = true)]
+        policies: Vec<String>,
+        /// The run to replay; the first with requests when absent.
+        #[arg(long)]
+        run: Option<String>,
+        /// Print the simulation as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Prints the result of a command, or its error, and turns it into an exit code.
@@ -232,6 +249,21 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Usl { file, json }) => finish(usl(&file, json).map(|t| (t, true))),
+        Some(Command::Simulate {
+            analysis,
+            policies,
+            run,
+            json,
+        }) => finish(
+            crate::simulate::run(&analysis, &policies, run.as_deref()).and_then(|simulation| {
+                let text = if json {
+                    serde_json::to_string_pretty(&simulation)? + "\n"
+                } else {
+                    crate::simulate::render(&simulation)
+                };
+                Ok((text, true))
+            }),
+        ),
         Some(Command::Gate {
             slo,
             analysis,

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod gate;
 pub mod reactions;
 pub mod runs;
+pub mod simulate;
 pub mod stages;
 pub mod summary;
 pub mod timeline;

@@ -120,7 +120,7 @@ struct RunArgs {
     #[arg(long)]
     target_stack: Option<PathBuf>,
     /// The local target's stack.toml: each section it names replaces the default one (see
-    /// target-stack/src/stack/default-stack.toml), e.g. faster scaling for a rehearsal.
+    /// target-stack/policy/src/default-stack.toml), e.g. faster scaling for a rehearsal.
     #[arg(long, value_name = "FILE")]
     stack_config: Option<PathBuf>,
     /// Keep the local target's data directory after the run.

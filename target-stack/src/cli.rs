@@ -61,7 +61,7 @@ enum Command {
     /// CloudWatch-shaped telemetry. Runs until Ctrl-C or SIGTERM.
     Up {
         /// A stack.toml; each section it names replaces the default one (see
-        /// target-stack/src/stack/default-stack.toml).
+        /// target-stack/policy/src/default-stack.toml).
         #[arg(long)]
         config: Option<std::path::PathBuf>,
         /// The load balancer's address.

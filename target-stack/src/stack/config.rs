@@ -1,8 +1,9 @@
 //! The local stack's configuration (`stack.toml`): which app the web group runs, the two
-//! groups' sizes and policies, the load balancer's health checks, and per-instance resources. The defaults live in
-//! `default-stack.toml` next to this file, which documents every key; each top-level key or
-//! section a user's file names replaces the default one whole (a `[web]` without policies
-//! has none), and the sections it leaves out keep their defaults.
+//! groups' sizes and policies, the load balancer's health checks, and per-instance
+//! resources. The defaults live in the policy crate's `default-stack.toml` (shared with
+//! `analyze simulate`), which documents every key; each top-level key or section a user's
+//! file names replaces the default one whole (a `[web]` without policies has none), and the
+//! sections it leaves out keep their defaults.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,9 +11,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::lb::LbConfig;
-use super::policy::{Group, GroupSpec};
+use super::policy::{Group, GroupSpec, stack_toml};
 
-pub const DEFAULT_TOML: &str = include_str!("default-stack.toml");
+pub use super::policy::stack_toml::DEFAULT as DEFAULT_TOML;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,10 +83,7 @@ impl StackConfig {
             path: origin.to_string(),
             message,
         };
-        let mut merged: toml::Table =
-            toml::from_str(DEFAULT_TOML).expect("the default configuration is valid TOML");
-        let overrides: toml::Table = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        merged.extend(overrides);
+        let merged = stack_toml::merged(text).map_err(|e| invalid(e.to_string()))?;
         let config: StackConfig = merged
             .try_into()
             .map_err(|e: toml::de::Error| invalid(e.to_string()))?;

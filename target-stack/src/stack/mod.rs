@@ -9,6 +9,7 @@ pub mod control;
 pub mod dashboard;
 pub mod instance;
 pub mod lb;
-pub mod policy;
+/// The policy engine lives in its own crate (`target-stack/policy`), shared with the analyzer.
+pub use ::policy;
 pub mod supervisor;
 pub mod telemetry;

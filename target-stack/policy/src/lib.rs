@@ -1,11 +1,13 @@
-//! The local stack's auto scaling policy engine: group state + metric window + clock →
-//! scaling decision, imitating EC2 Auto Scaling (target tracking, step scaling, instance
-//! warm-up, cooldowns, scale-in protection) and seed 002's queue-length rules.
+//! The Auto Scaling policy engine: group state + metric window + clock → scaling decision,
+//! imitating EC2 Auto Scaling (target tracking, step scaling, instance warm-up, cooldowns,
+//! scale-in protection) and seed 002's queue-length rules. The local stack runs it live;
+//! `analyze simulate` replays a run's measured load through it. A crate of its own so that
+//! the analyzer need not depend on the stack.
 //!
 //! It is pure: no I/O, no processes, no async, no wall clock. Time is a `Duration` since the
 //! stack started, passed in by the caller, so every rule can be tested by feeding samples
 //! and stepping a number, and so tests compress AWS's minutes into seconds by configuration.
-//! The stack around it does the rest: it samples the instances once a second
+//! The local stack around it does the rest: it samples the instances once a second
 //! ([`Group::observe`]), asks for a decision ([`Group::decide`]), launches or stops processes
 //! accordingly, and reports back ([`Group::launched`], [`Group::terminated`],
 //! [`Group::set_busy`]).
@@ -29,8 +31,10 @@ mod decision;
 mod group;
 mod instances;
 mod metrics;
+pub mod replay;
 mod rules;
 mod spec;
+pub mod stack_toml;
 
 pub use decision::{Breach, Cause, Change, Comparison, Decision, Source};
 pub use group::{Group, ManualError};

@@ -1,6 +1,6 @@
 //! What a group is configured to do: its size limits, warm-up and scaling policies.
 //!
-//! These types are the `[[groups]]` tables of a future `stack.toml` (serde `Deserialize`,
+//! These types are the `[web]` and `[worker]` tables of `stack.toml` (serde `Deserialize`,
 //! unknown fields refused so that typos fail loudly). Durations are written in seconds
 //! (`warmup_secs = 30`, fractions allowed) so tests can compress minutes into milliseconds.
 //! Defaults are AWS's where AWS has one (60 s metric periods, 3 and 15 evaluation periods for

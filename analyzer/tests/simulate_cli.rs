@@ -1,0 +1,127 @@
+//! `analyze simulate` as a user runs it, on the committed example analysis
+//! (capacity-planning/examples: a scenario-1 ramp to 60 users on the local stack, whose web
+//! group tracked 60 requests/s per target with at most 3 instances, stack.toml beside it).
+
+use std::process::Command;
+
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../capacity-planning/examples");
+const REHEARSAL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../target-stack/stacks/rehearsal.toml"
+);
+
+fn analyze(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_analyze"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn simulate_json(policies: &[&str]) -> serde_json::Value {
+    let analysis = format!("{EXAMPLES}/analysis.json");
+    let mut args = vec!["simulate", "--analysis", &analysis, "--json"];
+    for policy in policies {
+        args.extend(["--policy", policy]);
+    }
+    let out = analyze(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_runs_own_policy_replayed_reproduces_its_measured_instances() {
+    let own = format!("{EXAMPLES}/stack.toml");
+    let simulation = simulate_json(&[&own]);
+    let policy = &simulation["policies"][0];
+    let agreement = &policy["against_measured"];
+    let compared = agreement["seconds_compared"].as_u64().unwrap();
+    let equal = agreement["seconds_equal"].as_u64().unwrap();
+    // The stated tolerance: the in-service count as measured in at least 90 % of the
+    // seconds that measured it, and a mean difference of at most 0.2 instances.
+    assert!(compared >= 80, "{simulation}");
+    assert!(equal as f64 >= 0.9 * compared as f64, "{simulation}");
+    assert!(
+        agreement["mean_abs_difference"].as_f64().unwrap() <= 0.2,
+        "{simulation}"
+    );
+    assert_eq!(policy["scale_outs"], 1, "{simulation}");
+    // The inputs come from the run, with their sources.
+    let inputs = &simulation["inputs"];
+    assert!(inputs["cpu_seconds_per_request"].as_f64().unwrap() > 0.0);
+    assert!(
+        inputs["capacity_from"]
+            .as_str()
+            .unwrap()
+            .contains("requests")
+    );
+}
+
+#[test]
+fn other_policies_give_other_fleets_under_the_same_demand() {
+    let simulation = simulate_json(&[REHEARSAL, "default"]);
+    let seconds = simulation["seconds"].as_u64().unwrap() as f64;
+    let rehearsal = &simulation["policies"][0];
+    let default = &simulation["policies"][1];
+    // rehearsal.toml: at most 2 instances, scaling out above 20 requests/s per target.
+    assert!(
+        rehearsal["timeline"].as_str().unwrap().contains("2×"),
+        "{rehearsal}"
+    );
+    assert!(
+        !rehearsal["timeline"].as_str().unwrap().contains("3×"),
+        "{rehearsal}"
+    );
+    // The defaults read 60 s periods, 3 of them to scale out: not within this 98 s run, so
+    // one instance throughout.
+    assert_eq!(default["scale_outs"], 0, "{default}");
+    let hours = default["instance_hours"].as_f64().unwrap();
+    assert!((hours - seconds / 3600.0).abs() < 1e-9, "{default}");
+}
+
+#[test]
+fn a_bad_policy_file_or_run_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[web]\nname = \"web\"\nmin = 3\nmax = 1\nwarmup_secs = 1\n",
+    )
+    .unwrap();
+    let analysis = format!("{EXAMPLES}/analysis.json");
+    let out = analyze(&[
+        "simulate",
+        "--analysis",
+        &analysis,
+        "--policy",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not a valid stack configuration"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("default-stack.toml"), "{stderr}");
+
+    let out = analyze(&[
+        "simulate",
+        "--analysis",
+        &analysis,
+        "--policy",
+        "default",
+        "--run",
+        "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no run nope"), "{stderr}");
+
+    let text = analyze(&["simulate", "--analysis", &analysis, "--policy", "default"]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("a model, not a measurement"), "{stdout}");
+    assert!(stdout.contains("Policy default"), "{stdout}");
+}
