@@ -130,6 +130,8 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
             })
             .collect(),
         notes,
+        // Priced afterwards, from the analysis itself (`crate::cost::section`).
+        cost: None,
     }
 }
 

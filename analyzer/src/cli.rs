@@ -55,6 +55,10 @@ struct AnalysisArgs {
     /// Print analysis.json instead of the summary.
     #[arg(long)]
     json: bool,
+    /// The price table for the cost and energy estimates [default: the one aforo ships,
+    /// analyzer/data/aws-prices.toml: us-east-1 on demand, with its source and date].
+    #[arg(long, value_name = "FILE")]
+    prices: Option<PathBuf>,
     /// Never call AWS: analyse AWS runs with the telemetry already saved beside them.
     #[arg(long, conflicts_with = "refetch")]
     offline: bool,
@@ -202,6 +206,16 @@ enum Command {
         #[arg(long)]
         title: Option<String>,
     },
+    /// Price an analysis again (another price table, another date, or an analysis written
+    /// before cost estimates): rewrites its cost and energy section in place.
+    Reprice {
+        /// The analysis to price.
+        #[arg(long, default_value = "runs/analysis.json")]
+        analysis: PathBuf,
+        /// The price table [default: analyzer/data/aws-prices.toml].
+        #[arg(long, value_name = "FILE")]
+        prices: Option<PathBuf>,
+    },
     /// Replay a run's measured web demand through other scaling policies (stack.toml files,
     /// or `default` for the local stack's defaults): instances, instance-hours, scale-outs
     /// and time above the measured capacity, per policy. A model; it says so and from what.
@@ -218,6 +232,9 @@ enum Command {
         /// Print the simulation as JSON.
         #[arg(long)]
         json: bool,
+        /// The price table for the instances' cost [default: analyzer/data/aws-prices.toml].
+        #[arg(long, value_name = "FILE")]
+        prices: Option<PathBuf>,
     },
 }
 
@@ -249,20 +266,26 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Usl { file, json }) => finish(usl(&file, json).map(|t| (t, true))),
+        Some(Command::Reprice { analysis, prices }) => {
+            finish(reprice(&analysis, prices.as_deref()).map(|text| (text, true)))
+        }
         Some(Command::Simulate {
             analysis,
             policies,
             run,
             json,
+            prices,
         }) => finish(
-            crate::simulate::run(&analysis, &policies, run.as_deref()).and_then(|simulation| {
-                let text = if json {
-                    serde_json::to_string_pretty(&simulation)? + "\n"
-                } else {
-                    crate::simulate::render(&simulation)
-                };
-                Ok((text, true))
-            }),
+            crate::simulate::run(&analysis, &policies, run.as_deref(), prices.as_deref()).and_then(
+                |simulation| {
+                    let text = if json {
+                        serde_json::to_string_pretty(&simulation)? + "\n"
+                    } else {
+                        crate::simulate::render(&simulation)
+                    };
+                    Ok((text, true))
+                },
+            ),
         ),
         Some(Command::Gate {
             slo,
@@ -336,6 +359,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn run_analysis(args: &AnalysisArgs) -> anyhow::Result<String> {
+    let prices = crate::cost::read_prices(args.prices.as_deref())?;
     let selection = if args.runs.is_empty() {
         Selection::Since(args.since.unwrap_or(Duration::from_secs(3600)))
     } else {
@@ -407,6 +431,7 @@ fn run_analysis(args: &AnalysisArgs) -> anyhow::Result<String> {
         arrival_per_minute: args.arrival_rate.map(|per_s| per_s * 60.0),
     };
     let mut analysis = analyze(&runs, &settings, now);
+    analysis.cost = Some(crate::cost::section(&analysis, &prices));
     analysis.notes.extend(skipped);
     analysis.notes.extend(fleets);
     analysis.notes.extend(fetched);
@@ -447,6 +472,19 @@ fn report(
         written.charts.len(),
         options.out_dir.join("charts").display()
     ))
+}
+
+fn reprice(path: &Path, prices: Option<&Path>) -> anyhow::Result<String> {
+    let table = crate::cost::read_prices(prices)?;
+    let mut analysis = crate::gate::read_analysis(path)?;
+    analysis.cost = Some(crate::cost::section(&analysis, &table));
+    let json = serde_json::to_string_pretty(&analysis)?;
+    write_atomically(path, json.as_bytes())?;
+    let mut text = String::new();
+    if let Some(cost) = &analysis.cost {
+        crate::summary::cost_block(&mut text, cost);
+    }
+    Ok(format!("{}wrote {}\n", text.trim_start(), path.display()))
 }
 
 fn gate(

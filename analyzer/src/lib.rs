@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod aws;
 pub mod cli;
+pub mod cost;
 pub mod gate;
 pub mod reactions;
 pub mod runs;

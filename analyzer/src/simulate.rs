@@ -9,6 +9,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use capacity_model::analysis::{Analysis, RunTimeline, Section};
+use capacity_model::cost::PriceTable;
 use policy::replay::{Replay, ReplayModel, replay};
 use policy::stack_toml::StackGroups;
 use serde::Serialize;
@@ -56,6 +57,8 @@ pub struct Simulation {
     pub measured: Measured,
     pub policies: Vec<PolicyOutcome>,
     pub assumptions: &'static str,
+    /// The price table's instance type, region and date the costs are of.
+    pub priced_as: String,
 }
 
 /// The model's inputs, each measured in the replayed run, with what it came from.
@@ -87,6 +90,9 @@ pub struct PolicyOutcome {
     /// Instances serving, as runs: `1×4 s, 3×94 s`.
     pub timeline: String,
     pub instance_hours: f64,
+    /// The instances' on-demand cost (the balancer and database cost the same under every
+    /// policy), an estimate from the price table.
+    pub instance_usd: f64,
     pub scale_outs: u32,
     pub scale_ins: u32,
     /// Seconds the demand per instance was above the measured capacity per instance.
@@ -114,6 +120,7 @@ pub fn simulate(
     analysis: &Analysis,
     policies: &[PolicyFile],
     run_id: Option<&str>,
+    prices: &PriceTable,
 ) -> anyhow::Result<Simulation> {
     let timeline = pick_run(analysis, run_id)?;
     let run = analysis
@@ -184,7 +191,7 @@ pub fn simulate(
         .map(|file| {
             let replayed = replay(&file.groups.web, &demand, &model)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.name))?;
-            Ok(outcome(&file.name, &replayed, &measured))
+            Ok(outcome(&file.name, &replayed, &measured, prices))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let with_data: Vec<u32> = measured.iter().flatten().copied().collect();
@@ -204,6 +211,13 @@ pub fn simulate(
         },
         policies: outcomes,
         assumptions: ASSUMPTIONS,
+        priced_as: format!(
+            "{} on demand in {}, prices of {} ({})",
+            prices.prices.instance_type,
+            prices.prices.region,
+            prices.prices.date,
+            prices.prices.source
+        ),
     })
 }
 
@@ -248,7 +262,12 @@ fn cpu_cost(timeline: &RunTimeline, cpus: f64) -> (Option<f64>, usize) {
     ((requests > 0.0).then(|| cpu_seconds / requests), seconds)
 }
 
-fn outcome(name: &str, replayed: &Replay, measured: &[Option<u32>]) -> PolicyOutcome {
+fn outcome(
+    name: &str,
+    replayed: &Replay,
+    measured: &[Option<u32>],
+    prices: &PriceTable,
+) -> PolicyOutcome {
     let pairs: Vec<(u32, u32)> = replayed
         .seconds
         .iter()
@@ -263,6 +282,7 @@ fn outcome(name: &str, replayed: &Replay, measured: &[Option<u32>]) -> PolicyOut
         policy: name.to_string(),
         timeline: runs(replayed.seconds.iter().map(|s| s.serving.to_string())),
         instance_hours: replayed.instance_hours,
+        instance_usd: prices.instance_cost(replayed.instance_hours),
         scale_outs: replayed.scale_outs,
         scale_ins: replayed.scale_ins,
         seconds_above_capacity: replayed.seconds_above_capacity,
@@ -330,6 +350,7 @@ pub fn render(simulation: &Simulation) -> String {
             )
         }
     );
+    let _ = writeln!(out, "Costs (estimates): {}", simulation.priced_as);
     let m = &simulation.measured;
     let _ = writeln!(
         out,
@@ -341,8 +362,9 @@ pub fn render(simulation: &Simulation) -> String {
         let _ = writeln!(out, "  instances serving: {}", p.timeline);
         let _ = writeln!(
             out,
-            "  instance-hours {:.4}; scale-outs {}, scale-ins {}; above capacity {}",
+            "  instance-hours {:.4} (${:.5}); scale-outs {}, scale-ins {}; above capacity {}",
             p.instance_hours,
+            p.instance_usd,
             p.scale_outs,
             p.scale_ins,
             p.seconds_above_capacity
@@ -366,11 +388,13 @@ pub fn run(
     analysis: &Path,
     policies: &[String],
     run_id: Option<&str>,
+    prices: Option<&Path>,
 ) -> anyhow::Result<Simulation> {
+    let prices = crate::cost::read_prices(prices)?;
     let analysis = crate::gate::read_analysis(analysis)?;
     let files = policies
         .iter()
         .map(|p| PolicyFile::read(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    simulate(&analysis, &files, run_id)
+    simulate(&analysis, &files, run_id, &prices)
 }

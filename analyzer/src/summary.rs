@@ -387,10 +387,60 @@ pub fn render(a: &Analysis) -> String {
         }
     }
 
+    if let Some(cost) = &a.cost {
+        cost_block(&mut out, cost);
+    }
+
     for note in &a.notes {
         let _ = writeln!(out, "\nnote: {note}");
     }
     out
+}
+
+/// The cost and energy estimates, each with what it is per and the sources once.
+pub fn cost_block(out: &mut String, cost: &capacity_model::analysis::CostSection) {
+    let b = &cost.basis;
+    let _ = writeln!(
+        out,
+        "\nCost and energy (estimates: {} on demand in {}, prices of {}; energy by {})",
+        b.instance_type, b.region, b.prices_date, b.energy_source
+    );
+    if cost.runs.is_empty() {
+        let _ = writeln!(
+            out,
+            "  no data: no run measured its group's in-service instances"
+        );
+    }
+    let no_data = || "no data".to_string();
+    for run in &cost.runs {
+        let per = match (run.usd_per_million_requests, run.usd_per_video) {
+            (Some(m), _) => format!("${m:.4} per million requests"),
+            (_, Some(v)) => format!("${v:.5} per video"),
+            _ => "nothing served to price per unit".to_string(),
+        };
+        let unit = if run.usd_per_video.is_some() {
+            "video"
+        } else {
+            "request"
+        };
+        let _ = writeln!(
+            out,
+            "  {}  {:.4} instance-hours over {:.0} s: ${:.5} (${:.4}/h at this load), {per}; \
+             energy {} ({} per {unit}), {}",
+            run.run_id,
+            run.instance_hours,
+            run.hours * 3600.0,
+            run.usd,
+            run.usd_per_hour,
+            run.energy_kwh
+                .map_or_else(no_data, |k| format!("{:.2} Wh", k * 1000.0)),
+            run.wh_per_unit
+                .map_or_else(no_data, |w| format!("{w:.3e} Wh")),
+            run.co2e_kg
+                .map_or_else(no_data, |c| format!("{:.2} g CO2e", c * 1000.0)),
+        );
+    }
+    let _ = writeln!(out, "  {}", b.assumptions);
 }
 
 fn truncate(text: &str, width: usize) -> String {

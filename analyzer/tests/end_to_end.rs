@@ -210,9 +210,26 @@ fn a_real_ramp_and_worker_run_fill_every_section_of_the_analysis() {
         "Load points",
         "Scale-outs",
         "Workers",
+        "Cost and energy (estimates",
     ] {
         assert!(summary.contains(heading), "{heading}:\n{summary}");
     }
+    // Every run that measured its group is priced, per request or per video.
+    let priced = a["cost"]["runs"].as_array().unwrap();
+    assert!(
+        priced
+            .iter()
+            .any(|r| r["usd_per_million_requests"].as_f64().unwrap_or(0.0) > 0.0),
+        "{:#}",
+        a["cost"]
+    );
+    assert!(
+        priced
+            .iter()
+            .any(|r| r["usd_per_video"].as_f64().unwrap_or(0.0) > 0.0),
+        "{:#}",
+        a["cost"]
+    );
 
     // The report: the course's markdown, with the charts it links.
     let report_dir = dir.path().join("report");
@@ -240,6 +257,14 @@ fn a_real_ramp_and_worker_run_fill_every_section_of_the_analysis() {
         .to_owned();
     assert!(markdown.contains(&ramp_id), "{markdown}");
     assert!(markdown.contains("## 3. Escenario 2"), "{markdown}");
+    assert!(
+        markdown.contains("## 10. Costo y sostenibilidad"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("USD por millón de peticiones"),
+        "{markdown}"
+    );
     for link in markdown
         .split("](")
         .skip(1)

@@ -80,6 +80,15 @@ fn other_policies_give_other_fleets_under_the_same_demand() {
     assert_eq!(default["scale_outs"], 0, "{default}");
     let hours = default["instance_hours"].as_f64().unwrap();
     assert!((hours - seconds / 3600.0).abs() < 1e-9, "{default}");
+    // Priced as the shipped table's t3.small on demand, $0.0208 an hour.
+    let usd = default["instance_usd"].as_f64().unwrap();
+    assert!((usd - hours * 0.0208).abs() < 1e-12, "{default}");
+    assert!(
+        simulation["priced_as"]
+            .as_str()
+            .unwrap()
+            .contains("t3.small")
+    );
 }
 
 #[test]

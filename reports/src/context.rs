@@ -48,6 +48,37 @@ pub struct Context {
     pub narrative: Narrative,
     pub charts: Charts,
     pub notes: Vec<String>,
+    /// Cost and energy estimates; None in analyses written before they existed.
+    pub cost: Option<CostView>,
+}
+
+/// The cost and energy section: the estimates' inputs (the template words them in its
+/// language) and one row per priced run.
+#[derive(Debug, Serialize)]
+pub struct CostView {
+    pub region: String,
+    pub instance_type: String,
+    pub db_instance_class: String,
+    pub prices_date: String,
+    pub grid_kg_co2e_per_kwh: f64,
+    pub pue: f64,
+    pub rows: Vec<CostRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CostRow {
+    pub short_id: String,
+    /// `web` or `worker`.
+    pub layer: String,
+    pub seconds: f64,
+    pub instance_hours: f64,
+    pub usd: f64,
+    pub usd_per_hour: f64,
+    pub usd_per_million_requests: Option<f64>,
+    pub usd_per_video: Option<f64>,
+    pub wh_per_unit: Option<f64>,
+    pub g_co2e_per_unit: Option<f64>,
+    pub cpu_percent: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -482,6 +513,40 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts, lang: L
         narrative: narrative::build(a, lang),
         charts: charts.clone(),
         notes: a.notes.iter().map(|n| wording::note(lang, n)).collect(),
+        cost: a.cost.as_ref().map(cost_view),
+    }
+}
+
+fn cost_view(cost: &capacity_model::analysis::CostSection) -> CostView {
+    let b = &cost.basis;
+    CostView {
+        region: b.region.clone(),
+        instance_type: b.instance_type.clone(),
+        db_instance_class: b.db_instance_class.clone(),
+        prices_date: b.prices_date.clone(),
+        grid_kg_co2e_per_kwh: b.grid_kg_co2e_per_kwh,
+        pue: b.pue,
+        rows: cost
+            .runs
+            .iter()
+            .map(|r| CostRow {
+                short_id: short_id(&r.run_id),
+                layer: match r.layer {
+                    capacity_model::cost::Layer::Web => "web",
+                    capacity_model::cost::Layer::Worker => "worker",
+                }
+                .to_string(),
+                seconds: r.hours * 3600.0,
+                instance_hours: r.instance_hours,
+                usd: r.usd,
+                usd_per_hour: r.usd_per_hour,
+                usd_per_million_requests: r.usd_per_million_requests,
+                usd_per_video: r.usd_per_video,
+                wh_per_unit: r.wh_per_unit,
+                g_co2e_per_unit: r.g_co2e_per_unit,
+                cpu_percent: r.cpu_utilisation.map(|u| u * 100.0),
+            })
+            .collect(),
     }
 }
 

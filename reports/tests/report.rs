@@ -84,6 +84,7 @@ fn sections_without_data_say_so() {
         timelines: vec![],
         spectra: vec![],
         notes: vec![],
+        cost: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let written = reports::render(&empty, None, &reports::Options::course(dir.path())).unwrap();
@@ -96,6 +97,8 @@ fn sections_without_data_say_so() {
         "Ningún escalado hacia afuera",
         "Ningún escalado hacia adentro",
         "Sin análisis anterior",
+        "Sin datos: ninguna corrida midió las instancias en servicio de su grupo (el análisis es \
+         anterior a las estimaciones de costo",
     ] {
         assert!(md.contains(expected), "{expected:?} missing from\n{md}");
     }
@@ -263,6 +266,7 @@ fn every_section_the_course_asks_for_is_there() {
                 "### Cambios en las características de los recursos",
                 "### Consideraciones adicionales para continuar escalando",
                 "## 9. Plan de pruebas para la siguiente iteración",
+                "## 10. Costo y sostenibilidad",
             ],
         ),
         (
@@ -276,6 +280,7 @@ fn every_section_the_course_asks_for_is_there() {
                 "### Changes to the resources' characteristics",
                 "### Further considerations to keep scaling",
                 "## 9. Test plan for the next iteration",
+                "## 10. Cost and sustainability",
             ],
         ),
     ];

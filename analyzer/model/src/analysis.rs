@@ -169,6 +169,16 @@ pub struct Analysis {
     pub spectra: Vec<Spectrum>,
     /// Things a reader should know about the data (skipped runs, mixed load kinds, …).
     pub notes: Vec<Note>,
+    /// Estimated cost and energy per run (absent in analyses written before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostSection>,
+}
+
+/// Each run's estimated cost and energy, and what the estimates come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostSection {
+    pub basis: crate::cost::CostBasis,
+    pub runs: Vec<crate::cost::CostEstimate>,
 }
 
 /// Something a reader should know about the data. Typed, not prose, so that each report

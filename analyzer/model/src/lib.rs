@@ -16,6 +16,7 @@
 
 pub mod analysis;
 pub mod confidence;
+pub mod cost;
 pub mod erlang;
 pub mod knee;
 pub mod little;
