@@ -52,6 +52,8 @@ pub enum Source {
     },
     /// An operator's SetDesiredCapacity.
     UserRequest,
+    /// A scheduled action set the group's limits or desired capacity.
+    Scheduled { action: String, min: u32, max: u32 },
 }
 
 /// One alarm condition as it was met: `metric` `comparison` `threshold`, observed `value`.
@@ -98,6 +100,7 @@ impl Cause {
     pub fn policy(&self) -> Option<&str> {
         match &self.source {
             Source::Alarm { policy, .. } => Some(policy),
+            Source::Scheduled { action, .. } => Some(action),
             Source::UserRequest => None,
         }
     }
@@ -120,6 +123,14 @@ impl fmt::Display for Cause {
             Source::UserRequest => {
                 f.write_str("a user request explicitly set group desired capacity")?
             }
+            // AWS: "a scheduled action update of AutoScalingGroup constraints to min: 1,
+            // max: 4, desired: 2 changing the desired capacity from 1 to 2".
+            Source::Scheduled { action, min, max } => write!(
+                f,
+                "a scheduled action {action} update of AutoScalingGroup constraints to min: \
+                 {min}, max: {max}, desired: {}",
+                self.to
+            )?,
         }
         write!(
             f,

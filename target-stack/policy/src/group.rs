@@ -21,6 +21,11 @@ use super::spec::{GroupSpec, SpecError};
 pub struct Group {
     spec: GroupSpec,
     desired: u32,
+    /// The size limits now: the spec's until a scheduled action changes them.
+    min: u32,
+    max: u32,
+    /// Scheduled actions are applied once for each time they fall due after this.
+    schedule_checked: Option<Duration>,
     instances: Vec<Instance>,
     window: Window,
     last_scale_out: Option<Duration>,
@@ -48,6 +53,9 @@ impl Group {
             .unwrap_or_default();
         Ok(Group {
             desired: spec.desired.unwrap_or(spec.min),
+            min: spec.min,
+            max: spec.max,
+            schedule_checked: None,
             window: Window::new(lookback),
             instances: Vec::new(),
             last_scale_out: None,
@@ -62,6 +70,11 @@ impl Group {
 
     pub fn desired(&self) -> u32 {
         self.desired
+    }
+
+    /// The size limits in force (a scheduled action may have changed the spec's).
+    pub fn limits(&self) -> (u32, u32) {
+        (self.min, self.max)
     }
 
     pub fn instances(&self) -> &[Instance] {
@@ -146,6 +159,9 @@ impl Group {
     /// Evaluates every policy at `now` and applies the outcome: the desired capacity changes,
     /// the activity time is recorded, and instances to stop are marked terminating.
     pub fn decide(&mut self, now: Duration) -> Decision {
+        if let Some(decision) = self.apply_schedule(now) {
+            return decision;
+        }
         if self.spec.policies.is_empty() {
             return self.unchanged("no scaling policies".into());
         }
@@ -154,8 +170,8 @@ impl Group {
             now,
             window: &self.window,
             desired: self.desired,
-            min: self.spec.min,
-            max: self.spec.max,
+            min: self.min,
+            max: self.max,
             in_service: self.count(InstanceState::InService, now),
             warming: self.count(InstanceState::Pending, now),
             last_scale_out: self.last_scale_out,
@@ -239,11 +255,11 @@ impl Group {
                 });
             }
         }
-        let to = n.clamp(self.spec.min, self.spec.max);
+        let to = n.clamp(self.min, self.max);
         let clamped = if to == n {
             String::new()
         } else {
-            format!(" (asked {n}, limits {}..={})", self.spec.min, self.spec.max)
+            format!(" (asked {n}, limits {}..={})", self.min, self.max)
         };
         let reason = format!("operator set desired to {to}{clamped}");
         Ok(if to > self.desired {
@@ -252,6 +268,57 @@ impl Group {
             self.scale_in(to, now, Source::UserRequest, reason)
         } else {
             self.unchanged(format!("{reason}: already there"))
+        })
+    }
+
+    /// Applies the scheduled actions that fell due since the last call (the latest time of
+    /// each, in time order): new limits, desired moved into them or to the action's own.
+    /// A change of desired is the decision of this second; otherwise the policies decide.
+    fn apply_schedule(&mut self, now: Duration) -> Option<Decision> {
+        let since = self.schedule_checked.replace(now);
+        let mut due: Vec<(Duration, usize)> = self
+            .spec
+            .scheduled
+            .iter()
+            .enumerate()
+            .filter_map(|(i, action)| {
+                let at = action.last_due(now)?;
+                since.is_none_or(|since| at > since).then_some((at, i))
+            })
+            .collect();
+        due.sort();
+        let mut last = None;
+        for (_, i) in due {
+            let action = &self.spec.scheduled[i];
+            let min = action.min.unwrap_or(self.min);
+            let max = action.max.unwrap_or(self.max);
+            // A limit the action leaves alone gives way to the one it sets.
+            let (min, max) = match (action.min, action.max) {
+                (Some(_), None) => (min, max.max(min)),
+                (None, Some(_)) => (min.min(max), max),
+                _ => (min, max),
+            };
+            self.min = min;
+            self.max = max;
+            let wanted = action.desired.unwrap_or(self.desired).clamp(min, max);
+            last = Some((action.name.clone(), wanted));
+        }
+        let (action, to) = last?;
+        let source = Source::Scheduled {
+            action: action.clone(),
+            min: self.min,
+            max: self.max,
+        };
+        let reason = format!(
+            "scheduled action {action}: limits {}..={}",
+            self.min, self.max
+        );
+        Some(if to > self.desired {
+            self.apply_out(to, now, source, reason)
+        } else if to < self.desired {
+            self.scale_in(to, now, source, reason)
+        } else {
+            self.unchanged(format!("{reason}, desired {to} already"))
         })
     }
 
@@ -283,7 +350,7 @@ impl Group {
     fn scale_in(&mut self, to: u32, now: Duration, source: Source, reason: String) -> Decision {
         let from = self.desired;
         let busy = self.live().filter(|i| i.busy).count();
-        let floor = u32::try_from(busy).unwrap_or(u32::MAX).min(self.spec.max);
+        let floor = u32::try_from(busy).unwrap_or(u32::MAX).min(self.max);
         let to = to.max(floor);
         if to >= from {
             return self.unchanged(format!(

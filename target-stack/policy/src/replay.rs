@@ -60,10 +60,14 @@ pub fn replay(
     demand: &[Option<f64>],
     model: &ReplayModel,
 ) -> Result<Replay, SpecError> {
-    let mut group = Group::new(spec.clone())?;
     // The clock starts one warm-up in, so that the initial instances, launched at zero, are
-    // in service when the replay starts.
+    // in service when the replay starts; scheduled actions count from the replay's start.
     let start = spec.warmup;
+    let mut spec = spec.clone();
+    for action in &mut spec.scheduled {
+        action.at += start;
+    }
+    let mut group = Group::new(spec)?;
     let mut next_id = 0u64;
     let mut launch = |group: &mut Group, at: Duration| {
         for _ in 0..group.launches_needed() {
@@ -217,6 +221,24 @@ mod tests {
         assert!(run.seconds[10..].iter().all(|s| s.above_capacity.is_none()));
         let unknown = replay(&tracking(1, 4, 60.0), &demand, &model(None)).unwrap();
         assert_eq!(unknown.seconds_above_capacity, None);
+    }
+
+    #[test]
+    fn a_scheduled_action_counts_from_the_replays_start() {
+        let mut spec = tracking(1, 4, 1000.0);
+        spec.scheduled = vec![crate::ScheduledAction {
+            name: "peak".into(),
+            at: Duration::from_secs(5),
+            every: None,
+            min: Some(3),
+            max: None,
+            desired: None,
+        }];
+        let run = replay(&spec, &[Some(10.0); 10], &model(None)).unwrap();
+        let serving: Vec<u32> = run.seconds.iter().map(|s| s.serving).collect();
+        // Decided at the end of second 5, serving from second 6.
+        assert_eq!(serving, [1, 1, 1, 1, 1, 1, 3, 3, 3, 3]);
+        assert_eq!(run.scale_outs, 1);
     }
 
     proptest! {

@@ -35,6 +35,61 @@ pub struct GroupSpec {
     pub default_cooldown: Duration,
     #[serde(default)]
     pub policies: Vec<PolicySpec>,
+    /// Scheduled actions (`[[web.scheduled]]`), applied before the policies at their times.
+    #[serde(default)]
+    pub scheduled: Vec<ScheduledAction>,
+}
+
+/// A scheduled action, after ASG's PutScheduledUpdateGroupAction: at `at` after the stack
+/// starts (and every `every` after that, when given: a recurrence) it sets the group's size
+/// limits and desired capacity. A new `min` above desired raises desired, a new `max` below
+/// it lowers it; the policies then scale within the new limits. Times are relative because
+/// the engine has no wall clock (AWS's are cron expressions in a time zone).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledAction {
+    pub name: String,
+    #[serde(rename = "at_secs", deserialize_with = "secs")]
+    pub at: Duration,
+    #[serde(rename = "every_secs", default, deserialize_with = "some_secs")]
+    pub every: Option<Duration>,
+    #[serde(default)]
+    pub min: Option<u32>,
+    #[serde(default)]
+    pub max: Option<u32>,
+    #[serde(default)]
+    pub desired: Option<u32>,
+}
+
+impl ScheduledAction {
+    /// The latest time this action falls due at or before `now`.
+    pub(super) fn last_due(&self, now: Duration) -> Option<Duration> {
+        if now < self.at {
+            return None;
+        }
+        Some(match self.every {
+            Some(every) if !every.is_zero() => {
+                let cycles = (now - self.at).as_nanos() / every.as_nanos();
+                self.at + every * u32::try_from(cycles).unwrap_or(u32::MAX)
+            }
+            _ => self.at,
+        })
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.min.is_none() && self.max.is_none() && self.desired.is_none() {
+            return Err("sets none of min, max and desired".into());
+        }
+        if let (Some(min), Some(max)) = (self.min, self.max)
+            && min > max
+        {
+            return Err(format!("min {min} is above max {max}"));
+        }
+        if self.every.is_some_and(|e| e.is_zero()) {
+            return Err("every_secs must be above 0".into());
+        }
+        Ok(())
+    }
 }
 
 /// A scaling policy attached to a group. Several may be attached; see `Group::decide` for how
@@ -351,6 +406,18 @@ impl GroupSpec {
                 what,
             })?;
         }
+        for action in &self.scheduled {
+            if !names.insert(&action.name) {
+                return Err(SpecError::DuplicatePolicy {
+                    group: group.clone(),
+                    policy: action.name.clone(),
+                });
+            }
+            action.validate().map_err(|what| SpecError::InvalidPolicy {
+                policy: action.name.clone(),
+                what,
+            })?;
+        }
         Ok(())
     }
 }
@@ -459,6 +526,10 @@ fn secs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error
     })
 }
 
+fn some_secs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    secs(deserializer).map(Some)
+}
+
 fn aws_period() -> Duration {
     Duration::from_secs(60)
 }
@@ -492,6 +563,7 @@ mod tests {
             warmup: Duration::ZERO,
             default_cooldown: Duration::ZERO,
             policies,
+            scheduled: vec![],
         }
     }
 

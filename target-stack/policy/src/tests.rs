@@ -99,6 +99,7 @@ fn group(name: &str, min: u32, max: u32, desired: u32, policies: Vec<PolicySpec>
         warmup: Duration::ZERO,
         default_cooldown: secs(300),
         policies,
+        scheduled: vec![],
     }
 }
 
@@ -647,6 +648,7 @@ fn arb_group(
                     .enumerate()
                     .map(|(i, p)| named(p, format!("p{i}")))
                     .collect(),
+                scheduled: vec![],
             })
         })
 }
@@ -996,6 +998,157 @@ proptest! {
             let decision = sim.group.decide(sim.now);
             check(&sim.group, &decision)?;
             sim.record(&decision);
+        }
+    }
+}
+
+fn scheduled(
+    name: &str,
+    at: u64,
+    every: Option<u64>,
+    limits: (Option<u32>, Option<u32>),
+    desired: Option<u32>,
+) -> ScheduledAction {
+    ScheduledAction {
+        name: name.into(),
+        at: secs(at),
+        every: every.map(secs),
+        min: limits.0,
+        max: limits.1,
+        desired,
+    }
+}
+
+#[test]
+fn a_scheduled_action_sets_the_limits_and_moves_desired_into_them() {
+    let mut spec = group("web", 1, 4, 1, vec![]);
+    spec.scheduled = vec![
+        // Business hours: at least 3 from 10 s; back to 1..=4 at 20 s.
+        scheduled("morning", 10, None, (Some(3), None), None),
+        scheduled("evening", 20, None, (Some(1), Some(4)), Some(1)),
+    ];
+    let mut g = Group::new(spec).unwrap();
+    assert_eq!(g.decide(secs(5)).change, Change::None);
+    let morning = g.decide(secs(10));
+    assert_eq!(morning.change, Change::Out { by: 2 });
+    assert_eq!(g.limits(), (3, 4));
+    let cause = morning.cause.unwrap();
+    assert_eq!(cause.policy(), Some("morning"));
+    assert_eq!(
+        cause.render("2026-12-04T10:00:00Z"),
+        "At 2026-12-04T10:00:00Z a scheduled action morning update of AutoScalingGroup \
+         constraints to min: 3, max: 4, desired: 3 changing the desired capacity from 1 to 3."
+    );
+    // Applied once: the next second does nothing more.
+    assert_eq!(g.decide(secs(11)).change, Change::None);
+    let evening = g.decide(secs(25));
+    assert_eq!(evening.desired, 1);
+    assert!(
+        matches!(evening.change, Change::In { by: 2, .. }),
+        "{evening:?}"
+    );
+    assert_eq!(g.limits(), (1, 4));
+}
+
+#[test]
+fn a_recurring_action_falls_due_at_each_recurrence_once() {
+    let mut spec = group("web", 1, 4, 1, vec![]);
+    spec.scheduled = vec![
+        scheduled("up", 10, Some(100), (None, None), Some(3)),
+        scheduled("down", 60, Some(100), (None, None), Some(1)),
+    ];
+    let mut g = Group::new(spec).unwrap();
+    let mut desired = Vec::new();
+    for t in 0..=260 {
+        g.decide(secs(t));
+        desired.push(g.desired());
+    }
+    assert_eq!(
+        (desired[9], desired[10], desired[59], desired[60]),
+        (1, 3, 3, 1)
+    );
+    assert_eq!(
+        (desired[110], desired[160], desired[210], desired[260]),
+        (3, 1, 3, 1)
+    );
+    // A check that skips a recurrence applies its latest one only.
+    let mut spec = group("web", 1, 4, 1, vec![]);
+    spec.scheduled = vec![scheduled("up", 10, Some(100), (None, None), Some(3))];
+    let mut g = Group::new(spec).unwrap();
+    assert_eq!(g.decide(secs(350)).desired, 3);
+}
+
+#[test]
+fn scheduled_actions_are_checked_when_read() {
+    let toml = |extra: &str| {
+        format!(
+            "{{\"name\": \"web\", \"min\": 1, \"max\": 3, \"warmup_secs\": 0, \
+             \"scheduled\": [{{\"name\": \"a\", \"at_secs\": 5{extra}}}]}}"
+        )
+    };
+    let parse = |text: String| {
+        serde_json::from_str::<GroupSpec>(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|spec| Group::new(spec).map(|_| ()).map_err(|e| e.to_string()))
+    };
+    assert!(parse(toml(", \"desired\": 2")).is_ok());
+    assert!(
+        parse(toml(""))
+            .unwrap_err()
+            .contains("sets none of min, max and desired")
+    );
+    assert!(
+        parse(toml(", \"min\": 3, \"max\": 2"))
+            .unwrap_err()
+            .contains("above max")
+    );
+    assert!(
+        parse(toml(", \"desired\": 2, \"every_secs\": 0"))
+            .unwrap_err()
+            .contains("above 0")
+    );
+    assert!(
+        parse(toml(", \"desire\": 2"))
+            .unwrap_err()
+            .contains("unknown field")
+    );
+}
+
+proptest! {
+    /// With scheduled actions changing the limits, desired stays within the limits in
+    /// force, and policies still never leave them.
+    #[test]
+    fn desired_stays_within_the_limits_scheduled_actions_set(
+        spec in arb_group(arb_any_policy(), 0..=2),
+        actions in prop::collection::vec(
+            (0..120_u64, prop::option::of(1..60_u64), prop::option::of(0..4_u32),
+             prop::option::of(0..5_u32), prop::option::of(0..8_u32)),
+            1..4,
+        ),
+        seconds in prop::collection::vec(arb_sample_values(), 1..150),
+    ) {
+        let mut spec = spec;
+        spec.scheduled = actions
+            .iter()
+            .enumerate()
+            .map(|(i, &(at, every, min, extra, desired))| {
+                let max = min.map(|m| m + extra.unwrap_or(0)).or(extra);
+                scheduled(&format!("s{i}"), at, every, (min, max), desired.or(Some(1)))
+            })
+            .collect();
+        prop_assume!(spec.validate().is_ok());
+        let mut sim = Sim::new(spec, Duration::ZERO);
+        for values in &seconds {
+            let decision = sim.step(|_, at| values.at(at));
+            let (min, max) = sim.group.limits();
+            prop_assert!(min <= max);
+            // Above max only as far as busy workers, which are never stopped, hold it.
+            let busy = sim.group.instances().iter().filter(|i| i.busy).count() as u32;
+            prop_assert!(
+                decision.desired >= min && decision.desired <= max.max(busy),
+                "desired {} outside {}..={} ({} busy): {}",
+                decision.desired, min, max, busy, decision.reason
+            );
         }
     }
 }

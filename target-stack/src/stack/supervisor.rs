@@ -723,10 +723,12 @@ impl Supervisor {
         group.policy.observe(sample);
         let warming = group.policy.warming_at(now).len() as u32;
         let live = group.instances.len() as u32;
+        // The limits in force: a scheduled action may have changed the configured ones.
+        let (min, max) = group.policy.limits();
         GroupSecond {
             name: group.policy.spec().name.clone(),
-            min: group.policy.spec().min,
-            max: group.policy.spec().max,
+            min,
+            max,
             desired: group.policy.desired(),
             in_service: in_service.len() as u32,
             pending: warming,
