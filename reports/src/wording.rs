@@ -622,6 +622,29 @@ pub fn policy(lang: Lang, p: &PolicyDescription) -> String {
             metric(lang, *m),
             lang.tr("pasos", "steps")
         ),
+        PolicyDescription::Predictive {
+            name,
+            metric: m,
+            target,
+            cycle_s,
+            buffer_s,
+            scales,
+        } => format!(
+            "`{name}`: {} {} {} {}, {} {} s, {} s {}{}",
+            lang.tr("escalado predictivo,", "predictive scaling,"),
+            metric(lang, *m),
+            lang.tr("en", "at"),
+            n(*target),
+            lang.tr("pronóstico desde", "forecast from"),
+            n(*cycle_s),
+            n(*buffer_s),
+            lang.tr("de antelación", "ahead"),
+            if *scales {
+                ""
+            } else {
+                lang.tr(" (solo pronóstico)", " (forecast only)")
+            }
+        ),
         PolicyDescription::QueueRules {
             name,
             out_queue_above,

@@ -98,6 +98,16 @@ pub enum PolicyDescription {
         metric: ScalingMetric,
         steps: usize,
     },
+    /// Predictive scaling: the load one cycle ago, `buffer_s` ahead, at `target` per
+    /// instance; `scales` false for forecast only.
+    Predictive {
+        name: String,
+        metric: ScalingMetric,
+        target: f64,
+        cycle_s: f64,
+        buffer_s: f64,
+        scales: bool,
+    },
     /// Seed 002's worker rules.
     QueueRules {
         name: String,
@@ -187,6 +197,20 @@ impl fmt::Display for PolicyDescription {
                 f,
                 "{name}: step scaling on {}, {steps} steps",
                 metric.english()
+            ),
+            PolicyDescription::Predictive {
+                name,
+                metric,
+                target,
+                cycle_s,
+                buffer_s,
+                scales,
+            } => write!(
+                f,
+                "{name}: predictive scaling, {} at {target}, forecast from {cycle_s} s earlier, \
+                 {buffer_s} s ahead{}",
+                metric.english(),
+                if *scales { "" } else { " (forecast only)" }
             ),
             PolicyDescription::QueueRules {
                 name,

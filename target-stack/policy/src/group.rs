@@ -199,9 +199,12 @@ impl Group {
         }
 
         // Scale in: only if no policy holds or wants more and at least one wants less.
-        let all_agree = votes
-            .iter()
-            .all(|(_, vote)| matches!(vote, Vote::In { .. } | Vote::Abstain { .. }));
+        let all_agree = votes.iter().all(|(_, vote)| {
+            matches!(
+                vote,
+                Vote::In { .. } | Vote::Abstain { .. } | Vote::Floor { .. }
+            )
+        });
         let smallest_cut = votes
             .iter()
             .filter_map(|(policy, vote)| match vote {
@@ -210,6 +213,18 @@ impl Group {
             })
             .rev()
             .max_by_key(|(to, ..)| *to);
+        // A forecast's floor holds the cut up (it never starts one).
+        let floor = votes
+            .iter()
+            .filter_map(|(_, vote)| match vote {
+                Vote::Floor { at, .. } => Some(*at),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let smallest_cut = smallest_cut
+            .map(|(to, policy, trigger)| (to.max(floor), policy, trigger))
+            .filter(|(to, ..)| *to < self.desired);
         if all_agree && let Some((to, policy, trigger)) = smallest_cut {
             // A scale-in that would trip any policy's scale-out at today's load would flap.
             let flap = self
@@ -425,8 +440,9 @@ impl Group {
 fn vote_reason(vote: &Vote) -> String {
     match vote {
         Vote::Out { trigger, .. } | Vote::In { trigger, .. } => trigger.reason.clone(),
-        Vote::OutCooling { reason } | Vote::Hold { reason } | Vote::Abstain { reason } => {
-            reason.clone()
-        }
+        Vote::OutCooling { reason }
+        | Vote::Hold { reason }
+        | Vote::Abstain { reason }
+        | Vote::Floor { reason, .. } => reason.clone(),
     }
 }

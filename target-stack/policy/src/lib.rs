@@ -41,8 +41,8 @@ pub use group::{Group, ManualError};
 pub use instances::{Instance, InstanceId, InstanceState};
 pub use metrics::Sample;
 pub use spec::{
-    Adjustment, GroupSpec, Metric, PolicySpec, QueueRules, ScheduledAction, SpecError, Step,
-    StepScaling, TargetTracking,
+    Adjustment, GroupSpec, Metric, PolicySpec, Predictive, PredictiveMode, QueueRules,
+    ScheduledAction, SpecError, Step, StepScaling, TargetTracking,
 };
 
 #[cfg(test)]

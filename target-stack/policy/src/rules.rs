@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use super::decision::{Breach, Comparison, number};
 use super::metrics::{Datapoint, Window, all_breaching};
-use super::spec::{Metric, PolicySpec, QueueRules, Step, StepScaling, TargetTracking};
+use super::spec::{
+    Metric, PolicySpec, Predictive, PredictiveMode, QueueRules, Step, StepScaling, TargetTracking,
+};
 
 /// AWS's target tracking low alarm sits about 10 % below the target; the gap is what keeps
 /// a steady load from flapping between two sizes.
@@ -75,6 +77,8 @@ pub(super) enum Vote {
     Hold { reason: String },
     /// Never scales in and does not want more: no say in a scale-in.
     Abstain { reason: String },
+    /// Agrees to a scale-in, but not below `at` (predictive scaling's forecast).
+    Floor { at: u32, reason: String },
 }
 
 pub(super) fn evaluate(policy: &PolicySpec, ctx: &Context<'_>) -> Vote {
@@ -82,6 +86,61 @@ pub(super) fn evaluate(policy: &PolicySpec, ctx: &Context<'_>) -> Vote {
         PolicySpec::TargetTracking(p) => target_tracking(p, ctx),
         PolicySpec::StepScaling(p) => step_scaling(p, ctx),
         PolicySpec::QueueRules(p) => queue_rules(p, ctx),
+        PolicySpec::Predictive(p) => predictive(p, ctx),
+    }
+}
+
+/// The forecast capacity for `buffer` ahead: the load of the metric period one `cycle`
+/// before that moment, at `target` per instance.
+fn predictive(p: &Predictive, ctx: &Context<'_>) -> Vote {
+    let name = &p.name;
+    let ahead = ctx.now + p.buffer;
+    let Some(past) = ahead.checked_sub(p.cycle) else {
+        return Vote::Abstain {
+            reason: format!("{name}: no forecast yet (needs one cycle of history)"),
+        };
+    };
+    // The period that holds `past`: the last complete one before its end.
+    let points = ctx
+        .window
+        .datapoints(p.metric, p.period, 1, past + p.period);
+    let Some(seen) = points.last().copied().flatten() else {
+        // Like every policy without data for its metric, it vetoes scale-in (only the
+        // first cycle, which has no history at all, leaves the group to the others).
+        return Vote::Hold {
+            reason: format!("{name}: no {} datapoint one cycle back", p.metric),
+        };
+    };
+    let forecast = ctx.clamp(required(seen.load, p.target));
+    let said = format!(
+        "{name}: forecast {} {} in {:?} needs {forecast}",
+        p.metric,
+        number(seen.load),
+        p.buffer
+    );
+    if p.mode == PredictiveMode::ForecastOnly {
+        return Vote::Abstain {
+            reason: format!("{said} (forecast only)"),
+        };
+    }
+    if forecast > ctx.desired {
+        return Vote::Out {
+            to: forecast,
+            trigger: Trigger {
+                alarm: format!("PredictiveScaling-{}-{name}", ctx.group),
+                breaches: vec![Breach {
+                    metric: p.metric,
+                    value: seen.load / f64::from(ctx.desired.max(1)),
+                    comparison: Comparison::GreaterThan,
+                    threshold: p.target,
+                }],
+                reason: said,
+            },
+        };
+    }
+    Vote::Floor {
+        at: forecast,
+        reason: said,
     }
 }
 
@@ -428,6 +487,8 @@ pub(super) fn would_scale_out_at(
             let value = projected(metric, p.period)?;
             (value > threshold).then(|| trips(&p.name, metric, value, number(threshold)))
         }),
+        // Its floor already keeps the cut at or above the forecast.
+        PolicySpec::Predictive(_) => None,
     }
 }
 

@@ -100,6 +100,7 @@ pub enum PolicySpec {
     TargetTracking(TargetTracking),
     StepScaling(StepScaling),
     QueueRules(QueueRules),
+    Predictive(Predictive),
 }
 
 impl PolicySpec {
@@ -108,6 +109,7 @@ impl PolicySpec {
             PolicySpec::TargetTracking(p) => &p.name,
             PolicySpec::StepScaling(p) => &p.name,
             PolicySpec::QueueRules(p) => &p.name,
+            PolicySpec::Predictive(p) => &p.name,
         }
     }
 
@@ -125,6 +127,14 @@ impl PolicySpec {
                 name: p.name.clone(),
                 metric: p.metric,
                 steps: p.steps.len(),
+            },
+            PolicySpec::Predictive(p) => D::Predictive {
+                name: p.name.clone(),
+                metric: p.metric,
+                target: p.target,
+                cycle_s: p.cycle.as_secs_f64(),
+                buffer_s: p.buffer.as_secs_f64(),
+                scales: p.mode == PredictiveMode::ForecastAndScale,
             },
             PolicySpec::QueueRules(p) => D::QueueRules {
                 name: p.name.clone(),
@@ -149,9 +159,52 @@ impl PolicySpec {
             }
             PolicySpec::StepScaling(p) => (p.period, p.evaluation_periods),
             PolicySpec::QueueRules(p) => (p.period, p.scale_in_periods()),
+            // One cycle of history, and the period being filled.
+            PolicySpec::Predictive(p) => return p.cycle + p.period.saturating_mul(2),
         };
         period.saturating_mul(periods.saturating_add(1))
     }
+}
+
+/// Predictive scaling, after EC2 Auto Scaling's, simplified: the load `buffer` ahead is
+/// forecast as the group's load one `cycle` earlier (the mean of that metric period), and
+/// the forecast capacity is what carries it at `target` per instance. AWS fits up to 14 days
+/// of history with daily and weekly patterns; this is the seasonal naive forecast of one
+/// cycle, which a replay of a measured load can check. With `forecast_and_scale` the policy
+/// launches the forecast capacity `buffer` ahead and keeps other policies' scale-ins from
+/// going below it (it never scales in itself); with `forecast_only` (AWS's default) it only
+/// reports the forecast.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Predictive {
+    pub name: String,
+    pub metric: Metric,
+    pub target: f64,
+    #[serde(rename = "cycle_secs", deserialize_with = "secs", default = "one_day")]
+    pub cycle: Duration,
+    /// How far ahead capacity is launched (AWS's SchedulingBufferTime, 300 s by default).
+    #[serde(
+        rename = "buffer_secs",
+        deserialize_with = "secs",
+        default = "aws_buffer"
+    )]
+    pub buffer: Duration,
+    #[serde(
+        rename = "period_secs",
+        deserialize_with = "secs",
+        default = "aws_period"
+    )]
+    pub period: Duration,
+    #[serde(default)]
+    pub mode: PredictiveMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictiveMode {
+    #[default]
+    ForecastOnly,
+    ForecastAndScale,
 }
 
 /// Target tracking: keep `metric` at `target` by sizing the group proportionally.
@@ -425,6 +478,30 @@ impl GroupSpec {
 impl PolicySpec {
     fn validate(&self) -> Result<(), String> {
         match self {
+            PolicySpec::Predictive(p) => {
+                positive_period(p.period)?;
+                if !(p.target.is_finite() && p.target > 0.0) {
+                    return Err(format!(
+                        "target must be a positive number, got {}",
+                        p.target
+                    ));
+                }
+                if !matches!(p.metric, Metric::AvgCpu | Metric::RequestsPerTarget) {
+                    // A forecast repeats what the load was; busy workers and queue lengths
+                    // depend on the capacity of the time, so forecasting them would echo
+                    // the group's own past sizes.
+                    return Err(format!(
+                        "predictive scaling forecasts avg_cpu or requests_per_target, not {}",
+                        p.metric
+                    ));
+                }
+                if p.cycle < p.period || p.buffer >= p.cycle {
+                    return Err(
+                        "cycle_secs must be at least period_secs, and buffer_secs below it".into(),
+                    );
+                }
+                Ok(())
+            }
             PolicySpec::TargetTracking(p) => {
                 positive_period(p.period)?;
                 if !(p.target.is_finite() && p.target > 0.0) {
@@ -528,6 +605,14 @@ fn secs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error
 
 fn some_secs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
     secs(deserializer).map(Some)
+}
+
+fn one_day() -> Duration {
+    Duration::from_secs(86_400)
+}
+
+fn aws_buffer() -> Duration {
+    Duration::from_secs(300)
 }
 
 fn aws_period() -> Duration {

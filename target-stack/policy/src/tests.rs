@@ -614,8 +614,30 @@ fn arb_any_policy() -> impl Strategy<Value = PolicySpec> {
     prop_oneof![
         arb_target_tracking(),
         arb_step_scaling(arb_metric()),
-        arb_queue_rules()
+        arb_queue_rules(),
+        arb_predictive()
     ]
+}
+
+fn arb_predictive() -> impl Strategy<Value = PolicySpec> {
+    let metric = prop_oneof![Just(Metric::AvgCpu), Just(Metric::RequestsPerTarget)];
+    (metric, 1.0..100.0_f64, 5..=60_u64, 0..5_u64, any::<bool>()).prop_map(
+        |(metric, target, cycle, buffer, scales)| {
+            PolicySpec::Predictive(Predictive {
+                name: String::new(),
+                metric,
+                target,
+                cycle: secs(cycle),
+                buffer: secs(buffer),
+                period: secs(1),
+                mode: if scales {
+                    PredictiveMode::ForecastAndScale
+                } else {
+                    PredictiveMode::ForecastOnly
+                },
+            })
+        },
+    )
 }
 
 fn arb_cooldown_policy() -> impl Strategy<Value = PolicySpec> {
@@ -658,6 +680,7 @@ fn named(policy: PolicySpec, name: String) -> PolicySpec {
         PolicySpec::TargetTracking(p) => PolicySpec::TargetTracking(TargetTracking { name, ..p }),
         PolicySpec::StepScaling(p) => PolicySpec::StepScaling(StepScaling { name, ..p }),
         PolicySpec::QueueRules(p) => PolicySpec::QueueRules(QueueRules { name, ..p }),
+        PolicySpec::Predictive(p) => PolicySpec::Predictive(Predictive { name, ..p }),
     }
 }
 
@@ -762,7 +785,7 @@ fn scale_out_cooldown(spec: &GroupSpec, policy: &str) -> Option<Duration> {
         .and_then(|p| match p {
             PolicySpec::StepScaling(p) => Some(p.cooldown),
             PolicySpec::QueueRules(p) => Some(p.scale_out_cooldown),
-            PolicySpec::TargetTracking(_) => None,
+            PolicySpec::TargetTracking(_) | PolicySpec::Predictive(_) => None,
         })
 }
 
@@ -773,7 +796,7 @@ fn scale_in_cooldown(spec: &GroupSpec, policy: &str) -> Option<Duration> {
         .and_then(|p| match p {
             PolicySpec::StepScaling(p) => Some(p.cooldown),
             PolicySpec::QueueRules(p) => Some(p.scale_in_cooldown),
-            PolicySpec::TargetTracking(_) => None,
+            PolicySpec::TargetTracking(_) | PolicySpec::Predictive(_) => None,
         })
 }
 
@@ -1151,4 +1174,116 @@ proptest! {
             );
         }
     }
+}
+
+fn predictive(mode: PredictiveMode) -> PolicySpec {
+    PolicySpec::Predictive(Predictive {
+        name: "daily".into(),
+        metric: Metric::RequestsPerTarget,
+        target: 50.0,
+        cycle: secs(100),
+        buffer: secs(10),
+        period: secs(1),
+        mode,
+    })
+}
+
+/// Runs a group second by second under `load(t)` requests/s in all, launching what it asks
+/// for at once (no warm-up); returns desired after each second.
+fn run_under(spec: GroupSpec, seconds: u64, load: impl Fn(u64) -> f64) -> (Group, Vec<u32>) {
+    let mut g = Group::new(spec).unwrap();
+    let mut next = 0;
+    let mut desired = Vec::new();
+    for t in 0..seconds {
+        let now = secs(t);
+        for _ in 0..g.launches_needed() {
+            next += 1;
+            g.launched(InstanceId(next), now);
+        }
+        let serving = g.in_service_at(now).len().max(1) as f64;
+        let decision = {
+            g.observe(Sample {
+                requests_per_target: Some(load(t) / serving),
+                ..Sample::at(now)
+            });
+            g.decide(now)
+        };
+        if let Change::In { terminate, .. } = &decision.change {
+            for id in terminate {
+                g.terminated(*id);
+            }
+        }
+        desired.push(g.desired());
+    }
+    (g, desired)
+}
+
+/// A peak of 200 requests/s from 20 s to 40 s of each 100 s cycle, 50 otherwise.
+fn daily_peak(t: u64) -> f64 {
+    if (20..40).contains(&(t % 100)) {
+        200.0
+    } else {
+        50.0
+    }
+}
+
+#[test]
+fn predictive_scaling_launches_the_forecast_capacity_ahead_of_a_repeating_peak() {
+    let spec = group(
+        "web",
+        1,
+        6,
+        1,
+        vec![predictive(PredictiveMode::ForecastAndScale)],
+    );
+    let (_, desired) = run_under(spec, 200, daily_peak);
+    // First cycle: nothing to forecast from, so no change.
+    assert!(desired[..100].iter().all(|&d| d == 1), "{desired:?}");
+    // Second cycle: 4 instances (200 / 50) are asked for 10 s before the peak's 120 s.
+    assert_eq!(desired[109], 1, "{desired:?}");
+    assert_eq!(desired[110], 4, "{desired:?}");
+    // It never scales in itself.
+    assert!(desired[110..].iter().all(|&d| d == 4), "{desired:?}");
+}
+
+#[test]
+fn a_forecast_only_policy_reports_and_never_acts() {
+    let spec = group(
+        "web",
+        1,
+        6,
+        1,
+        vec![predictive(PredictiveMode::ForecastOnly)],
+    );
+    let (mut g, desired) = run_under(spec, 200, daily_peak);
+    assert!(desired.iter().all(|&d| d == 1), "{desired:?}");
+    let reason = g.decide(secs(210)).reason;
+    assert!(reason.contains("forecast only"), "{reason}");
+}
+
+#[test]
+fn a_forecast_holds_target_trackings_scale_in_at_the_forecast() {
+    // Target tracking at 50 per target follows the load; the forecast keeps the group at
+    // 4 through the quiet seconds just before the next peak instead of letting it shrink.
+    let mut tt = tracking("tt", Metric::RequestsPerTarget, 50.0);
+    if let PolicySpec::TargetTracking(p) = &mut tt {
+        p.scale_in_periods = 3;
+    }
+    let spec = group(
+        "web",
+        1,
+        6,
+        1,
+        vec![tt, predictive(PredictiveMode::ForecastAndScale)],
+    );
+    let (_, desired) = run_under(spec, 240, daily_peak);
+    // After the second peak (120–140 s) tracking scales in, but not below the forecast:
+    // 4 from 210 s (the third peak, at 220 s, is 10 s ahead).
+    assert!(
+        desired[150] < 4,
+        "tracking scaled in after the peak: {desired:?}"
+    );
+    // From 213 s tracking sees three quiet periods and would cut to 1; the forecast of the
+    // peak 10 s ahead holds it at 4 until the peak arrives.
+    assert!(desired[210..225].iter().all(|&d| d == 4), "{desired:?}");
 }
