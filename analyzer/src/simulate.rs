@@ -93,6 +93,10 @@ pub struct PolicyOutcome {
     /// The instances' on-demand cost (the balancer and database cost the same under every
     /// policy), an estimate from the price table.
     pub instance_usd: f64,
+    /// The instances' energy at the modelled CPU (Cloud Carbon Footprint's model), kWh, and
+    /// its CO2e, kg; `None` without a measured CPU cost per request.
+    pub energy_kwh: Option<f64>,
+    pub co2e_kg: Option<f64>,
     pub scale_outs: u32,
     pub scale_ins: u32,
     /// Seconds the demand per instance was above the measured capacity per instance.
@@ -278,11 +282,23 @@ fn outcome(
         .iter()
         .map(|&(r, m)| f64::from(r.abs_diff(m)))
         .collect();
+    // Each second's serving instances at that second's CPU; unknown if any second's is.
+    let energy_kwh: Option<f64> = replayed
+        .seconds
+        .iter()
+        .map(|s| match s.cpu {
+            Some(cpu) => Some(prices.energy_kwh(f64::from(s.serving) / 3600.0, cpu)),
+            None if s.serving == 0 => Some(0.0),
+            None => None,
+        })
+        .sum();
     PolicyOutcome {
         policy: name.to_string(),
         timeline: runs(replayed.seconds.iter().map(|s| s.serving.to_string())),
         instance_hours: replayed.instance_hours,
         instance_usd: prices.instance_cost(replayed.instance_hours),
+        co2e_kg: energy_kwh.map(|kwh| kwh * prices.grid_kg_co2e_per_kwh()),
+        energy_kwh,
         scale_outs: replayed.scale_outs,
         scale_ins: replayed.scale_ins,
         seconds_above_capacity: replayed.seconds_above_capacity,
@@ -362,9 +378,14 @@ pub fn render(simulation: &Simulation) -> String {
         let _ = writeln!(out, "  instances serving: {}", p.timeline);
         let _ = writeln!(
             out,
-            "  instance-hours {:.4} (${:.5}); scale-outs {}, scale-ins {}; above capacity {}",
+            "  instance-hours {:.4} (${:.5}, {}); scale-outs {}, scale-ins {}; above capacity {}",
             p.instance_hours,
             p.instance_usd,
+            match (p.energy_kwh, p.co2e_kg) {
+                (Some(kwh), Some(kg)) =>
+                    format!("{:.2} Wh, {:.2} g CO2e", kwh * 1000.0, kg * 1000.0),
+                _ => "energy: no data".to_string(),
+            },
             p.scale_outs,
             p.scale_ins,
             p.seconds_above_capacity

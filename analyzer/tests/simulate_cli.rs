@@ -49,6 +49,25 @@ fn the_runs_own_policy_replayed_reproduces_its_measured_instances() {
         "{simulation}"
     );
     assert_eq!(policy["scale_outs"], 1, "{simulation}");
+    // The modelled CPU gives the energy the run's measured CPU gives (analysis.json's cost
+    // section, from the same instance-hours), within a quarter.
+    let analysis: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{EXAMPLES}/analysis.json")).unwrap(),
+    )
+    .unwrap();
+    let measured = analysis["cost"]["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run_id"] == simulation["run_id"])
+        .unwrap()["energy_kwh"]
+        .as_f64()
+        .unwrap();
+    let modelled = policy["energy_kwh"].as_f64().unwrap();
+    assert!(
+        (modelled - measured).abs() <= 0.25 * measured,
+        "modelled {modelled} kWh against {measured} from the measured CPU"
+    );
     // The inputs come from the run, with their sources.
     let inputs = &simulation["inputs"];
     assert!(inputs["cpu_seconds_per_request"].as_f64().unwrap() > 0.0);

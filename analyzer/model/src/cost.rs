@@ -210,13 +210,14 @@ impl PriceTable {
             instance_type: self.prices.instance_type.clone(),
             db_instance_class: self.prices.db_instance_class.clone(),
             energy_source: self.energy.source.clone(),
-            grid_kg_co2e_per_kwh: self.grid(),
+            grid_kg_co2e_per_kwh: self.grid_kg_co2e_per_kwh(),
             pue: self.energy.pue,
             assumptions: ASSUMPTIONS.to_string(),
         }
     }
 
-    fn grid(&self) -> f64 {
+    /// The region's grid emission factor, kg CO2e per kWh.
+    pub fn grid_kg_co2e_per_kwh(&self) -> f64 {
         self.energy.grid_kg_co2e_per_kwh[&self.prices.region]
     }
 
@@ -300,7 +301,7 @@ impl PriceTable {
         let energy_kwh = usage
             .cpu_utilisation
             .map(|u| self.energy_kwh(usage.instance_hours, u));
-        let co2e_kg = energy_kwh.map(|kwh| kwh * self.grid());
+        let co2e_kg = energy_kwh.map(|kwh| kwh * self.grid_kg_co2e_per_kwh());
         let per_unit = |total: Option<f64>, scale: f64| {
             total.filter(|_| usage.units > 0).map(|t| t * scale / units)
         };

@@ -37,6 +37,9 @@ pub struct ReplaySecond {
     pub in_service: u32,
     /// The demand per serving instance was above the measured capacity per instance.
     pub above_capacity: Option<bool>,
+    /// Each serving instance's CPU utilisation, 0–1, as the model puts it; `None` without a
+    /// CPU cost or a demand.
+    pub cpu: Option<f64>,
 }
 
 /// The whole replay.
@@ -95,12 +98,11 @@ pub fn replay(
             .filter(|_| serving > 0)
             .map(|r| r / f64::from(serving));
         let mut sample = Sample::at(now);
-        if let Some(share) = per_instance {
-            sample.requests_per_target = Some(share);
-            sample.avg_cpu = model
-                .cpu_seconds_per_request
-                .map(|cost| (share * cost / model.cpus_per_instance * 100.0).min(100.0));
-        }
+        let cpu = per_instance
+            .zip(model.cpu_seconds_per_request)
+            .map(|(share, cost)| (share * cost / model.cpus_per_instance).min(1.0));
+        sample.requests_per_target = per_instance;
+        sample.avg_cpu = cpu.map(|c| c * 100.0);
         group.observe(sample);
         let above_capacity = model
             .capacity_per_instance
@@ -117,6 +119,7 @@ pub fn replay(
             serving,
             in_service,
             above_capacity,
+            cpu,
         });
         replay.instance_hours += f64::from(serving) / 3600.0;
         let decision = group.decide(now);
