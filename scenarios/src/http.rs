@@ -683,7 +683,8 @@ impl Wire {
                 || head.status.is_informational()
                 || head.status == StatusCode::NO_CONTENT
                 || head.status == StatusCode::NOT_MODIFIED;
-            let mut keep_alive = head.keep_alive;
+            // After 101 the connection speaks another protocol: never reused for HTTP.
+            let mut keep_alive = head.keep_alive && head.status != StatusCode::SWITCHING_PROTOCOLS;
             let body = if no_body {
                 Bytes::new()
             } else if head.chunked {

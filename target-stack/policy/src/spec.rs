@@ -480,12 +480,7 @@ impl PolicySpec {
         match self {
             PolicySpec::Predictive(p) => {
                 positive_period(p.period)?;
-                if !(p.target.is_finite() && p.target > 0.0) {
-                    return Err(format!(
-                        "target must be a positive number, got {}",
-                        p.target
-                    ));
-                }
+                positive_target(p.target)?;
                 if !matches!(p.metric, Metric::AvgCpu | Metric::RequestsPerTarget) {
                     // A forecast repeats what the load was; busy workers and queue lengths
                     // depend on the capacity of the time, so forecasting them would echo
@@ -504,12 +499,7 @@ impl PolicySpec {
             }
             PolicySpec::TargetTracking(p) => {
                 positive_period(p.period)?;
-                if !(p.target.is_finite() && p.target > 0.0) {
-                    return Err(format!(
-                        "target must be a positive number, got {}",
-                        p.target
-                    ));
-                }
+                positive_target(p.target)?;
                 if p.scale_out_periods == 0 || p.scale_in_periods == 0 {
                     return Err("scale_out_periods and scale_in_periods must be at least 1".into());
                 }
@@ -546,6 +536,14 @@ impl PolicySpec {
                 Ok(())
             }
         }
+    }
+}
+
+fn positive_target(target: f64) -> Result<(), String> {
+    if target.is_finite() && target > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("target must be a positive number, got {target}"))
     }
 }
 
