@@ -153,3 +153,42 @@ fn a_bad_policy_file_or_run_is_refused_with_the_fix() {
     assert!(stdout.contains("a model, not a measurement"), "{stdout}");
     assert!(stdout.contains("Policy default"), "{stdout}");
 }
+
+#[test]
+fn scheduled_and_predictive_policies_are_replayed_from_a_users_file() {
+    // The example run's first seconds (about 500-700 requests/s) come back one 40 s cycle
+    // later as a forecast; a scheduled action caps the group at 2 from 60 s.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("what-if.toml");
+    std::fs::write(
+        &file,
+        "[web]\nname = \"web\"\nmin = 1\nmax = 4\nwarmup_secs = 1\n\n\
+         [[web.policies]]\ntype = \"predictive\"\nname = \"cycle\"\n\
+         metric = \"requests_per_target\"\ntarget = 200.0\ncycle_secs = 40\n\
+         buffer_secs = 5\nperiod_secs = 1\nmode = \"forecast_and_scale\"\n\n\
+         [[web.scheduled]]\nname = \"cap\"\nat_secs = 60\nmax = 2\n",
+    )
+    .unwrap();
+    let simulation = simulate_json(&[file.to_str().unwrap()]);
+    let policy = &simulation["policies"][0];
+    let timeline = policy["timeline"].as_str().unwrap();
+    // No forecast in the first cycle (35 s with the buffer): one instance until then.
+    assert!(timeline.starts_with("1×"), "{timeline}");
+    let first = timeline.split(',').next().unwrap();
+    let first_len: u32 = first
+        .trim_start_matches("1×")
+        .trim_end_matches(" s")
+        .parse()
+        .unwrap();
+    assert!(first_len >= 35, "{timeline}");
+    // The forecast then scales out (500+ requests/s at 200 per instance needs 3 or 4).
+    assert!(
+        timeline.contains("3×") || timeline.contains("4×"),
+        "{timeline}"
+    );
+    // From 60 s the schedule's max of 2 holds, to the end.
+    let last = timeline.rsplit(", ").next().unwrap();
+    assert!(last.starts_with("2×"), "{timeline}");
+    assert!(policy["scale_outs"].as_u64().unwrap() >= 1);
+    assert!(policy["scale_ins"].as_u64().unwrap() >= 1, "{policy}");
+}
