@@ -425,13 +425,14 @@ pub fn cost_block(out: &mut String, cost: &capacity_model::analysis::CostSection
         };
         let _ = writeln!(
             out,
-            "  {}  {:.4} instance-hours over {:.0} s: ${:.5} (${:.4}/h at this load), {per}; \
+            "  {}  {:.4} instance-hours over {:.0} s: ${:.5} ({} at this load), {per}; \
              energy {} ({} per {unit}), {}",
             run.run_id,
             run.instance_hours,
             run.hours * 3600.0,
             run.usd,
-            run.usd_per_hour,
+            run.usd_per_hour
+                .map_or_else(no_data, |h| format!("${h:.4}/h")),
             run.energy_kwh
                 .map_or_else(no_data, |k| format!("{:.2} Wh", k * 1000.0)),
             run.wh_per_unit

@@ -53,32 +53,21 @@ pub struct Context {
 }
 
 /// The cost and energy section: the estimates' inputs (the template words them in its
-/// language) and one row per priced run.
+/// language) and one row per priced run, with the figures the analysis holds.
 #[derive(Debug, Serialize)]
 pub struct CostView {
-    pub region: String,
-    pub instance_type: String,
-    pub db_instance_class: String,
-    pub prices_date: String,
-    pub grid_kg_co2e_per_kwh: f64,
-    pub pue: f64,
+    #[serde(flatten)]
+    pub basis: capacity_model::cost::CostBasis,
     pub rows: Vec<CostRow>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct CostRow {
     pub short_id: String,
-    /// `web` or `worker`.
-    pub layer: String,
     pub seconds: f64,
-    pub instance_hours: f64,
-    pub usd: f64,
-    pub usd_per_hour: f64,
-    pub usd_per_million_requests: Option<f64>,
-    pub usd_per_video: Option<f64>,
-    pub wh_per_unit: Option<f64>,
-    pub g_co2e_per_unit: Option<f64>,
     pub cpu_percent: Option<f64>,
+    #[serde(flatten)]
+    pub estimate: capacity_model::cost::CostEstimate,
 }
 
 #[derive(Debug, Serialize)]
@@ -518,33 +507,16 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts, lang: L
 }
 
 fn cost_view(cost: &capacity_model::analysis::CostSection) -> CostView {
-    let b = &cost.basis;
     CostView {
-        region: b.region.clone(),
-        instance_type: b.instance_type.clone(),
-        db_instance_class: b.db_instance_class.clone(),
-        prices_date: b.prices_date.clone(),
-        grid_kg_co2e_per_kwh: b.grid_kg_co2e_per_kwh,
-        pue: b.pue,
+        basis: cost.basis.clone(),
         rows: cost
             .runs
             .iter()
             .map(|r| CostRow {
                 short_id: short_id(&r.run_id),
-                layer: match r.layer {
-                    capacity_model::cost::Layer::Web => "web",
-                    capacity_model::cost::Layer::Worker => "worker",
-                }
-                .to_string(),
                 seconds: r.hours * 3600.0,
-                instance_hours: r.instance_hours,
-                usd: r.usd,
-                usd_per_hour: r.usd_per_hour,
-                usd_per_million_requests: r.usd_per_million_requests,
-                usd_per_video: r.usd_per_video,
-                wh_per_unit: r.wh_per_unit,
-                g_co2e_per_unit: r.g_co2e_per_unit,
                 cpu_percent: r.cpu_utilisation.map(|u| u * 100.0),
+                estimate: r.clone(),
             })
             .collect(),
     }

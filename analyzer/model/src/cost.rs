@@ -169,7 +169,8 @@ pub struct CostEstimate {
     pub units: u64,
     pub lines: Vec<CostLine>,
     pub usd: f64,
-    pub usd_per_hour: f64,
+    /// `None` for a run of no length (nothing to divide by): no data, not 0.
+    pub usd_per_hour: Option<f64>,
     /// Per million requests (web) or per video (worker); `None` without any.
     pub usd_per_million_requests: Option<f64>,
     pub usd_per_video: Option<f64>,
@@ -313,11 +314,7 @@ impl PriceTable {
             instance_hours: usage.instance_hours,
             units: usage.units,
             usd,
-            usd_per_hour: if usage.hours > 0.0 {
-                usd / usage.hours
-            } else {
-                0.0
-            },
+            usd_per_hour: (usage.hours > 0.0).then(|| usd / usage.hours),
             usd_per_million_requests: (usage.layer == Layer::Web)
                 .then(|| per_unit(Some(usd), 1e6))
                 .flatten(),
@@ -403,7 +400,7 @@ mod tests {
         let e = table().estimate("r", &usage);
         // EC2 6 × 0.02 = 0.12; ALB 2 × 0.02 = 0.04; LCU 4 × 0.01 = 0.04; RDS 2 × 0.01 = 0.02.
         assert!(close(e.usd, 0.22), "{e:?}");
-        assert!(close(e.usd_per_hour, 0.11));
+        assert!(close(e.usd_per_hour.unwrap(), 0.11));
         assert!(close(e.usd_per_million_requests.unwrap(), 0.22 / 1.8));
         assert_eq!(e.usd_per_video, None);
         // 6 instance-hours × 2 vCPU × (1 + 0.5 × 2) W × 1.5 = 36 Wh = 0.036 kWh; × 0.4 kg.
