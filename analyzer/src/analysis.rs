@@ -143,6 +143,7 @@ fn run_timeline(run: &RunData, timeline: &Timeline) -> RunTimeline {
         .ended_at
         .map_or(start + run_seconds(run), |e| e.unix_timestamp() + 1);
     let ms = |us: u64| us as f64 / 1000.0;
+    let tasks = TasksPerSecond::of(run, start, end);
     let seconds = (start..end)
         .map(|t| {
             let window = Window::new(t, t + 1);
@@ -152,6 +153,8 @@ fn run_timeline(run: &RunData, timeline: &Timeline) -> RunTimeline {
                 requests: counts.requests,
                 errors: counts.errors(),
                 queue_visible: timeline.kpi_mean(&Kpi::QueueVisible, window),
+                tasks_enqueued: tasks.as_ref().map(|c| c.enqueued[(t - start) as usize]),
+                tasks_finished: tasks.as_ref().map(|c| c.finished[(t - start) as usize]),
                 ..Second::default()
             };
             if !h.is_empty() {
@@ -187,6 +190,42 @@ fn run_timeline(run: &RunData, timeline: &Timeline) -> RunTimeline {
             .iter()
             .map(|e| endpoint_stats(timeline, Some(e), whole))
             .collect(),
+    }
+}
+
+/// A scenario-2 run's task arrivals and completions on its grid of seconds (tasks outside
+/// the run's span are left out); `None` for a run without tasks.
+struct TasksPerSecond {
+    enqueued: Vec<u64>,
+    finished: Vec<u64>,
+}
+
+impl TasksPerSecond {
+    fn of(run: &RunData, start: i64, end: i64) -> Option<Self> {
+        if run.tasks.is_empty() {
+            return None;
+        }
+        let len = usize::try_from(end - start).unwrap_or(0);
+        let mut counts = TasksPerSecond {
+            enqueued: vec![0; len],
+            finished: vec![0; len],
+        };
+        let index = |at: OffsetDateTime| {
+            usize::try_from(at.unix_timestamp() - start)
+                .ok()
+                .filter(|&i| i < len)
+        };
+        for task in &run.tasks {
+            if let Some(i) = index(task.enqueued_at) {
+                counts.enqueued[i] += 1;
+            }
+            if task.status == rundir::TaskStatus::Processed
+                && let Some(i) = task.finished_at.and_then(index)
+            {
+                counts.finished[i] += 1;
+            }
+        }
+        Some(counts)
     }
 }
 

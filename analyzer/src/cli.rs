@@ -223,12 +223,18 @@ enum Command {
         /// The analysis whose run is replayed.
         #[arg(long, default_value = "runs/analysis.json")]
         analysis: PathBuf,
-        /// A stack.toml whose [web] group is replayed, or `default`; repeat to compare.
+        /// A stack.toml whose [web] (or [worker]) group is replayed, or `default`; repeat to
+        /// compare.
         #[arg(long = "policy", value_name = "STACK.toml", required = true)]
         policies: Vec<String>,
-        /// The run to replay; the first with requests when absent.
+        /// The run to replay: a run with requests replays the web group, a run with tasks
+        /// the worker group; the first such run when absent.
         #[arg(long)]
         run: Option<String>,
+        /// The group to replay, when --run does not say: the first run whose demand reached
+        /// it is replayed.
+        #[arg(long, value_enum)]
+        group: Option<crate::simulate::Tier>,
         /// Print the simulation as JSON.
         #[arg(long)]
         json: bool,
@@ -273,19 +279,25 @@ pub fn main() -> ExitCode {
             analysis,
             policies,
             run,
+            group,
             json,
             prices,
         }) => finish(
-            crate::simulate::run(&analysis, &policies, run.as_deref(), prices.as_deref()).and_then(
-                |simulation| {
-                    let text = if json {
-                        serde_json::to_string_pretty(&simulation)? + "\n"
-                    } else {
-                        crate::simulate::render(&simulation)
-                    };
-                    Ok((text, true))
-                },
-            ),
+            crate::simulate::run(
+                &analysis,
+                &policies,
+                run.as_deref(),
+                group,
+                prices.as_deref(),
+            )
+            .and_then(|simulation| {
+                let text = if json {
+                    serde_json::to_string_pretty(&simulation)? + "\n"
+                } else {
+                    crate::simulate::render(&simulation)
+                };
+                Ok((text, true))
+            }),
         ),
         Some(Command::Gate {
             slo,

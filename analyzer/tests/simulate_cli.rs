@@ -1,6 +1,8 @@
-//! `analyze simulate` as a user runs it, on the committed example analysis
-//! (capacity-planning/examples: a scenario-1 ramp to 60 users on the local stack, whose web
-//! group tracked 60 requests/s per target with at most 3 instances, stack.toml beside it).
+//! `analyze simulate` as a user runs it, on the committed example analyses:
+//! capacity-planning/examples (a scenario-1 ramp to 60 users on the local stack, whose web
+//! group tracked 60 requests/s per target with at most 3 instances) and
+//! capacity-planning/examples/worker-replay (a scenario-2 staircase of 5 MB videos, 10 then
+//! 20 a minute, whose worker group scaled out on its queue), each with its stack.toml.
 
 use std::process::Command;
 
@@ -18,8 +20,11 @@ fn analyze(args: &[&str]) -> std::process::Output {
 }
 
 fn simulate_json(policies: &[&str]) -> serde_json::Value {
-    let analysis = format!("{EXAMPLES}/analysis.json");
-    let mut args = vec!["simulate", "--analysis", &analysis, "--json"];
+    simulate_json_of(&format!("{EXAMPLES}/analysis.json"), policies)
+}
+
+fn simulate_json_of(analysis: &str, policies: &[&str]) -> serde_json::Value {
+    let mut args = vec!["simulate", "--analysis", analysis, "--json"];
     for policy in policies {
         args.extend(["--policy", policy]);
     }
@@ -191,4 +196,91 @@ fn scheduled_and_predictive_policies_are_replayed_from_a_users_file() {
     assert!(last.starts_with("2×"), "{timeline}");
     assert!(policy["scale_outs"].as_u64().unwrap() >= 1);
     assert!(policy["scale_ins"].as_u64().unwrap() >= 1, "{policy}");
+}
+
+#[test]
+fn the_worker_groups_own_policy_replayed_reproduces_its_instances_and_waits() {
+    let dir = format!("{EXAMPLES}/worker-replay");
+    let own = format!("{dir}/stack.toml");
+    let simulation = simulate_json_of(&format!("{dir}/analysis.json"), &[&own, "default"]);
+    assert_eq!(simulation["group"], "worker", "{simulation}");
+    let inputs = &simulation["inputs"];
+    assert_eq!(inputs["demand"], "tasks");
+    assert_eq!(inputs["service_from_tasks"], 45);
+    assert_eq!(inputs["slots_per_instance"], 1);
+    let policy = &simulation["policies"][0];
+    // The stated tolerance, as for the web group: in service as measured in at least 90 % of
+    // the seconds that measured it, a mean difference of at most 0.2 instances, and its one
+    // scale-out to 2.
+    let agreement = &policy["against_measured"];
+    let compared = agreement["seconds_compared"].as_u64().unwrap();
+    let equal = agreement["seconds_equal"].as_u64().unwrap();
+    assert!(compared >= 170, "{simulation}");
+    assert!(equal as f64 >= 0.9 * compared as f64, "{simulation}");
+    assert!(
+        agreement["mean_abs_difference"].as_f64().unwrap() <= 0.2,
+        "{simulation}"
+    );
+    assert_eq!(policy["scale_outs"], 1, "{simulation}");
+    // Every task measured is replayed, and waits about as long as it did: within a second
+    // of the measured mean (1.3 s; the replay's queue has no polling delay).
+    assert_eq!(policy["tasks_started"], 45, "{simulation}");
+    let measured_wait = simulation["measured"]["mean_wait_s"].as_f64().unwrap();
+    let replayed_wait = policy["mean_wait_s"].as_f64().unwrap();
+    assert!(
+        (replayed_wait - measured_wait).abs() <= 1.0,
+        "replayed {replayed_wait} s against {measured_wait} s measured"
+    );
+    // The defaults scale out on utilisation above 80 %, which one busy slot is: within the
+    // first step, long before the queue grew (at about 120 s).
+    let default = &simulation["policies"][1];
+    let timeline = default["timeline"].as_str().unwrap();
+    let first: u32 = timeline
+        .split(',')
+        .next()
+        .and_then(|run| {
+            run.trim_start_matches("1×")
+                .trim_end_matches(" s")
+                .parse()
+                .ok()
+        })
+        .unwrap();
+    assert!(first < 60, "{timeline}");
+    assert!(
+        default["instance_hours"].as_f64().unwrap() > policy["instance_hours"].as_f64().unwrap()
+    );
+}
+
+#[test]
+fn a_run_or_group_without_the_demand_asked_for_is_refused_with_the_reason() {
+    let worker = format!("{EXAMPLES}/worker-replay/analysis.json");
+    let out = analyze(&[
+        "simulate",
+        "--analysis",
+        &worker,
+        "--policy",
+        "default",
+        "--group",
+        "web",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("scenario-1"), "{stderr}");
+    // The main example's scenario-2 runs were analysed before tasks were kept per second.
+    let example = format!("{EXAMPLES}/analysis.json");
+    let out = analyze(&[
+        "simulate",
+        "--analysis",
+        &example,
+        "--policy",
+        "default",
+        "--run",
+        "20261204T035117Z-scenario2-1a16-50MB-c1-sustained",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("run `analyze` on the run again"),
+        "{stderr}"
+    );
 }

@@ -317,9 +317,6 @@ fn target_choice(args: &RunArgs) -> anyhow::Result<TargetChoice> {
 
 fn scenario2_plan(args: RunArgs) -> anyhow::Result<crate::scenario2::Scenario2Plan> {
     use scenarios::scenario2::{Mode, matrix};
-    if args.stack_config.is_some() {
-        bail!("scenario2 sets the local stack's worker group itself; drop --stack-config");
-    }
     if args.shard.is_some() || args.upload.is_some() {
         bail!("--shard and --upload apply to the web scenarios (scenario1, get)");
     }

@@ -74,13 +74,7 @@ pub async fn run(plan: &RunPlan) -> anyhow::Result<Outcome> {
             stack_config,
         } => {
             let binary = find_target_stack(binary.as_deref())?;
-            let config = stack_config
-                .as_deref()
-                .map(|path| {
-                    std::fs::read_to_string(path)
-                        .with_context(|| format!("cannot read --stack-config {}", path.display()))
-                })
-                .transpose()?;
+            let config = read_stack_config(stack_config.as_deref())?;
             eprintln!("starting the local target ({})…", binary.display());
             let target = LocalTarget::start(
                 &binary,
@@ -905,6 +899,15 @@ fn write_interval(ctx: &mut RotationContext, interval: &Interval) -> anyhow::Res
         })?;
     }
     Ok(())
+}
+
+/// The text of `--stack-config`, when given.
+pub(crate) fn read_stack_config(path: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    path.map(|path| {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --stack-config {}", path.display()))
+    })
+    .transpose()
 }
 
 #[cfg(test)]

@@ -106,14 +106,34 @@ fn payload_cache() -> PathBuf {
         .join("aforo/payloads")
 }
 
-/// One worker instance of the cell's concurrency, fixed (no policies), so the cell measures
-/// one node; the web group stays at one instance.
-fn stack_config(concurrency: u32) -> String {
-    format!(
-        "[instance]\ncpus = 1.0\nworker_concurrency = {concurrency}\n\n\
-         [web]\nname = \"web\"\nmin = 1\nmax = 1\nwarmup_secs = 1.0\n\n\
-         [worker]\nname = \"worker\"\nmin = 1\nmax = 1\nwarmup_secs = 1.0\n"
-    )
+/// The stack a cell runs on. Without a user's stack: one worker instance of the cell's
+/// concurrency, fixed (no policies), so the cell measures one node; the web group stays at
+/// one instance. With one (`--stack-config`): that stack, its worker group and policies
+/// included, so the cell measures the worker tier as it scales, with the cell's concurrency
+/// in place of the file's `[instance] worker_concurrency`.
+fn stack_config(concurrency: u32, user: Option<&str>) -> anyhow::Result<String> {
+    let Some(user) = user else {
+        return Ok(format!(
+            "[instance]\ncpus = 1.0\nworker_concurrency = {concurrency}\n\n\
+             [web]\nname = \"web\"\nmin = 1\nmax = 1\nwarmup_secs = 1.0\n\n\
+             [worker]\nname = \"worker\"\nmin = 1\nmax = 1\nwarmup_secs = 1.0\n"
+        ));
+    };
+    let mut table: toml::Table = toml::from_str(user)
+        .map_err(|e| anyhow::anyhow!("--stack-config is not valid TOML: {e}"))?;
+    let instance = table
+        .entry("instance")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let toml::Value::Table(instance) = instance else {
+        anyhow::bail!("--stack-config: [instance] must be a table");
+    };
+    // A stack file that names [instance] replaces the default one whole: keep its CPUs.
+    instance.entry("cpus").or_insert(toml::Value::Float(1.0));
+    instance.insert(
+        "worker_concurrency".into(),
+        toml::Value::Integer(i64::from(concurrency)),
+    );
+    Ok(toml::to_string(&table)?)
 }
 
 /// Runs every cell; returns the run directories and whether every cell processed all it
@@ -179,8 +199,13 @@ async fn run_cell(
         TargetChoice::AwsStack { name, .. } => {
             anyhow::bail!("--aws-stack {name} was not resolved")
         }
-        TargetChoice::Local { keep_data, .. } => {
-            let config = stack_config(cell.concurrency);
+        TargetChoice::Local {
+            keep_data,
+            stack_config: user,
+            ..
+        } => {
+            let user = crate::run::read_stack_config(user.as_deref())?;
+            let config = stack_config(cell.concurrency, user.as_deref())?;
             let target = LocalTarget::start(binary, *keep_data, Some(&config), None).await?;
             (target.url.clone(), Some(target))
         }
@@ -928,6 +953,30 @@ mod tests {
             step_for(Some(Duration::from_secs(30)), 1.65),
             Duration::from_secs(30)
         );
+    }
+
+    #[test]
+    fn a_users_stack_keeps_its_worker_group_and_takes_the_cells_concurrency() {
+        let user = "[instance]\nworker_concurrency = 4\n\n[worker]\nname = \"worker\"\n\
+                    min = 1\nmax = 2\nwarmup_secs = 1.0\n";
+        let config: toml::Table = toml::from_str(&stack_config(1, Some(user)).unwrap()).unwrap();
+        assert_eq!(
+            config["instance"]["worker_concurrency"].as_integer(),
+            Some(1)
+        );
+        assert_eq!(config["instance"]["cpus"].as_float(), Some(1.0));
+        assert_eq!(config["worker"]["max"].as_integer(), Some(2));
+        // Without one, the cell measures one fixed worker instance.
+        let fixed: toml::Table = toml::from_str(&stack_config(2, None).unwrap()).unwrap();
+        assert_eq!(fixed["worker"]["max"].as_integer(), Some(1));
+        assert_eq!(
+            fixed["instance"]["worker_concurrency"].as_integer(),
+            Some(2)
+        );
+        let e = stack_config(1, Some("[instance\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--stack-config"), "{e}");
     }
 
     const T0: OffsetDateTime = datetime!(2026-11-23 04:00:00 UTC);

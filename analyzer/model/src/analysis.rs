@@ -333,6 +333,13 @@ pub struct Second {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cpu_percent: BTreeMap<String, f64>,
     pub queue_visible: Option<f64>,
+    /// Scenario 2: tasks queued in this second (`tasks.csv`'s enqueue times); absent for a
+    /// run without tasks, where it is no data rather than 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks_enqueued: Option<u64>,
+    /// Scenario 2: tasks that finished processing in this second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks_finished: Option<u64>,
 }
 
 /// Latency at standard percentiles, milliseconds.
