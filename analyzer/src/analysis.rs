@@ -45,11 +45,16 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
         let timeline = Timeline::new(&run.intervals, &run.requests, &run.metrics);
         let id = run.manifest.run_id.as_str();
         timelines.push(run_timeline(run, &timeline));
+        let warmup = |group: &str| {
+            let stack = run.stack.as_ref()?;
+            Some(stack.groups.iter().find(|g| g.name == group)?.warmup_secs)
+        };
         scale.extend(scale_outs(
             id,
             &timeline,
             &run.activities,
             settings.slo.p95_ms,
+            warmup,
         ));
         scale_in.extend(scale_ins(id, &timeline, &run.activities));
         // A fleet's merged run drops its generators' summaries on purpose (runs::merge_fleets).

@@ -107,6 +107,7 @@ pub fn scale_outs(
     timeline: &Timeline,
     activities: &[Activity],
     slo_p95_ms: f64,
+    warmup_secs: impl Fn(&str) -> Option<f64>,
 ) -> Vec<ScaleOut> {
     let slo_us = (slo_p95_ms * 1000.0) as u64;
     decisions(activities, scale_out_capacities)
@@ -158,6 +159,9 @@ pub fn scale_outs(
                 _ => None,
             };
             let start = breach_at.or(alarm_at);
+            let warmed_up_at = in_service_at
+                .zip(warmup_secs(&activity.auto_scaling_group_name))
+                .map(|(at, warmup)| at + time::Duration::seconds_f64(warmup));
             ScaleOut {
                 run_id: run_id.to_owned(),
                 group: activity.auto_scaling_group_name.clone(),
@@ -170,9 +174,11 @@ pub fn scale_outs(
                 alarm_at,
                 activity_at,
                 in_service_at,
+                warmed_up_at,
                 recovered_at,
                 breach_to_activity_s: seconds_between(breach_at, Some(activity_at)),
                 activity_to_in_service_s: seconds_between(Some(activity_at), in_service_at),
+                in_service_to_warmed_up_s: seconds_between(in_service_at, warmed_up_at),
                 in_service_to_recovered_s: seconds_between(in_service_at, recovered_at),
                 total_s: seconds_between(start, recovered_at.or(in_service_at)),
             }
@@ -295,13 +301,15 @@ mod tests {
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap(),
         );
-        let outs = scale_outs("r", &t, &[a], 1000.0);
+        let outs = scale_outs("r", &t, &[a], 1000.0, |_| None);
         assert_eq!(outs.len(), 1);
         let o = &outs[0];
         assert_eq!((o.from_capacity, o.to_capacity), (1, 2));
         assert_eq!(o.breach_at, Some(at(102)));
         assert_eq!(o.alarm_at, Some(at(103)));
         assert_eq!(o.in_service_at, Some(at(105)));
+        // Without the run's warm-up, when the metrics began to count is no data.
+        assert_eq!((o.warmed_up_at, o.in_service_to_warmed_up_s), (None, None));
         assert_eq!(o.recovered_at, Some(at(106)));
         assert_eq!(o.breach_to_activity_s, Some(2.0));
         assert_eq!(o.activity_to_in_service_s, Some(1.0));
@@ -314,11 +322,14 @@ mod tests {
         let t = timeline(&[100; 6], &[1.0, 1.0, 1.0, 2.0, 2.0, 2.0]);
         let cause = "a user request explicitly set group desired capacity changing the \
                      desired capacity from 1 to 2.";
-        let outs = scale_outs("r", &t, &[activity(101, cause)], 1000.0);
+        let outs = scale_outs("r", &t, &[activity(101, cause)], 1000.0, |_| Some(30.0));
         let o = &outs[0];
         assert_eq!(o.breach_at, None);
         assert_eq!(o.to_capacity, 2);
         assert_eq!(o.in_service_at, Some(at(103)));
+        // The group's 30 s warm-up: its metrics count from in service + 30 s.
+        assert_eq!(o.warmed_up_at, Some(at(133)));
+        assert_eq!(o.in_service_to_warmed_up_s, Some(30.0));
         assert_eq!(o.recovered_at, None);
         assert_eq!(
             o.total_s, None,
@@ -335,7 +346,7 @@ mod tests {
             "At 2026-01-01T00:00:00Z a monitor alarm X in state ALARM triggered policy Y \
              changing the desired capacity from 3 to 2.",
         ] {
-            let outs = scale_outs("r", &t, &[activity(100, cause)], 1000.0);
+            let outs = scale_outs("r", &t, &[activity(100, cause)], 1000.0, |_| None);
             assert!(outs.is_empty(), "{cause}");
         }
     }
@@ -413,7 +424,7 @@ mod tests {
     fn scale_ins_are_not_scale_outs() {
         let mut a = activity(100, "x");
         a.description = "Terminating EC2 instance: i-1".into();
-        assert!(scale_outs("r", &timeline(&[1], &[1.0]), &[a], 1000.0).is_empty());
+        assert!(scale_outs("r", &timeline(&[1], &[1.0]), &[a], 1000.0, |_| None).is_empty());
     }
 
     /// Regression (issue 15, defect 7): a scale-out from 1 to 3 launches two instances, two
@@ -431,7 +442,7 @@ mod tests {
             "a user request explicitly set group desired capacity changing the desired \
              capacity from 3 to 4.",
         );
-        let outs = scale_outs("r", &t, &[second, first, later], 1000.0);
+        let outs = scale_outs("r", &t, &[second, first, later], 1000.0, |_| None);
         assert_eq!(outs.len(), 2, "{outs:?}");
         assert_eq!((outs[0].from_capacity, outs[0].to_capacity), (1, 3));
         assert_eq!(outs[0].launches, 2);

@@ -180,16 +180,18 @@ pub struct Agreement {
 
 const WEB_ASSUMPTIONS: &str = "a model, not a measurement: each second's measured requests \
     are spread evenly over the serving instances, an instance's CPU is that share times the \
-    CPU-seconds a request cost in the run, a launch serves after the run's measured launch \
-    delay and is in service after the policy's warm-up, and time above capacity compares the \
+    CPU-seconds a request cost in the run, a launch is in service (serves) after the run's \
+    measured launch delay and its metrics count after the policy's warm-up, and time above \
+    capacity compares the \
     demand per instance with the capacity per instance measured at one load point";
 
 const WORKER_ASSUMPTIONS: &str = "a model, not a measurement: each second's measured task \
     arrivals wait in one FIFO queue for a free slot (the run's concurrency per instance) and \
     hold it for the run's mean service time, busy instances are protected from scale-in, an \
     instance's CPU is its busy slots times the CPU a busy slot used in the run (idle CPU \
-    included), a launch takes tasks after the run's measured launch delay and is in service \
-    after the policy's warm-up; the policy file's worker concurrency is not used, because S \
+    included), a launch is in service (takes tasks) after the run's measured launch delay and \
+    its metrics count after the policy's warm-up; the policy file's worker concurrency is not \
+    used, because S \
     was measured at the run's";
 
 /// Replays the demand of `run_id` (or of the first run whose demand reached `tier`, or of
@@ -361,14 +363,13 @@ fn worker_cell<'a>(analysis: &'a Analysis, run: &RunInfo) -> anyhow::Result<&'a 
         })
 }
 
-/// The run's mean launch → in service time of `group`'s scale-outs, less the group's
-/// warm-up (the replay adds the policy's own), and how many scale-outs it is the mean of.
+/// The run's mean launch → in service time of `group`'s scale-outs (the boot), and how
+/// many scale-outs it is the mean of.
+///
+/// Analyses written before issue 21 measured in service after the warm-up; their delay then
+/// includes it, and the replay, which counts an instance in service from its launch, puts
+/// it where those runs measured it all the same.
 fn launch_delay(analysis: &Analysis, run: &RunInfo, group: &str) -> (f64, usize) {
-    let warmup = run
-        .stack_config
-        .as_ref()
-        .and_then(|s| s.groups.iter().find(|g| g.name == group))
-        .map_or(0.0, |g| g.warmup_secs);
     let delays: Vec<f64> = analysis
         .scale_outs
         .iter()
@@ -378,8 +379,10 @@ fn launch_delay(analysis: &Analysis, run: &RunInfo, group: &str) -> (f64, usize)
     if delays.is_empty() {
         return (0.0, 0);
     }
-    let mean = delays.iter().sum::<f64>() / delays.len() as f64;
-    ((mean - warmup).max(0.0), delays.len())
+    (
+        delays.iter().sum::<f64>() / delays.len() as f64,
+        delays.len(),
+    )
 }
 
 /// The timeline's name for the tier's group: the local stack's name, or on AWS the group
@@ -490,14 +493,14 @@ fn outcome(
         .seconds
         .iter()
         .map(|s| match s.cpu {
-            Some(cpu) => Some(prices.energy_kwh(f64::from(s.serving) / 3600.0, cpu)),
-            None if s.serving == 0 => Some(0.0),
+            Some(cpu) => Some(prices.energy_kwh(f64::from(s.in_service) / 3600.0, cpu)),
+            None if s.in_service == 0 => Some(0.0),
             None => None,
         })
         .sum();
     PolicyOutcome {
         policy: name.to_string(),
-        timeline: runs(replayed.seconds.iter().map(|s| s.serving.to_string())),
+        timeline: runs(replayed.seconds.iter().map(|s| s.in_service.to_string())),
         instance_hours: replayed.instance_hours,
         instance_usd: prices.instance_cost(replayed.instance_hours),
         co2e_kg: energy_kwh.map(|kwh| kwh * prices.grid_kg_co2e_per_kwh()),
@@ -598,10 +601,7 @@ pub fn render(simulation: &Simulation) -> String {
         if i.launch_delay_from == 0 {
             "no launch measured: a launch serves at once".to_string()
         } else {
-            format!(
-                "launch → in service of {} scale-outs, less the warm-up",
-                i.launch_delay_from
-            )
+            format!("launch → in service of {} scale-outs", i.launch_delay_from)
         }
     );
     let _ = writeln!(out, "Costs (estimates): {}", simulation.priced_as);

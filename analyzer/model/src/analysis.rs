@@ -766,12 +766,21 @@ pub struct ScaleOut {
     pub alarm_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub activity_at: OffsetDateTime,
+    /// The group's in-service count first reached the new capacity (AWS's InService: the
+    /// instances booted; warming ones count).
     #[serde(with = "time::serde::rfc3339::option")]
     pub in_service_at: Option<OffsetDateTime>,
+    /// In service plus the group's instance warm-up, when the run recorded it (the local
+    /// stack's `stack.json`): from then on the new instances' metrics count for scaling.
+    /// Analyses written before issue 21 lack it, and measured in service after the warm-up.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub warmed_up_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub recovered_at: Option<OffsetDateTime>,
     pub breach_to_activity_s: Option<f64>,
     pub activity_to_in_service_s: Option<f64>,
+    #[serde(default)]
+    pub in_service_to_warmed_up_s: Option<f64>,
     pub in_service_to_recovered_s: Option<f64>,
     /// breach (or, without one, the alarm) → recovered (or in service).
     pub total_s: Option<f64>,

@@ -85,14 +85,24 @@ impl Group {
         self.instance(id).map(|i| i.state_at(now, self.spec.warmup))
     }
 
-    /// Instances past their warm-up and not terminating: the ones whose metrics count.
+    /// Instances in service (AWS's `InService`, what `GroupInServiceInstances` counts):
+    /// launched and not terminating, warming ones included.
     pub fn in_service_at(&self, now: Duration) -> Vec<InstanceId> {
-        self.ids_in(InstanceState::InService, now)
+        self.instances
+            .iter()
+            .filter(|i| i.state_at(now, self.spec.warmup).is_in_service())
+            .map(|i| i.id)
+            .collect()
     }
 
-    /// Instances still warming up.
+    /// In-service instances past their warm-up: the ones whose metrics are aggregated.
+    pub fn warmed_up_at(&self, now: Duration) -> Vec<InstanceId> {
+        self.ids_in(InstanceState::WarmedUp, now)
+    }
+
+    /// In-service instances still warming up.
     pub fn warming_at(&self, now: Duration) -> Vec<InstanceId> {
-        self.ids_in(InstanceState::Pending, now)
+        self.ids_in(InstanceState::Warming, now)
     }
 
     /// How many instances to launch to reach the desired capacity.
@@ -143,17 +153,19 @@ impl Group {
         let (sum, n) = readings
             .into_iter()
             .filter(|(id, cpu)| {
-                cpu.is_finite() && self.state_of(*id, now) == Some(InstanceState::InService)
+                cpu.is_finite() && self.state_of(*id, now) == Some(InstanceState::WarmedUp)
             })
             .fold((0.0, 0_u32), |(sum, n), (_, cpu)| (sum + cpu, n + 1));
         (n > 0).then(|| sum / f64::from(n))
     }
 
-    /// Adds a sample to the window, measured on the instances in service at `sample.at`.
+    /// Adds a sample to the window, aggregated over the instances warmed up at `sample.at`.
     /// Returns false (and keeps nothing) for a sample older than the newest one.
     pub fn observe(&mut self, sample: Sample) -> bool {
-        let in_service = self.count(InstanceState::InService, sample.at);
-        self.window.push(sample, in_service)
+        let warmed_up = self.count(InstanceState::WarmedUp, sample.at);
+        let warming = self.count(InstanceState::Warming, sample.at);
+        self.window
+            .push_counted(sample, warmed_up, warmed_up + warming)
     }
 
     /// Evaluates every policy at `now` and applies the outcome: the desired capacity changes,
@@ -172,8 +184,8 @@ impl Group {
             desired: self.desired,
             min: self.min,
             max: self.max,
-            in_service: self.count(InstanceState::InService, now),
-            warming: self.count(InstanceState::Pending, now),
+            warmed_up: self.count(InstanceState::WarmedUp, now),
+            warming: self.count(InstanceState::Warming, now),
             last_scale_out: self.last_scale_out,
             last_activity: self.last_activity,
         };

@@ -18,14 +18,31 @@ impl fmt::Display for InstanceId {
     }
 }
 
-/// Lifecycle state at a given moment, after AWS's (`Pending` covers the warm-up).
+/// Lifecycle state at a given moment. `Warming` and `WarmedUp` are both AWS's `InService`:
+/// an instance is in service once launched and up (the local stack tells the engine of a
+/// launch only when the instance is up, so its boot, AWS's `Pending`, passes before the
+/// engine hears of it); the warm-up only keeps its metrics out of the group's aggregates. See
+/// <https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-default-instance-warmup.html>
+/// and docs/local-stack.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InstanceState {
-    /// Launched but still warming up: serves, but its metrics are not aggregated yet.
+    /// Launched for a time still to come: booting (a replay launches after a measured
+    /// delay; the local stack reports a launch once the instance is up).
     Pending,
-    InService,
+    /// In service and still warming up: serves and counts in `GroupInServiceInstances`, but
+    /// its metrics are not aggregated yet.
+    Warming,
+    /// In service past its warm-up: its metrics count.
+    WarmedUp,
     /// Chosen for termination; no longer counted, waiting for the process to exit.
     Terminating,
+}
+
+impl InstanceState {
+    /// AWS's `InService`: warming or warmed up.
+    pub fn is_in_service(self) -> bool {
+        matches!(self, InstanceState::Warming | InstanceState::WarmedUp)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +58,12 @@ impl Instance {
     pub fn state_at(&self, now: Duration, warmup: Duration) -> InstanceState {
         if self.terminating {
             InstanceState::Terminating
-        } else if now < self.launched_at.saturating_add(warmup) {
+        } else if now < self.launched_at {
             InstanceState::Pending
+        } else if now < self.launched_at.saturating_add(warmup) {
+            InstanceState::Warming
         } else {
-            InstanceState::InService
+            InstanceState::WarmedUp
         }
     }
 }
@@ -78,16 +97,16 @@ mod tests {
     }
 
     #[test]
-    fn an_instance_warms_up_until_launch_plus_warmup_then_serves() {
+    fn an_instance_is_in_service_from_launch_and_warmed_up_after_its_warmup() {
         let i = instance(1, 10, false);
         let warmup = Duration::from_secs(5);
         assert_eq!(
             i.state_at(Duration::from_secs(14), warmup),
-            InstanceState::Pending
+            InstanceState::Warming
         );
         assert_eq!(
             i.state_at(Duration::from_secs(15), warmup),
-            InstanceState::InService
+            InstanceState::WarmedUp
         );
         let leaving = Instance {
             terminating: true,

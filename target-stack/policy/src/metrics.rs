@@ -52,7 +52,12 @@ impl Sample {
 #[derive(Debug, Clone, PartialEq)]
 struct Observation {
     sample: Sample,
+    /// In service past the warm-up: what per-instance aggregates (CPU, requests per target,
+    /// utilisation) are over.
     in_service: u32,
+    /// In service, warming ones included (AWS's `GroupInServiceInstances`): what the
+    /// template's backlog-per-instance metric math divides by.
+    in_service_all: u32,
 }
 
 impl Observation {
@@ -80,8 +85,9 @@ impl Observation {
                 value: q as f64,
                 load: q as f64,
             }),
+            // aforo.yaml's metric math: visible messages / GroupInServiceInstances.
             Metric::BacklogPerInstance => s.queue_visible.map(|q| Reading {
-                value: q as f64 / n.max(1.0),
+                value: q as f64 / f64::from(self.in_service_all.max(1)),
                 load: q as f64,
             }),
         }
@@ -116,9 +122,16 @@ impl Window {
         }
     }
 
-    /// Adds a sample measured on `in_service` instances. A sample older than the newest one
-    /// is refused (returns false): periods are filled in time order.
+    /// Adds a sample aggregated over `in_service` warmed-up instances (none warming). A
+    /// sample older than the newest one is refused (returns false): periods are filled in
+    /// time order.
+    #[cfg(test)]
     pub fn push(&mut self, sample: Sample, in_service: u32) -> bool {
+        self.push_counted(sample, in_service, in_service)
+    }
+
+    /// [`Window::push`] with the group's whole in-service count besides the warmed-up one.
+    pub fn push_counted(&mut self, sample: Sample, in_service: u32, in_service_all: u32) -> bool {
         if self
             .observations
             .back()
@@ -130,6 +143,7 @@ impl Window {
         self.observations.push_back(Observation {
             sample: sample.sanitised(),
             in_service,
+            in_service_all: in_service_all.max(in_service),
         });
         while self
             .observations

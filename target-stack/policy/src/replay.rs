@@ -10,8 +10,9 @@
 //!   slots) and hold it for the run's mean service time; busy instances are protected from
 //!   scale-in, as the local stack's workers protect themselves.
 //!
-//! In both, a launch serves after the measured launch delay and counts as in service after
-//! the group's warm-up, as in the local stack. What the group would not see (no demand
+//! In both, a launch is in service (serves, counts in `GroupInServiceInstances`) after the
+//! measured launch delay, its boot, and its metrics count after the group's warm-up, as on
+//! AWS and in the local stack. What the group would not see (no demand
 //! measured that second) reaches the policies as missing data, never as zero.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -54,14 +55,15 @@ pub struct ReplaySecond {
     /// Requests (or task arrivals) in this second, as measured; `None` when not measured.
     pub demand: Option<f64>,
     pub desired: u32,
-    /// Instances launched and serving (warming ones included).
-    pub serving: u32,
-    /// Instances past their warm-up (what `GroupInServiceInstances` counts locally).
+    /// Instances launched and serving, warming ones included: AWS's InService, what
+    /// `GroupInServiceInstances` counts.
     pub in_service: u32,
+    /// In-service instances past their warm-up: the ones the policies' metrics aggregate.
+    pub warmed_up: u32,
     /// Web: the demand per serving instance was above the measured capacity per instance.
     /// Workers: tasks were waiting for a free slot at the end of the second.
     pub above_capacity: Option<bool>,
-    /// Each serving instance's CPU utilisation, 0–1, as the model puts it; `None` without a
+    /// Each in-service instance's CPU utilisation, 0–1, as the model puts it; `None` without a
     /// CPU cost or a demand.
     pub cpu: Option<f64>,
     /// Workers: tasks waiting for a slot at the end of the second.
@@ -72,7 +74,7 @@ pub struct ReplaySecond {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Replay {
     pub seconds: Vec<ReplaySecond>,
-    /// Instance-hours: serving instances over the replayed seconds.
+    /// Instance-hours: in-service instances over the replayed seconds.
     pub instance_hours: f64,
     pub scale_outs: u32,
     pub scale_ins: u32,
@@ -98,14 +100,14 @@ struct Observed {
 
 /// A demand the driver replays, one second at a time.
 trait Load {
-    /// Second `index` (at `now` on the group's clock) with these instances serving and in
-    /// service; may mark instances busy on `group`.
+    /// Second `index` (at `now` on the group's clock) with these instances in service
+    /// (serving) and, of those, warmed up (aggregated); may mark instances busy on `group`.
     fn second(
         &mut self,
         index: usize,
         now: Duration,
-        serving: &[InstanceId],
         in_service: &[InstanceId],
+        warmed_up: &[InstanceId],
         group: &mut Group,
     ) -> Observed;
 
@@ -182,26 +184,21 @@ fn drive(
     };
     for index in 0..seconds {
         let now = start + Duration::from_secs(index as u64);
-        let serving: Vec<InstanceId> = group
-            .instances()
-            .iter()
-            .filter(|instance| !instance.terminating && instance.launched_at <= now)
-            .map(|instance| instance.id)
-            .collect();
         let in_service = group.in_service_at(now);
-        let observed = load.second(index, now, &serving, &in_service, &mut group);
+        let warmed_up = group.warmed_up_at(now);
+        let observed = load.second(index, now, &in_service, &warmed_up, &mut group);
         group.observe(observed.sample);
         if observed.above_capacity == Some(true)
             && let Some(count) = &mut replay.seconds_above_capacity
         {
             *count += 1;
         }
-        let serving = serving.len() as u32;
+        let serving = in_service.len() as u32;
         replay.seconds.push(ReplaySecond {
             demand: observed.demand,
             desired: group.desired(),
-            serving,
-            in_service: in_service.len() as u32,
+            in_service: serving,
+            warmed_up: warmed_up.len() as u32,
             above_capacity: observed.above_capacity,
             cpu: observed.cpu,
             waiting: observed.waiting,
@@ -236,7 +233,7 @@ impl Load for Requests<'_> {
         index: usize,
         now: Duration,
         serving: &[InstanceId],
-        _in_service: &[InstanceId],
+        _warmed_up: &[InstanceId],
         _group: &mut Group,
     ) -> Observed {
         let requests = self.demand[index];
@@ -311,7 +308,7 @@ impl Load for Tasks<'_> {
         index: usize,
         now: Duration,
         serving: &[InstanceId],
-        in_service: &[InstanceId],
+        warmed_up: &[InstanceId],
         group: &mut Group,
     ) -> Observed {
         let from = index as f64;
@@ -359,11 +356,11 @@ impl Load for Tasks<'_> {
                 slots[k] = (start, start + service);
             }
         }
-        let mut busy_in_service = 0;
+        let mut busy_warmed_up = 0;
         for (id, slots) in &self.slots {
             let busy = slots.iter().any(|&(_, until)| until > to);
             group.set_busy(*id, busy);
-            busy_in_service += u32::from(busy && in_service.contains(id));
+            busy_warmed_up += u32::from(busy && warmed_up.contains(id));
         }
         let cpu_of = |id: &InstanceId| {
             let busy = self.slots.get(id).map_or(0.0, |slots| {
@@ -384,8 +381,8 @@ impl Load for Tasks<'_> {
         let waiting = self.waiting.len() as u64;
         let mut sample = Sample::at(now);
         sample.queue_visible = Some(waiting);
-        sample.busy_workers = Some(busy_in_service);
-        sample.avg_cpu = mean(in_service).map(|c| c * 100.0);
+        sample.busy_workers = Some(busy_warmed_up);
+        sample.avg_cpu = mean(warmed_up).map(|c| c * 100.0);
         Observed {
             sample,
             demand: arrivals.map(|n| n as f64),
@@ -436,7 +433,7 @@ mod tests {
         assert!(
             run.seconds
                 .iter()
-                .all(|s| s.serving == 2 && s.in_service == 2)
+                .all(|s| s.in_service == 2 && s.warmed_up == 2)
         );
         assert!(
             (run.instance_hours - 2.0).abs() < 1e-9,
@@ -458,19 +455,19 @@ mod tests {
             ..model(Some(100.0))
         };
         let run = replay(&tracking(1, 4, 60.0), &demand, &model).unwrap();
-        let peak = run.seconds.iter().map(|s| s.serving).max().unwrap();
+        let peak = run.seconds.iter().map(|s| s.in_service).max().unwrap();
         assert_eq!(peak, 3);
         assert!(run.scale_outs >= 1 && run.scale_ins >= 1, "{run:?}");
-        assert_eq!(run.seconds.last().unwrap().serving, 1);
+        assert_eq!(run.seconds.last().unwrap().in_service, 1);
         // Before the new instances serve, 150/s on one instance is above its 100/s.
         assert!(run.seconds_above_capacity.unwrap() >= 2, "{run:?}");
-        // A launch serves after its delay (2 s from the decision at the end of the second
-        // before) and is in service after the warm-up (1 s).
+        // A launch is in service after its delay (2 s from the decision at the end of the
+        // second before) and warmed up after the warm-up (1 s).
         let first_out = run.seconds.iter().position(|s| s.desired > 1).unwrap();
-        assert_eq!(run.seconds[first_out].serving, 1);
-        assert_eq!(run.seconds[first_out + 1].serving, 3);
-        assert_eq!(run.seconds[first_out + 1].in_service, 1);
-        assert_eq!(run.seconds[first_out + 2].in_service, 3);
+        assert_eq!(run.seconds[first_out].in_service, 1);
+        assert_eq!(run.seconds[first_out + 1].in_service, 3);
+        assert_eq!(run.seconds[first_out + 1].warmed_up, 1);
+        assert_eq!(run.seconds[first_out + 2].warmed_up, 3);
     }
 
     #[test]
@@ -479,7 +476,7 @@ mod tests {
         let mut demand = vec![Some(150.0); 10];
         demand.extend(vec![None; 30]);
         let run = replay(&tracking(1, 4, 60.0), &demand, &model(Some(100.0))).unwrap();
-        assert_eq!(run.seconds.last().unwrap().serving, 3);
+        assert_eq!(run.seconds.last().unwrap().in_service, 3);
         assert_eq!(run.scale_ins, 0);
         assert!(run.seconds[10..].iter().all(|s| s.above_capacity.is_none()));
         let unknown = replay(&tracking(1, 4, 60.0), &demand, &model(None)).unwrap();
@@ -498,7 +495,7 @@ mod tests {
             desired: None,
         }];
         let run = replay(&spec, &[Some(10.0); 10], &model(None)).unwrap();
-        let serving: Vec<u32> = run.seconds.iter().map(|s| s.serving).collect();
+        let serving: Vec<u32> = run.seconds.iter().map(|s| s.in_service).collect();
         // Decided at the end of second 5, serving from second 6.
         assert_eq!(serving, [1, 1, 1, 1, 1, 1, 3, 3, 3, 3]);
         assert_eq!(run.scale_outs, 1);
@@ -555,10 +552,10 @@ mod tests {
         let mut arrivals = vec![Some(1); 60];
         arrivals.extend(vec![Some(0); 60]);
         let run = replay_queue(&workers(1, 3, 3.0, 5), &arrivals, &queue_model(3.0, 1)).unwrap();
-        let peak = run.seconds.iter().map(|s| s.serving).max().unwrap();
+        let peak = run.seconds.iter().map(|s| s.in_service).max().unwrap();
         assert_eq!(peak, 3, "{run:?}");
         assert!(run.scale_outs >= 2 && run.scale_ins >= 2, "{run:?}");
-        assert_eq!(run.seconds.last().unwrap().serving, 1);
+        assert_eq!(run.seconds.last().unwrap().in_service, 1);
         // Every task got a slot once the queue drained; the early ones waited.
         assert_eq!(run.tasks_started, Some(60));
         assert!(run.mean_wait_s.unwrap() > 0.0);
@@ -590,8 +587,8 @@ mod tests {
         let mut arrivals = vec![Some(0), Some(0), Some(1)];
         arrivals.extend(vec![Some(0); 37]);
         let run = replay_queue(&spec, &arrivals, &queue_model(60.0, 1)).unwrap();
-        assert_eq!(run.seconds[2].serving, 4, "{run:?}");
-        assert_eq!(run.seconds.last().unwrap().serving, 1, "{run:?}");
+        assert_eq!(run.seconds[2].in_service, 4, "{run:?}");
+        assert_eq!(run.seconds.last().unwrap().in_service, 1, "{run:?}");
         assert_eq!(run.tasks_redelivered, Some(0), "{run:?}");
         // The survivor is still busy: one full CPU.
         assert_eq!(run.seconds.last().unwrap().cpu, Some(1.0));
@@ -629,7 +626,7 @@ mod tests {
             prop_assert_eq!(run.tasks_redelivered, Some(0));
             for second in &run.seconds {
                 prop_assert!((min..=min + extra).contains(&second.desired));
-                prop_assert!(second.serving <= min + extra);
+                prop_assert!(second.in_service <= min + extra);
                 prop_assert!(second.cpu.is_none_or(|c| (0.0..=1.0).contains(&c)));
             }
         }
@@ -648,10 +645,10 @@ mod tests {
             let run = replay(&spec, &demand, &model).unwrap();
             for second in &run.seconds {
                 prop_assert!((min..=min + extra).contains(&second.desired));
-                prop_assert!(second.serving <= min + extra);
-                prop_assert!(second.in_service <= second.serving);
+                prop_assert!(second.in_service <= min + extra);
+                prop_assert!(second.warmed_up <= second.in_service);
             }
-            let hours: f64 = run.seconds.iter().map(|s| f64::from(s.serving)).sum::<f64>() / 3600.0;
+            let hours: f64 = run.seconds.iter().map(|s| f64::from(s.in_service)).sum::<f64>() / 3600.0;
             prop_assert!((hours - run.instance_hours).abs() < 1e-9);
         }
     }

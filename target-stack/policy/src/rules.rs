@@ -5,9 +5,9 @@
 //!
 //! Timing rules (after EC2 Auto Scaling's instance warm-up and Application Auto Scaling's
 //! cooldowns):
-//! - Target tracking and step scaling size scale-outs from the in-service capacity, so
-//!   capacity still warming up (or not yet launched) counts toward what is wanted and the
-//!   same alarm does not add it twice. Target tracking has no scale-out cooldown.
+//! - Target tracking and step scaling size scale-outs from the warmed-up capacity (the one
+//!   the aggregated metrics were measured on), so capacity still warming up (or not yet
+//!   launched) counts toward what is wanted and the same alarm does not add it twice. Target tracking has no scale-out cooldown.
 //! - Step scaling and the queue rules wait their scale-out cooldown after any scale-out.
 //! - Every scale-in waits until no instance is warming up, and step scaling and the queue
 //!   rules also wait their scale-in cooldown after any activity. Target tracking's scale-in is
@@ -37,7 +37,9 @@ pub(super) struct Context<'a> {
     pub desired: u32,
     pub min: u32,
     pub max: u32,
-    pub in_service: u32,
+    /// In service and past the warm-up: the capacity the aggregated metrics were measured
+    /// on (AWS's step scaling and target tracking size from it).
+    pub warmed_up: u32,
     pub warming: u32,
     pub last_scale_out: Option<Duration>,
     pub last_activity: Option<Duration>,
@@ -183,10 +185,7 @@ fn target_tracking(p: &TargetTracking, ctx: &Context<'_>) -> Vote {
                     comparison: Comparison::GreaterThan,
                     threshold: p.target,
                 }],
-                reason: format!(
-                    "{name}: {seen}; {} in service need {needed}",
-                    ctx.in_service
-                ),
+                reason: format!("{name}: {seen}; {} warmed up need {needed}", ctx.warmed_up),
             },
         };
     }
@@ -262,7 +261,7 @@ fn step_scaling(p: &StepScaling, ctx: &Context<'_>) -> Vote {
     if let Some((latest, step)) =
         all_breaching(&points, is_out).and_then(|d| step_for(d.value).map(|s| (d, s)))
     {
-        let base = ctx.in_service;
+        let base = ctx.warmed_up;
         let to = ctx.clamp(i64::from(base) + step.adjustment.delta(base));
         let breach = step_breach(p.metric, latest.value, step);
         if to <= ctx.desired {
@@ -552,7 +551,7 @@ mod tests {
             desired,
             min: 1,
             max: 10,
-            in_service,
+            warmed_up: in_service,
             warming: desired.saturating_sub(in_service),
             last_scale_out: None,
             last_activity: None,

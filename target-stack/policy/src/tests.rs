@@ -85,8 +85,8 @@ impl Sim {
         Ok(decision)
     }
 
-    fn in_service(&self) -> u32 {
-        self.group.in_service_at(self.now).len() as u32
+    fn warmed_up(&self) -> u32 {
+        self.group.warmed_up_at(self.now).len() as u32
     }
 }
 
@@ -288,6 +288,27 @@ fn target_tracking_counts_warming_capacity_and_does_not_launch_again_for_the_sam
         assert_eq!(decision.change, Change::None, "{}", decision.reason);
     }
     assert_eq!(sim.group.warming_at(sim.now).len(), 1);
+}
+
+/// AWS: an instance is InService once launched (`GroupInServiceInstances` counts it); the
+/// warm-up only keeps its metrics out of the group's aggregates (issue 21).
+#[test]
+fn a_warming_instance_is_in_service_but_left_out_of_the_aggregates() {
+    let mut spec = group("web", 1, 3, 1, vec![]);
+    spec.warmup = secs(30);
+    let mut g = Group::new(spec).unwrap();
+    g.launched(InstanceId(1), secs(0));
+    assert_eq!(g.in_service_at(secs(0)), [InstanceId(1)]);
+    assert_eq!(g.warming_at(secs(0)), [InstanceId(1)]);
+    assert!(g.warmed_up_at(secs(29)).is_empty());
+    assert_eq!(g.warmed_up_at(secs(30)), [InstanceId(1)]);
+    g.launched(InstanceId(2), secs(20));
+    assert_eq!(g.in_service_at(secs(35)).len(), 2);
+    assert_eq!(g.warming_at(secs(35)), [InstanceId(2)]);
+    // CPUUtilization for scaling averages the warmed-up instance only.
+    let readings = [(InstanceId(1), 80.0), (InstanceId(2), 20.0)];
+    assert_eq!(g.average_cpu(secs(35), readings), Some(80.0));
+    assert_eq!(g.average_cpu(secs(50), readings), Some(50.0));
 }
 
 #[test]
@@ -896,7 +917,7 @@ proptest! {
         let mut sim = Sim::new(spec, Duration::ZERO);
         for _ in 0..400 {
             sim.step(|group, at| {
-                let n = group.in_service_at(at).len() as u32;
+                let n = group.warmed_up_at(at).len() as u32;
                 let per_instance = (n > 0).then(|| load / f64::from(n));
                 Sample {
                     avg_cpu: per_instance,
@@ -967,7 +988,7 @@ proptest! {
         })]);
         spec.warmup = secs(warmup);
         let cpu = target * overload;
-        // The initial instances are in service from `warmup` on; load per in-service
+        // The initial instances are warmed up from `warmup` on; load per warmed-up
         // instance stays the same, as the new ones carry none until they are warm.
         let mut sim = Sim::new(spec, secs(warmup));
         let first = step_until_change(&mut sim, 10, move |_, at| Sample {
@@ -982,7 +1003,7 @@ proptest! {
         );
         while sim.now + secs(1) < launched_at + secs(warmup) {
             let decision = sim.step(move |_, at| Sample { avg_cpu: Some(cpu), ..Sample::at(at) });
-            prop_assert_eq!(sim.in_service(), start);
+            prop_assert_eq!(sim.warmed_up(), start);
             prop_assert_eq!(&decision.change, &Change::None, "{}", decision.reason);
         }
     }
@@ -1200,7 +1221,7 @@ fn run_under(spec: GroupSpec, seconds: u64, load: impl Fn(u64) -> f64) -> (Group
             next += 1;
             g.launched(InstanceId(next), now);
         }
-        let serving = g.in_service_at(now).len().max(1) as f64;
+        let serving = g.warmed_up_at(now).len().max(1) as f64;
         let decision = {
             g.observe(Sample {
                 requests_per_target: Some(load(t) / serving),

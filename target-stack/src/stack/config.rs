@@ -172,7 +172,11 @@ mod tests {
         let config = StackConfig::load(None).unwrap();
         assert_eq!((config.web.min, config.web.max), (1, 3));
         assert_eq!(config.web.policies.len(), 2);
-        assert_eq!(config.worker.policies[0].name(), "worker-queue-rules");
+        // aforo.yaml's worker policy (target-stack/infra's tests check the two agree).
+        assert_eq!(
+            config.worker.policies[0].name(),
+            "worker-backlog-per-instance"
+        );
         assert_eq!(config.balancer.interval, Duration::from_secs(5));
         assert_eq!(config.health_check_grace, Duration::from_secs(30));
         let d = config.describe();
@@ -181,7 +185,7 @@ mod tests {
             d.groups[0].policies[0],
             "web-cpu-70: target tracking, average CPU % at 70"
         );
-        assert!(d.groups[1].policies[0].contains("queue > 8"), "{d:?}");
+        assert!(d.groups[1].policies[0].contains("at 4"), "{d:?}");
         // The same as values, for a report in another language.
         assert_eq!(
             d.groups[0].policy_settings[0],

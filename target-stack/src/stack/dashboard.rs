@@ -1,6 +1,6 @@
 //! `target-stack dashboard`: the running stack in a terminal, refreshed every second —
-//! the picture of seed 002, for real: instances per group (pending, in service,
-//! terminating), busy workers, requests per second, p95, CPU, the queue, what each group's
+//! the picture of seed 002, for real: instances per group (pending, in service and, of
+//! those, warming, terminating), busy workers, requests per second, p95, CPU, the queue, what each group's
 //! policies concluded and the latest scaling activities.
 //!
 //! [`draw`] is pure (status in, frame out) and tested on ratatui's `TestBackend`; [`run`]
@@ -167,6 +167,7 @@ fn draw_groups(frame: &mut Frame, area: Rect, s: &StackStatus) {
             "max",
             "pending",
             "in service",
+            "warming",
             "terminating",
             "busy",
             "CPU %",
@@ -181,6 +182,7 @@ fn draw_groups(frame: &mut Frame, area: Rect, s: &StackStatus) {
             g.max.to_string(),
             g.pending.to_string(),
             g.in_service.to_string(),
+            g.warming.to_string(),
             g.terminating.to_string(),
             or_dash(g.busy),
             or_dash(g.cpu_average.map(|c| format!("{c:.0}"))),
@@ -193,6 +195,7 @@ fn draw_groups(frame: &mut Frame, area: Rect, s: &StackStatus) {
         Constraint::Length(4),
         Constraint::Length(8),
         Constraint::Length(11),
+        Constraint::Length(8),
         Constraint::Length(12),
         Constraint::Length(5),
         Constraint::Length(6),
@@ -321,9 +324,10 @@ mod tests {
                     name: "web".into(),
                     min: 1,
                     max: 3,
-                    desired: 2,
-                    in_service: 1,
+                    desired: 3,
+                    in_service: 2,
                     pending: 1,
+                    warming: 1,
                     cpu_average: Some(82.4),
                     ..Default::default()
                 },
@@ -408,15 +412,16 @@ mod tests {
         assert!(screen.contains("up 2m13s"), "{screen}");
         let web = line_with(&screen, "web      ");
         let cells: Vec<&str> = web.trim_matches('│').split_whitespace().collect();
-        // group min desired max pending in-service terminating busy cpu
+        // group min desired max pending in-service warming terminating busy cpu: a warming
+        // instance is in service (issue 21), and shown as warming besides.
         assert_eq!(
             cells,
-            ["web", "1", "2", "3", "1", "1", "0", "-", "82"],
+            ["web", "1", "3", "3", "1", "2", "1", "0", "-", "82"],
             "{web}"
         );
         let worker = line_with(&screen, "worker   ");
         let cells: Vec<&str> = worker.trim_matches('│').split_whitespace().collect();
-        assert_eq!(cells[7..9], ["2", "97"], "busy workers and CPU: {worker}");
+        assert_eq!(cells[8..10], ["2", "97"], "busy workers and CPU: {worker}");
         assert!(
             screen.contains("Requests 412/s · 5xx 3 · hosts 1✓ 0✗"),
             "{screen}"

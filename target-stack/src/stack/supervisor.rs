@@ -23,7 +23,7 @@ use super::cgroup::CgroupSupport;
 use super::config::{App, StackConfig};
 use super::instance::{Instance, LaunchTemplate, Role, instance_name};
 use super::lb::{LbWindow, LoadBalancer, TargetState};
-use super::policy::{Change, Decision, Group, InstanceId, Sample};
+use super::policy::{Change, Decision, Group, InstanceId, InstanceState, Sample};
 use super::telemetry::{self, BalancerSecond, GroupSecond, Names, QueueSecond, Snapshot};
 use crate::Backends;
 use crate::config::Settings;
@@ -678,7 +678,10 @@ impl Supervisor {
     ) -> GroupSecond {
         let now = self.now();
         let group = &mut self.groups[index];
-        let in_service = group.policy.in_service_at(now);
+        // In service as on AWS (warming included); the policies' metrics aggregate only the
+        // warmed-up ones.
+        let in_service = group.policy.in_service_at(now).len() as u32;
+        let warmed_up = group.policy.warmed_up_at(now);
         let readings: Vec<(InstanceId, f64)> = group
             .instances
             .iter_mut()
@@ -695,10 +698,10 @@ impl Supervisor {
         let mut busy = None;
         match group.role {
             Role::Api | Role::Inference => {
-                if !in_service.is_empty() {
+                if !warmed_up.is_empty() {
                     let seconds = window.duration.as_secs_f64().max(1e-3);
                     sample.requests_per_target =
-                        Some(window.request_count as f64 / seconds / in_service.len() as f64);
+                        Some(window.request_count as f64 / seconds / warmed_up.len() as f64);
                 }
                 sample.latency_p95_ms = window.target_response_time_p95_secs.map(|s| s * 1e3);
             }
@@ -708,20 +711,25 @@ impl Supervisor {
                 // worker would protect itself with SetInstanceProtection.
                 if let Some(open) = open_runs {
                     let ids: Vec<u64> = group.instances.keys().copied().collect();
-                    let mut busy_in_service = 0;
+                    let mut busy_warmed_up = 0;
                     for id in ids {
                         let is_busy = open.get(&instance_name(id)).is_some_and(|n| *n > 0);
                         group.policy.set_busy(InstanceId(id), is_busy);
-                        busy_in_service +=
-                            u32::from(is_busy && in_service.contains(&InstanceId(id)));
+                        busy_warmed_up += u32::from(is_busy && warmed_up.contains(&InstanceId(id)));
                     }
-                    busy = Some(busy_in_service);
+                    busy = Some(busy_warmed_up);
                 }
                 sample.busy_workers = busy;
             }
         }
         group.policy.observe(sample);
         let warming = group.policy.warming_at(now).len() as u32;
+        let pending = group
+            .policy
+            .instances()
+            .iter()
+            .filter(|i| group.policy.state_of(i.id, now) == Some(InstanceState::Pending))
+            .count() as u32;
         let live = group.instances.len() as u32;
         // The limits in force: a scheduled action may have changed the configured ones.
         let (min, max) = group.policy.limits();
@@ -730,9 +738,10 @@ impl Supervisor {
             min,
             max,
             desired: group.policy.desired(),
-            in_service: in_service.len() as u32,
-            pending: warming,
-            terminating: live.saturating_sub(in_service.len() as u32 + warming),
+            in_service,
+            pending,
+            warming,
+            terminating: live.saturating_sub(in_service + pending),
             cpu_average,
             cpu_maximum: all_cpu.iter().cloned().reduce(f64::max),
             busy,

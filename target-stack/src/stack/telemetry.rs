@@ -33,8 +33,13 @@ pub struct GroupSecond {
     pub min: u32,
     pub max: u32,
     pub desired: u32,
+    /// AWS's InService: launched and up, warming ones included.
     pub in_service: u32,
     pub pending: u32,
+    /// Of the in-service instances, those still in their warm-up (their metrics are left out
+    /// of the policies' aggregates); not a CloudWatch metric.
+    #[serde(default)]
+    pub warming: u32,
     pub terminating: u32,
     /// Average CPU of the in-service instances, percent of an instance's capacity.
     pub cpu_average: Option<f64>,

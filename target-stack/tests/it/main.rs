@@ -10,6 +10,7 @@ mod inference;
 mod inject;
 mod lb;
 mod limits;
+mod local_stack_doc;
 mod stack;
 mod user_data;
 mod worker;

@@ -276,6 +276,49 @@ fn activities_of(env: &TestEnv) -> Vec<rundir::Activity> {
     rundir::read_activities(std::io::BufReader::new(file)).unwrap()
 }
 
+/// Issue 21: on AWS an instance is InService once launched; the warm-up only keeps its
+/// metrics out of the aggregates. A web instance serving in its 60 s warm-up is in service
+/// in the status (the dashboard's source) and in metrics.csv, and shown as warming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serving_instance_in_its_warm_up_counts_as_in_service() {
+    let env = TestEnv::new(Flavor::Embedded).await.unwrap();
+    let stack = start_stack(
+        &env,
+        5.0,
+        "[web]\nname = \"web\"\nmin = 1\nmax = 1\nwarmup_secs = 60.0\n\
+         [worker]\nname = \"worker\"\nmin = 0\nmax = 0\nwarmup_secs = 0.5\n",
+    )
+    .await;
+    let health = reqwest::get(format!("{}/health", stack.url)).await.unwrap();
+    assert_eq!(health.status(), 200, "the instance serves");
+    // Telemetry is written each second; wait for two.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let web = stack.status().groups[0].clone();
+    assert_eq!(
+        (web.name.as_str(), web.in_service, web.warming, web.pending),
+        ("web", 1, 1, 0),
+        "{web:?}"
+    );
+    stack.stop().await.unwrap();
+    let metrics = rundir::read_metrics(std::io::BufReader::new(
+        std::fs::File::open(env.dir.path().join("telemetry/metrics.csv")).unwrap(),
+    ))
+    .unwrap();
+    let of = |name: &str| -> Vec<f64> {
+        metrics
+            .iter()
+            .filter(|r| r.metric == name && r.dimensions[0].1 == "web")
+            .map(|r| r.value)
+            .collect()
+    };
+    let in_service = of("GroupInServiceInstances");
+    assert!(
+        !in_service.is_empty() && in_service.iter().all(|&n| n == 1.0),
+        "{in_service:?}"
+    );
+    assert!(of("GroupPendingInstances").iter().all(|&n| n == 0.0));
+}
+
 /// Two web instances, health checks every 200 ms: a dead one is out after 2 failed checks.
 const TWO_WEB: &str = r#"
 [web]

@@ -1,6 +1,7 @@
 //! The templates, checked the way CI and a deployment would: cfn-lint, the listeners with and
 //! without a certificate, the inference app's variant, the policy rules,
-//! AWS Academy's limits, and a deployment into the moto server whose outputs the lookup
+//! AWS Academy's limits, the scaling policies against the local stack's defaults, and a
+//! deployment into the moto server whose outputs the lookup
 //! resolves.
 
 mod app;
@@ -8,4 +9,5 @@ mod lint;
 mod listeners;
 mod moto;
 mod policy;
+mod scaling;
 mod template;
