@@ -302,22 +302,24 @@ pub fn render(a: &Analysis) -> String {
     if !a.scale_outs.is_empty() {
         let _ = writeln!(
             out,
-            "\nScale-outs\n  {:<10} {:<9} {:>16} {:>18} {:>20} {:>8}",
+            "\nScale-outs\n  {:<10} {:<9} {:>16} {:>18} {:>20} {:>20} {:>8}",
             "group",
             "capacity",
             "breach→activity",
             "activity→in service",
+            "in service→warmed up",
             "in service→recovered",
             "total"
         );
         for s in &a.scale_outs {
             let _ = writeln!(
                 out,
-                "  {:<10} {:<9} {:>16} {:>18} {:>20} {:>8}{}",
+                "  {:<10} {:<9} {:>16} {:>18} {:>20} {:>20} {:>8}{}",
                 s.group,
                 format!("{}→{}", s.from_capacity, s.to_capacity),
                 secs(s.breach_to_activity_s),
                 secs(s.activity_to_in_service_s),
+                secs(s.in_service_to_warmed_up_s),
                 secs(s.in_service_to_recovered_s),
                 secs(s.total_s),
                 if s.breach_at.is_none() {

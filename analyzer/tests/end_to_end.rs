@@ -192,6 +192,13 @@ fn a_real_ramp_and_worker_run_fill_every_section_of_the_analysis() {
         web["activity_to_in_service_s"].as_f64().unwrap() >= 0.0,
         "{web:#}"
     );
+    // In service when booted; the metrics count after rehearsal.toml's 1 s warm-up, which
+    // the run's stack.json recorded (issue 21).
+    assert_eq!(
+        web["in_service_to_warmed_up_s"].as_f64(),
+        Some(1.0),
+        "{web:#}"
+    );
 
     let workers = a["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 1);
@@ -209,6 +216,7 @@ fn a_real_ramp_and_worker_run_fill_every_section_of_the_analysis() {
         "Scalability (USL)",
         "Load points",
         "Scale-outs",
+        "in service→warmed up",
         "Workers",
         "Cost and energy (estimates",
     ] {
