@@ -54,10 +54,10 @@ struct Observation {
     sample: Sample,
     /// In service past the warm-up: what per-instance aggregates (CPU, requests per target,
     /// utilisation) are over.
-    in_service: u32,
+    warmed_up: u32,
     /// In service, warming ones included (AWS's `GroupInServiceInstances`): what the
     /// template's backlog-per-instance metric math divides by.
-    in_service_all: u32,
+    in_service: u32,
 }
 
 impl Observation {
@@ -65,10 +65,10 @@ impl Observation {
     /// quantity target tracking divides by its target.
     fn reading(&self, metric: Metric) -> Option<Reading> {
         let s = &self.sample;
-        let n = f64::from(self.in_service);
+        let n = f64::from(self.warmed_up);
         // A per-instance average over no instance is not a measurement.
         let per_instance = |v: Option<f64>| {
-            v.filter(|_| self.in_service > 0).map(|value| Reading {
+            v.filter(|_| self.warmed_up > 0).map(|value| Reading {
                 value,
                 load: value * n,
             })
@@ -87,7 +87,7 @@ impl Observation {
             }),
             // aforo.yaml's metric math: visible messages / GroupInServiceInstances.
             Metric::BacklogPerInstance => s.queue_visible.map(|q| Reading {
-                value: q as f64 / f64::from(self.in_service_all.max(1)),
+                value: q as f64 / f64::from(self.in_service.max(1)),
                 load: q as f64,
             }),
         }
@@ -122,16 +122,16 @@ impl Window {
         }
     }
 
-    /// Adds a sample aggregated over `in_service` warmed-up instances (none warming). A
-    /// sample older than the newest one is refused (returns false): periods are filled in
-    /// time order.
+    /// Adds a sample aggregated over `warmed_up` instances (none warming). A sample older
+    /// than the newest one is refused (returns false): periods are filled in time order.
     #[cfg(test)]
-    pub fn push(&mut self, sample: Sample, in_service: u32) -> bool {
-        self.push_counted(sample, in_service, in_service)
+    pub fn push(&mut self, sample: Sample, warmed_up: u32) -> bool {
+        self.push_counted(sample, warmed_up, warmed_up)
     }
 
-    /// [`Window::push`] with the group's whole in-service count besides the warmed-up one.
-    pub fn push_counted(&mut self, sample: Sample, in_service: u32, in_service_all: u32) -> bool {
+    /// [`Window::push`] with the group's whole in-service count (warming instances
+    /// included) besides the warmed-up one.
+    pub fn push_counted(&mut self, sample: Sample, warmed_up: u32, in_service: u32) -> bool {
         if self
             .observations
             .back()
@@ -142,8 +142,8 @@ impl Window {
         let cutoff = sample.at.saturating_sub(self.horizon);
         self.observations.push_back(Observation {
             sample: sample.sanitised(),
-            in_service,
-            in_service_all: in_service_all.max(in_service),
+            warmed_up,
+            in_service: in_service.max(warmed_up),
         });
         while self
             .observations
