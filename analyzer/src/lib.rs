@@ -1,6 +1,6 @@
 //! aforo's analyzer: reads run directories and server-side telemetry and computes the
 //! capacity model. The models themselves are pure and live in the `capacity-model` crate
-//! (`analyzer/model`), which the load generator uses too without the analyzer's I/O.
+//! (`capacity-model/`), which the load generator uses too without the analyzer's I/O.
 
 pub mod analysis;
 pub mod aws;

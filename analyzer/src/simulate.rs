@@ -389,19 +389,16 @@ fn launch_delay(analysis: &Analysis, run: &RunInfo, group: &str) -> (f64, usize)
 /// whose name contains it (`aforo-web-asg`).
 fn group_key(timeline: &RunTimeline, tier: Tier) -> String {
     let name = tier.group();
-    timeline
-        .seconds
-        .iter()
-        .flat_map(|s| s.in_service.keys())
-        .find(|key| key.as_str() == name)
-        .or_else(|| {
-            timeline
-                .seconds
-                .iter()
-                .flat_map(|s| s.in_service.keys())
-                .find(|key| key.contains(name))
-        })
-        .map_or_else(|| name.to_string(), Clone::clone)
+    let mut containing = None;
+    for key in timeline.seconds.iter().flat_map(|s| s.in_service.keys()) {
+        if key == name {
+            return key.clone();
+        }
+        if containing.is_none() && key.contains(name) {
+            containing = Some(key);
+        }
+    }
+    containing.map_or_else(|| name.to_string(), Clone::clone)
 }
 
 fn pick_run<'a>(
@@ -625,9 +622,11 @@ pub fn render(simulation: &Simulation) -> String {
                     .map_or("unknown".to_string(), |s| format!("{s} s"))
             ),
             Tier::Worker => format!(
-                "tasks waiting for a slot in {} s, {} tasks started, mean wait {}",
-                p.seconds_above_capacity.unwrap_or(0),
-                p.tasks_started.unwrap_or(0),
+                "tasks waiting for a slot in {}, {} tasks started, mean wait {}",
+                p.seconds_above_capacity
+                    .map_or("no data".to_string(), |s| format!("{s} s")),
+                p.tasks_started
+                    .map_or("no data".to_string(), |n| n.to_string()),
                 p.mean_wait_s
                     .map_or("no data".to_string(), |w| format!("{w:.1} s"))
             ),

@@ -37,23 +37,32 @@ fn simulate_json_of(analysis: &str, policies: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-#[test]
-fn the_runs_own_policy_replayed_reproduces_its_measured_instances() {
-    let own = format!("{EXAMPLES}/stack.toml");
-    let simulation = simulate_json(&[&own]);
+/// The stated tolerance for a run's own policy (the first one simulated): the in-service
+/// count as measured in at least 90 % of the (at least `min_compared`) seconds that measured
+/// it, a mean difference of at most 0.2 instances, and the run's one scale-out.
+fn assert_own_policy_reproduces_the_run(
+    simulation: &serde_json::Value,
+    min_compared: u64,
+) -> &serde_json::Value {
     let policy = &simulation["policies"][0];
     let agreement = &policy["against_measured"];
     let compared = agreement["seconds_compared"].as_u64().unwrap();
     let equal = agreement["seconds_equal"].as_u64().unwrap();
-    // The stated tolerance: the in-service count as measured in at least 90 % of the
-    // seconds that measured it, and a mean difference of at most 0.2 instances.
-    assert!(compared >= 80, "{simulation}");
+    assert!(compared >= min_compared, "{simulation}");
     assert!(equal as f64 >= 0.9 * compared as f64, "{simulation}");
     assert!(
         agreement["mean_abs_difference"].as_f64().unwrap() <= 0.2,
         "{simulation}"
     );
     assert_eq!(policy["scale_outs"], 1, "{simulation}");
+    policy
+}
+
+#[test]
+fn the_runs_own_policy_replayed_reproduces_its_measured_instances() {
+    let own = format!("{EXAMPLES}/stack.toml");
+    let simulation = simulate_json(&[&own]);
+    let policy = assert_own_policy_reproduces_the_run(&simulation, 80);
     // The modelled CPU gives the energy the run's measured CPU gives (analysis.json's cost
     // section, from the same instance-hours), within a quarter.
     let analysis: serde_json::Value = serde_json::from_str(
@@ -208,20 +217,7 @@ fn the_worker_groups_own_policy_replayed_reproduces_its_instances_and_waits() {
     assert_eq!(inputs["demand"], "tasks");
     assert_eq!(inputs["service_from_tasks"], 45);
     assert_eq!(inputs["slots_per_instance"], 1);
-    let policy = &simulation["policies"][0];
-    // The stated tolerance, as for the web group: in service as measured in at least 90 % of
-    // the seconds that measured it, a mean difference of at most 0.2 instances, and its one
-    // scale-out to 2.
-    let agreement = &policy["against_measured"];
-    let compared = agreement["seconds_compared"].as_u64().unwrap();
-    let equal = agreement["seconds_equal"].as_u64().unwrap();
-    assert!(compared >= 170, "{simulation}");
-    assert!(equal as f64 >= 0.9 * compared as f64, "{simulation}");
-    assert!(
-        agreement["mean_abs_difference"].as_f64().unwrap() <= 0.2,
-        "{simulation}"
-    );
-    assert_eq!(policy["scale_outs"], 1, "{simulation}");
+    let policy = assert_own_policy_reproduces_the_run(&simulation, 170);
     // Every task measured is replayed, and waits about as long as it did: within a second
     // of the measured mean (1.3 s; the replay's queue has no polling delay).
     assert_eq!(policy["tasks_started"], 45, "{simulation}");

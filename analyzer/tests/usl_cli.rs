@@ -1,11 +1,11 @@
 //! `analyze usl` as a user runs it, on the published Cisco benchmark (copied into
-//! analyzer/model/tests/data/usl from the reference implementations' test suites).
+//! capacity-model/tests/data/usl from the reference implementations' test suites).
 
 use std::process::Command;
 
 const CISCO: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/model/tests/data/usl/cisco.csv"
+    "/../capacity-model/tests/data/usl/cisco.csv"
 );
 
 fn analyze(args: &[&str]) -> std::process::Output {

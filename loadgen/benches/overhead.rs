@@ -67,6 +67,7 @@ async fn loadgen_engine(url: &str, users: u64, seconds: u64) {
         request_timeout: Duration::from_secs(10),
         think_time: None,
         pacing: None,
+        stop: Default::default(),
     };
     let recorder = Arc::new(Recorder::new(std::time::SystemTime::now()));
     let workload = Workload::Get(Arc::new(GetScenario { path: "/".into() }));

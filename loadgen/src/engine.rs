@@ -35,6 +35,7 @@ use scenarios::think::{ThinkTime, pause_after};
 
 use crate::recorder::Recorder;
 use crate::schedule::Schedule;
+use crate::stop::StopSwitch;
 
 /// What the users do.
 #[derive(Debug, Clone)]
@@ -132,6 +133,8 @@ pub struct EngineConfig {
     /// iteration's start to the next.
     pub think_time: Option<ThinkTime>,
     pub pacing: Option<Duration>,
+    /// Pulled by whoever ends the run early; the engine reports its reason.
+    pub stop: StopSwitch,
 }
 
 /// How the run went, beyond the recorded requests.
@@ -432,9 +435,10 @@ pub async fn run(
         // must still end.
         let planned = scenarios::profile::total(&effective_stages(&config.stages, Model::Closed));
         let grace = (planned / 10).max(Duration::from_secs(10));
+        let stop = config.stop.clone();
         Some(tokio::spawn(async move {
             tokio::time::sleep(planned + grace).await;
-            crate::run::stop(format!(
+            stop.pull(format!(
                 "the plan did not end {grace:?} after its planned {planned:?}; stopped"
             ));
         }))
@@ -479,17 +483,18 @@ pub async fn run(
         report.service_when_all_busy = open.service_all_busy.mean();
         report.service_otherwise = open.service_otherwise.mean();
         if !open.complete.load(Ordering::Acquire) && goose::is_killswitch_triggered() {
-            report.stopped_early = Some(stop_reason());
+            report.stopped_early = Some(stop_reason(&config.stop));
         }
     } else if goose::is_killswitch_triggered() {
-        report.stopped_early = Some(stop_reason());
+        report.stopped_early = Some(stop_reason(&config.stop));
     }
     Ok(report)
 }
 
 /// Why the kill switch was pulled, as recorded by whoever pulled it.
-fn stop_reason() -> String {
-    crate::run::take_stop_reason().unwrap_or_else(|| "interrupted (Ctrl-C)".to_string())
+fn stop_reason(stop: &StopSwitch) -> String {
+    stop.take_reason()
+        .unwrap_or_else(|| "interrupted (Ctrl-C)".to_string())
 }
 
 impl OpenState {

@@ -18,5 +18,6 @@ pub mod report;
 pub mod run;
 pub mod scenario2;
 pub mod schedule;
+pub mod stop;
 pub mod target;
 pub mod threshold;

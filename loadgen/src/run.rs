@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
@@ -33,20 +33,8 @@ use crate::plan::{RunPlan, ScenarioChoice, TargetChoice};
 use crate::progress::{Progress, Snapshot};
 use crate::recorder::{Bucket, Interval, Recorder};
 use crate::report::{self, RunFacts};
+use crate::stop::StopSwitch;
 use crate::target::{LocalTarget, find_target_stack};
-
-/// Why we pulled Goose's kill switch, for the summary.
-static STOP_REASON: Mutex<Option<String>> = Mutex::new(None);
-
-/// Stops the running load test and records why.
-pub fn stop(reason: String) {
-    *STOP_REASON.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
-    goose::trigger_killswitch(&reason);
-}
-
-pub fn take_stop_reason() -> Option<String> {
-    STOP_REASON.lock().unwrap_or_else(|e| e.into_inner()).take()
-}
 
 /// How the invocation ended.
 #[derive(Debug)]
@@ -464,8 +452,10 @@ async fn run_level(
     hlog.flush()?;
     let mut csv = RequestsWriter::new(BufWriter::new(File::create(dir.requests_path())?))?;
     csv.flush()?;
+    let stop = StopSwitch::default();
     let rotation = tokio::spawn(rotate(RotationContext {
         recorder: Arc::clone(&recorder),
+        stop: stop.clone(),
         dir: dir.clone(),
         wall_start,
         late_written: false,
@@ -496,6 +486,7 @@ async fn run_level(
         request_timeout: plan.request_timeout,
         think_time: plan.think_time,
         pacing: plan.pacing,
+        stop,
     };
     let run_start = Instant::now();
     let engine_result = engine::run(
@@ -583,6 +574,7 @@ async fn run_level(
 
 struct RotationContext {
     recorder: Arc<Recorder>,
+    stop: StopSwitch,
     dir: RunDir,
     /// The interval log's start time.
     wall_start: SystemTime,
@@ -748,7 +740,7 @@ async fn rotate(mut ctx: RotationContext) -> anyhow::Result<Accumulated> {
                 .find(|o| !o.passed)
             {
                 aborted = true;
-                stop(format!(
+                ctx.stop.pull(format!(
                     "threshold {} failed (observed {}); --abort-on-fail stopped the run",
                     failed.expression,
                     failed.observed_text()
@@ -793,7 +785,7 @@ fn watch_for_a_dead_target(ctx: &mut RotationContext, second: &Bucket) {
         );
         eprintln!("loadgen: {reason}");
         ctx.target_lost = Some(reason.clone());
-        stop(reason);
+        ctx.stop.pull(reason);
     }
 }
 

@@ -128,9 +128,10 @@ pub enum PolicyDescription {
 pub enum ScalingMetric {
     /// Average CPU % over in-service instances (AWS/EC2 CPUUtilization, group average).
     AvgCpu,
-    /// Requests per second per in-service target. AWS's ALBRequestCountPerTarget is a sum per
-    /// minute; per second keeps the unit independent of how far a test compresses time
-    /// (divide an AWS target by 60).
+    /// Requests per second per target, divided as ALB's RequestCountPerTarget is: over the
+    /// healthy targets (warming instances included), every registered one when none is
+    /// healthy. AWS's is a count per minute; per second keeps the unit independent of how far
+    /// a test compresses time (divide an AWS target by 60).
     RequestsPerTarget,
     /// The group's p95 latency in milliseconds. Target tracking treats it as proportional to
     /// load per instance, which it only roughly is.

@@ -227,7 +227,7 @@ pub async fn run() -> anyhow::Result<()> {
             if json {
                 println!("{body}");
             } else {
-                let status: crate::stack::supervisor::StackStatus = serde_json::from_str(&body)?;
+                let status: crate::stack::control::StackStatus = serde_json::from_str(&body)?;
                 print!("{}", render_status(&status, &stack.balancer));
             }
             Ok(())
@@ -306,7 +306,7 @@ fn async_std_stream(fd: std::os::fd::BorrowedFd<'_>) -> anyhow::Result<tokio::fs
     Ok(tokio::fs::File::from_std(std::fs::File::from(owned)))
 }
 
-fn render_status(status: &crate::stack::supervisor::StackStatus, balancer: &str) -> String {
+fn render_status(status: &crate::stack::control::StackStatus, balancer: &str) -> String {
     let mut out = format!(
         "balancer {balancer}: {} requests in the last second, {} healthy / {} unhealthy targets\n",
         status.balancer.requests, status.balancer.healthy_hosts, status.balancer.unhealthy_hosts

@@ -1,7 +1,9 @@
 //! rundir's integration tests, one binary: reference logs from other tools, round trips
-//! through the files, golden JSON, corrupt input and the directory layout.
+//! through the files, golden JSON, corrupt input and the directory layout; and the
+//! workspace's dependency rules, checked here at the bottom of the graph.
 
 mod corrupt;
+mod dependency_rules;
 mod examples;
 mod golden;
 mod hlog_roundtrip;

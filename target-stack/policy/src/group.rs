@@ -164,8 +164,7 @@ impl Group {
     pub fn observe(&mut self, sample: Sample) -> bool {
         let warmed_up = self.count(InstanceState::WarmedUp, sample.at);
         let warming = self.count(InstanceState::Warming, sample.at);
-        self.window
-            .push_counted(sample, warmed_up, warmed_up + warming)
+        self.window.push(sample, warmed_up, warmed_up + warming)
     }
 
     /// Evaluates every policy at `now` and applies the outcome: the desired capacity changes,

@@ -19,8 +19,11 @@ pub struct Sample {
     pub at: Duration,
     /// Mean CPU % over in-service instances only (see `Group::average_cpu`).
     pub avg_cpu: Option<f64>,
-    /// Requests per second per in-service target.
+    /// Requests per second per target, as ALB's `RequestCountPerTarget` divides: over the
+    /// healthy targets (warming ones included), every registered one when none is healthy.
     pub requests_per_target: Option<f64>,
+    /// The targets `requests_per_target` was divided by; None: the warmed-up instances.
+    pub request_targets: Option<u32>,
     pub latency_p95_ms: Option<f64>,
     pub queue_visible: Option<u64>,
     pub busy_workers: Option<u32>,
@@ -75,7 +78,15 @@ impl Observation {
         };
         match metric {
             Metric::AvgCpu => per_instance(s.avg_cpu),
-            Metric::RequestsPerTarget => per_instance(s.requests_per_target),
+            // The balancer's own division, undone with its own divisor: the load is the
+            // group's request rate whichever targets shared it.
+            Metric::RequestsPerTarget => match s.request_targets {
+                Some(targets) => s.requests_per_target.map(|value| Reading {
+                    value,
+                    load: value * f64::from(targets),
+                }),
+                None => per_instance(s.requests_per_target),
+            },
             Metric::LatencyP95 => per_instance(s.latency_p95_ms),
             Metric::Utilisation => {
                 let busy = s.busy_workers.map(f64::from);
@@ -122,16 +133,10 @@ impl Window {
         }
     }
 
-    /// Adds a sample aggregated over `warmed_up` instances (none warming). A sample older
-    /// than the newest one is refused (returns false): periods are filled in time order.
-    #[cfg(test)]
-    pub fn push(&mut self, sample: Sample, warmed_up: u32) -> bool {
-        self.push_counted(sample, warmed_up, warmed_up)
-    }
-
-    /// [`Window::push`] with the group's whole in-service count (warming instances
-    /// included) besides the warmed-up one.
-    pub fn push_counted(&mut self, sample: Sample, warmed_up: u32, in_service: u32) -> bool {
+    /// Adds a sample aggregated over `warmed_up` instances, with the group's whole
+    /// in-service count (warming instances included) beside it. A sample older than the
+    /// newest one is refused (returns false): periods are filled in time order.
+    pub fn push(&mut self, sample: Sample, warmed_up: u32, in_service: u32) -> bool {
         if self
             .observations
             .back()
@@ -233,7 +238,7 @@ mod tests {
     fn a_datapoint_is_the_mean_of_its_periods_samples_and_only_complete_periods_count() {
         let mut window = Window::new(secs(60));
         for (at, value) in [(0, 10.0), (1, 30.0), (2, 50.0), (3, 70.0), (4, 90.0)] {
-            assert!(window.push(cpu(at, value), 2));
+            assert!(window.push(cpu(at, value), 2, 2));
         }
         // Periods of 2 s: [0,2) and [2,4) are complete at t=5, [4,6) is not.
         let points = window.datapoints(Metric::AvgCpu, secs(2), 2, secs(5));
@@ -249,8 +254,8 @@ mod tests {
     #[test]
     fn periods_without_samples_or_before_the_start_are_missing() {
         let mut window = Window::new(secs(60));
-        window.push(cpu(0, 10.0), 1);
-        window.push(cpu(2, 10.0), 1);
+        window.push(cpu(0, 10.0), 1, 1);
+        window.push(cpu(2, 10.0), 1, 1);
         let points = window.datapoints(Metric::AvgCpu, secs(1), 5, secs(3));
         assert_eq!(
             points.iter().map(Option::is_some).collect::<Vec<_>>(),
@@ -267,6 +272,7 @@ mod tests {
                 busy_workers: Some(0),
                 ..cpu(0, 50.0)
             },
+            0,
             0,
         );
         let at = |metric| window.datapoints(metric, secs(1), 1, secs(1))[0];
@@ -286,8 +292,8 @@ mod tests {
             busy_workers: Some(n),
             ..Sample::at(secs(at))
         };
-        window.push(busy(0, 1), 4);
-        window.push(busy(1, 3), 2);
+        window.push(busy(0, 1), 4, 4);
+        window.push(busy(1, 3), 2, 2);
         let points = window.datapoints(Metric::Utilisation, secs(1), 2, secs(2));
         let values: Vec<_> = points.iter().map(|p| p.map(|d| d.value)).collect();
         assert_eq!(values, vec![Some(25.0), Some(100.0)]);
@@ -296,9 +302,9 @@ mod tests {
     #[test]
     fn impossible_readings_are_dropped_instead_of_averaged() {
         let mut window = Window::new(secs(60));
-        window.push(cpu(0, f64::NAN), 1);
-        window.push(cpu(0, -5.0), 1);
-        window.push(cpu(0, 40.0), 1);
+        window.push(cpu(0, f64::NAN), 1, 1);
+        window.push(cpu(0, -5.0), 1, 1);
+        window.push(cpu(0, 40.0), 1, 1);
         let point = window.datapoints(Metric::AvgCpu, secs(1), 1, secs(1))[0];
         assert_eq!(point.map(|d| d.value), Some(40.0));
     }
@@ -307,11 +313,11 @@ mod tests {
     fn the_window_forgets_samples_older_than_its_horizon_and_refuses_stale_ones() {
         let mut window = Window::new(secs(10));
         for at in 0..100 {
-            window.push(cpu(at, 1.0), 1);
+            window.push(cpu(at, 1.0), 1, 1);
         }
         assert_eq!(window.len(), 11, "samples from 89 s to 99 s");
         assert!(
-            !window.push(cpu(50, 1.0), 1),
+            !window.push(cpu(50, 1.0), 1, 1),
             "out-of-order sample accepted"
         );
     }

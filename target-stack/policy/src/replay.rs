@@ -246,6 +246,8 @@ impl Load for Requests<'_> {
             .map(|(share, cost)| (share * cost / self.model.cpus_per_instance).min(1.0));
         let mut sample = Sample::at(now);
         sample.requests_per_target = per_instance;
+        // Every serving instance is a healthy target here (the replay has no health checks).
+        sample.request_targets = Some(serving);
         sample.avg_cpu = cpu.map(|c| c * 100.0);
         Observed {
             sample,
@@ -270,13 +272,37 @@ impl Load for Requests<'_> {
 struct Tasks<'a> {
     arrivals: &'a [Option<u64>],
     model: &'a QueueModel,
-    /// Each serving instance's slots: when the task each holds started and will end.
-    slots: BTreeMap<InstanceId, Vec<(f64, f64)>>,
+    /// Each serving instance's slots and the task each holds.
+    slots: BTreeMap<InstanceId, Vec<Slot>>,
     /// Arrival times of the tasks waiting for a slot, oldest first.
     waiting: VecDeque<f64>,
     started: u64,
     redelivered: u64,
     waited: f64,
+}
+
+/// One slot of a worker: the task it holds arrived, started and will end at these times
+/// (all three equal for a slot that never held one).
+#[derive(Clone, Copy)]
+struct Slot {
+    arrived: f64,
+    start: f64,
+    until: f64,
+}
+
+impl Slot {
+    fn empty(at: f64) -> Self {
+        Self {
+            arrived: at,
+            start: at,
+            until: at,
+        }
+    }
+
+    /// How long its task was busy within the second from `from`.
+    fn busy_within(self, from: f64) -> f64 {
+        (self.until.min(from + 1.0) - self.start.max(from)).max(0.0)
+    }
 }
 
 impl Tasks<'_> {
@@ -290,16 +316,10 @@ impl Tasks<'_> {
                 slots
                     .iter()
                     .enumerate()
-                    .map(move |(k, &(_, until))| (*id, k, until.max(from)))
+                    .map(move |(k, slot)| (*id, k, slot.until.max(from)))
             })
             .min_by(|a, b| a.2.total_cmp(&b.2).then(b.0.cmp(&a.0)))
     }
-}
-
-/// How long the task held in `slot` was busy within the second from `from`.
-fn busy_within(slot: (f64, f64), from: f64) -> f64 {
-    let (start, until) = slot;
-    (until.min(from + 1.0) - start.max(from)).max(0.0)
 }
 
 impl Load for Tasks<'_> {
@@ -315,24 +335,27 @@ impl Load for Tasks<'_> {
         let to = from + 1.0;
         let service = self.model.service_time.as_secs_f64();
         // A terminated instance's unfinished tasks go back to the queue's front, as SQS
-        // delivers them again (scale-in protection should make this never happen).
-        let mut cut_short: Vec<f64> = Vec::new();
+        // delivers them again (scale-in protection should make this never happen). A task
+        // counts as started once, by the start that finishes it, and its wait runs from its
+        // first arrival to that start.
+        let mut cut_short: Vec<Slot> = Vec::new();
         self.slots.retain(|id, slots| {
             let keep = serving.contains(id);
             if !keep {
-                cut_short.extend(slots.iter().filter(|s| s.1 > from).map(|_| from));
+                cut_short.extend(slots.iter().filter(|s| s.until > from));
             }
             keep
         });
-        self.redelivered += cut_short.len() as u64;
-        self.started -= cut_short.len() as u64;
-        for arrived in cut_short {
-            self.waiting.push_front(arrived);
+        for task in cut_short.iter().rev() {
+            self.redelivered += 1;
+            self.started -= 1;
+            self.waited -= task.start - task.arrived;
+            self.waiting.push_front(task.arrived);
         }
         for id in serving {
             self.slots
                 .entry(*id)
-                .or_insert_with(|| vec![(from, from); self.model.slots_per_instance as usize]);
+                .or_insert_with(|| vec![Slot::empty(from); self.model.slots_per_instance as usize]);
         }
         let arrivals = self.arrivals[index];
         let n = arrivals.unwrap_or(0);
@@ -352,22 +375,23 @@ impl Load for Tasks<'_> {
             self.started += 1;
             if let Some(slots) = self.slots.get_mut(&id) {
                 // The task it replaces ended within this second: keep its busy time.
-                *ended_busy.entry(id).or_default() += busy_within(slots[k], from);
-                slots[k] = (start, start + service);
+                *ended_busy.entry(id).or_default() += slots[k].busy_within(from);
+                slots[k] = Slot {
+                    arrived,
+                    start,
+                    until: start + service,
+                };
             }
         }
         let mut busy_warmed_up = 0;
         for (id, slots) in &self.slots {
-            let busy = slots.iter().any(|&(_, until)| until > to);
+            let busy = slots.iter().any(|slot| slot.until > to);
             group.set_busy(*id, busy);
             busy_warmed_up += u32::from(busy && warmed_up.contains(id));
         }
         let cpu_of = |id: &InstanceId| {
             let busy = self.slots.get(id).map_or(0.0, |slots| {
-                slots
-                    .iter()
-                    .map(|&slot| busy_within(slot, from))
-                    .sum::<f64>()
+                slots.iter().map(|slot| slot.busy_within(from)).sum::<f64>()
             }) + ended_busy.get(id).copied().unwrap_or(0.0);
             self.model
                 .cpus_per_busy_slot
@@ -592,6 +616,38 @@ mod tests {
         assert_eq!(run.tasks_redelivered, Some(0), "{run:?}");
         // The survivor is still busy: one full CPU.
         assert_eq!(run.seconds.last().unwrap().cpu, Some(1.0));
+    }
+
+    #[test]
+    fn a_task_cut_short_waits_again_from_its_first_arrival_and_counts_once() {
+        // S = 10 s, one slot each. Two tasks arrive in second 0 (0.25 and 0.75 s) on
+        // instances 1 and 2; instance 2 goes at 1 s, so its task (the first, as the newest
+        // instance takes the tie) queues again and starts on instance 3 at 2 s: it waited
+        // 1.75 s from its first arrival, and two tasks started in all.
+        let model = queue_model(10.0, 1);
+        let arrivals = [Some(2), Some(0), Some(0)];
+        let mut group = Group::new(workers(1, 3, 3.0, 5)).unwrap();
+        let mut tasks = Tasks {
+            arrivals: &arrivals,
+            model: &model,
+            slots: BTreeMap::new(),
+            waiting: VecDeque::new(),
+            started: 0,
+            redelivered: 0,
+            waited: 0.0,
+        };
+        let serving = [
+            vec![InstanceId(1), InstanceId(2)],
+            vec![InstanceId(1)],
+            vec![InstanceId(1), InstanceId(3)],
+        ];
+        for (index, ids) in serving.iter().enumerate() {
+            let now = Duration::from_secs(index as u64);
+            tasks.second(index, now, ids, ids, &mut group);
+        }
+        assert_eq!((tasks.started, tasks.redelivered), (2, 1));
+        assert!((tasks.waited - 1.75).abs() < 1e-9, "{}", tasks.waited);
+        assert!(tasks.waiting.is_empty());
     }
 
     #[test]

@@ -8,9 +8,10 @@
 //! - Target tracking and step scaling size scale-outs from the warmed-up capacity (the one
 //!   the aggregated metrics were measured on), so capacity still warming up (or not yet
 //!   launched) counts toward what is wanted and the same alarm does not add it twice. Target tracking has no scale-out cooldown.
-//! - Step scaling and the queue rules wait their scale-out cooldown after any scale-out.
-//! - Every scale-in waits until no instance is warming up, and step scaling and the queue
-//!   rules also wait their scale-in cooldown after any activity. Target tracking's scale-in is
+//! - The queue rules (and a step policy given a simple scaling `cooldown_secs`; EC2 Auto
+//!   Scaling's step policies have none) wait their scale-out cooldown after any scale-out.
+//! - Every scale-in waits until no instance is warming up, and the queue rules (and a step
+//!   policy with a cooldown) also wait their scale-in cooldown after any activity. Target tracking's scale-in is
 //!   held back by its long low-alarm window instead: it shrinks only to the largest capacity
 //!   any datapoint in that window needed, so capacity measured before the last scale-in keeps
 //!   it from shrinking again until that datapoint ages out.
@@ -262,7 +263,7 @@ fn step_scaling(p: &StepScaling, ctx: &Context<'_>) -> Vote {
         all_breaching(&points, is_out).and_then(|d| step_for(d.value).map(|s| (d, s)))
     {
         let base = ctx.warmed_up;
-        let to = ctx.clamp(i64::from(base) + step.adjustment.delta(base));
+        let to = ctx.clamp(i64::from(base) + p.change(step, base));
         let breach = step_breach(p.metric, latest.value, step);
         if to <= ctx.desired {
             return Vote::Hold {
@@ -305,7 +306,7 @@ fn step_scaling(p: &StepScaling, ctx: &Context<'_>) -> Vote {
             reason: format!("{name}: no step breached"),
         };
     };
-    let to = ctx.clamp(i64::from(ctx.desired) + step.adjustment.delta(ctx.desired));
+    let to = ctx.clamp(i64::from(ctx.desired) + p.change(step, ctx.desired));
     let breach = step_breach(p.metric, latest.value, step);
     if to >= ctx.desired {
         return Vote::Hold {
@@ -567,6 +568,7 @@ mod tests {
                     ..Sample::at(secs(at as u64))
                 },
                 in_service,
+                in_service,
             );
         }
         window
@@ -658,6 +660,7 @@ mod tests {
             period: secs(1),
             evaluation_periods: 2,
             cooldown: secs(30),
+            min_adjustment_magnitude: None,
         };
         let window = cpu_window(&[75.0, 95.0], 2);
         match step_scaling(&p, &ctx(&window, 2, 2, 2)) {
@@ -692,11 +695,74 @@ mod tests {
             period: secs(1),
             evaluation_periods: 1,
             cooldown: secs(0),
+            min_adjustment_magnitude: None,
         };
         let window = cpu_window(&[10.0], 2);
         assert!(matches!(
             step_scaling(&p, &ctx(&window, 1, 2, 2)),
             Vote::Abstain { .. }
+        ));
+    }
+
+    fn percent_steps(min_adjustment_magnitude: Option<u32>) -> StepScaling {
+        serde_json::from_value(serde_json::json!({
+            "name": "pct", "metric": "avg_cpu", "period_secs": 1.0,
+            "min_adjustment_magnitude": min_adjustment_magnitude,
+            "steps": [
+                { "lower_bound": 70.0, "adjustment": { "percent_change_in_capacity": 25 } },
+                { "upper_bound": 20.0, "adjustment": { "percent_change_in_capacity": -25 } }
+            ]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_step_policy_has_no_cooldown_unless_given_one_and_scales_out_again_at_once() {
+        // EC2 Auto Scaling's step policies have no cooldown: one second after a scale-out
+        // from 4 to 5, a higher step (nothing warming) scales out again.
+        let p = percent_steps(None);
+        assert_eq!(p.cooldown, Duration::ZERO);
+        let window = cpu_window(&[95.0, 95.0], 5);
+        let mut context = ctx(&window, 2, 5, 5);
+        context.last_scale_out = Some(secs(1));
+        context.last_activity = Some(secs(1));
+        assert!(matches!(
+            step_scaling(&p, &context),
+            Vote::Out { to: 6, .. }
+        ));
+        // Given a simple scaling cooldown, it waits it out.
+        let simple = StepScaling {
+            cooldown: secs(300),
+            ..p
+        };
+        assert!(matches!(
+            step_scaling(&simple, &context),
+            Vote::OutCooling { .. }
+        ));
+    }
+
+    #[test]
+    fn min_adjustment_magnitude_raises_a_percentage_step_to_that_many_instances() {
+        // AWS's example: 25 % of 4 instances is 1; with MinAdjustmentMagnitude 2 the group
+        // scales out by 2. Scale-in too: 25 % of 8 is 2, at least 3.
+        let window = cpu_window(&[95.0], 4);
+        assert!(matches!(
+            step_scaling(&percent_steps(None), &ctx(&window, 1, 4, 4)),
+            Vote::Out { to: 5, .. }
+        ));
+        assert!(matches!(
+            step_scaling(&percent_steps(Some(2)), &ctx(&window, 1, 4, 4)),
+            Vote::Out { to: 6, .. }
+        ));
+        let idle = cpu_window(&[5.0], 8);
+        assert!(matches!(
+            step_scaling(&percent_steps(Some(3)), &ctx(&idle, 1, 8, 8)),
+            Vote::In { to: 5, .. }
+        ));
+        // A larger percentage is not cut down to the magnitude.
+        assert!(matches!(
+            step_scaling(&percent_steps(Some(1)), &ctx(&idle, 1, 8, 8)),
+            Vote::In { to: 6, .. }
         ));
     }
 }

@@ -242,8 +242,13 @@ pub struct TargetTracking {
 /// ones read better in a config file): a step matches `lower_bound <= value < upper_bound`, a
 /// missing bound is unbounded. A positive adjustment scales out from the in-service capacity
 /// (so warming instances count toward it, as in EC2 Auto Scaling); a negative one scales in
-/// from the desired capacity. `cooldown` then holds off the next scale-out and any scale-in
-/// (Application Auto Scaling's step `Cooldown`).
+/// from the desired capacity. As on EC2 Auto Scaling, a step policy has no cooldown: the
+/// warm-up alone paces it (scale-out counts warming capacity, scale-in waits for it).
+/// `cooldown_secs` (0 by default) holds off the next scale-out and any scale-in, which makes
+/// the policy a simple scaling policy with its `Cooldown`
+/// (<https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-scaling-cooldowns.html>).
+/// `min_adjustment_magnitude` is AWS's `MinAdjustmentMagnitude`: a percentage step changes
+/// capacity by at least that many instances.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepScaling {
@@ -258,12 +263,24 @@ pub struct StepScaling {
     pub period: Duration,
     #[serde(default = "one")]
     pub evaluation_periods: u32,
-    #[serde(
-        rename = "cooldown_secs",
-        deserialize_with = "secs",
-        default = "aws_default_cooldown"
-    )]
+    #[serde(rename = "cooldown_secs", deserialize_with = "secs", default)]
     pub cooldown: Duration,
+    #[serde(default)]
+    pub min_adjustment_magnitude: Option<u32>,
+}
+
+impl StepScaling {
+    /// The change in instances `step` applies to `base`, at least `min_adjustment_magnitude`
+    /// for a percentage.
+    pub(super) fn change(&self, step: &Step, base: u32) -> i64 {
+        let delta = step.adjustment.delta(base);
+        match (step.adjustment, self.min_adjustment_magnitude) {
+            (Adjustment::PercentChangeInCapacity(_), Some(magnitude)) => {
+                delta.signum() * delta.abs().max(i64::from(magnitude))
+            }
+            _ => delta,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -516,6 +533,18 @@ impl PolicySpec {
                 if p.evaluation_periods == 0 {
                     return Err("evaluation_periods must be at least 1".into());
                 }
+                if let Some(magnitude) = p.min_adjustment_magnitude {
+                    let percent = p
+                        .steps
+                        .iter()
+                        .any(|s| matches!(s.adjustment, Adjustment::PercentChangeInCapacity(_)));
+                    if magnitude == 0 || !percent {
+                        return Err("min_adjustment_magnitude must be at least 1 and applies \
+                                    only to percent_change_in_capacity steps (as AWS's \
+                                    MinAdjustmentMagnitude); remove it or use percentage steps"
+                            .into());
+                    }
+                }
                 validate_steps(&p.steps)
             }
             PolicySpec::QueueRules(p) => {
@@ -666,6 +695,7 @@ mod tests {
             period: Duration::from_secs(1),
             evaluation_periods: 1,
             cooldown: Duration::ZERO,
+            min_adjustment_magnitude: None,
         })
     }
 
@@ -704,7 +734,8 @@ mod tests {
         let PolicySpec::StepScaling(steps) = &spec.policies[1] else {
             panic!("expected step scaling, got {:?}", spec.policies[1]);
         };
-        assert_eq!(steps.cooldown, Duration::from_secs(300));
+        // EC2 Auto Scaling's step policies have no cooldown (only simple scaling has one).
+        assert_eq!(steps.cooldown, Duration::ZERO);
         assert_eq!(steps.evaluation_periods, 1);
     }
 
@@ -761,6 +792,29 @@ mod tests {
             step(Some(90.0), None, 2),
         ];
         assert_eq!(group(vec![step_policy(adjacent)]).validate(), Ok(()));
+    }
+
+    #[test]
+    fn min_adjustment_magnitude_is_refused_without_a_percentage_step() {
+        let with_magnitude = |adjustment: Adjustment, magnitude: u32| {
+            let mut step = step(Some(70.0), None, 1);
+            step.adjustment = adjustment;
+            let PolicySpec::StepScaling(mut policy) = step_policy(vec![step]) else {
+                unreachable!("step_policy builds a step policy")
+            };
+            policy.min_adjustment_magnitude = Some(magnitude);
+            group(vec![PolicySpec::StepScaling(policy)]).validate()
+        };
+        let error = with_magnitude(Adjustment::ChangeInCapacity(1), 2).unwrap_err();
+        assert!(
+            error.to_string().contains("percent_change_in_capacity"),
+            "{error}"
+        );
+        assert!(with_magnitude(Adjustment::PercentChangeInCapacity(25), 0).is_err());
+        assert_eq!(
+            with_magnitude(Adjustment::PercentChangeInCapacity(25), 2),
+            Ok(())
+        );
     }
 
     #[test]

@@ -437,6 +437,7 @@ fn a_step_policy_in_its_cooldown_vetoes_another_policys_scale_in() {
         period: secs(1),
         evaluation_periods: 1,
         cooldown: secs(1000),
+        min_adjustment_magnitude: None,
     });
     let spec = group(
         "web",
@@ -480,6 +481,7 @@ fn a_policy_without_data_yet_vetoes_scale_in_even_if_it_never_scales_in() {
         period: secs(1),
         evaluation_periods: 2,
         cooldown: secs(5),
+        min_adjustment_magnitude: None,
     });
     let mut spec = group("web", 0, 1, 1, vec![requests, queue_in]);
     spec.warmup = secs(3);
@@ -611,6 +613,7 @@ fn arb_step_scaling(metric: impl Strategy<Value = Metric>) -> impl Strategy<Valu
                     period: secs(period),
                     evaluation_periods: eval,
                     cooldown: secs(cooldown),
+                    min_adjustment_magnitude: None,
                 })
             },
         )
@@ -737,6 +740,8 @@ impl SampleValues {
             at,
             avg_cpu: self.cpu,
             requests_per_target: self.rpt,
+            // Over the warmed-up instances, as before the balancer's division mattered.
+            request_targets: None,
             latency_p95_ms: self.latency,
             queue_visible: self.queue,
             busy_workers: self.busy,

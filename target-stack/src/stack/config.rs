@@ -177,8 +177,11 @@ mod tests {
             config.worker.policies[0].name(),
             "worker-backlog-per-instance"
         );
-        assert_eq!(config.balancer.interval, Duration::from_secs(5));
-        assert_eq!(config.health_check_grace, Duration::from_secs(30));
+        // aforo.yaml's times (infra's tests/it/scaling.rs checks every one).
+        assert_eq!(config.balancer.interval, Duration::from_secs(30));
+        assert_eq!(config.health_check_grace, Duration::from_secs(300));
+        // A [balancer] section that leaves keys out gets the same values.
+        assert_eq!(config.balancer, super::super::lb::LbConfig::default());
         let d = config.describe();
         assert_eq!((d.groups[0].min, d.groups[0].max), (1, 3));
         assert_eq!(
@@ -195,10 +198,10 @@ mod tests {
                 target: 70.0
             }
         );
-        assert_eq!(d.balancer_settings.as_ref().unwrap().interval_s, 5.0);
+        assert_eq!(d.balancer_settings.as_ref().unwrap().interval_s, 30.0);
         assert!(
             d.balancer
-                .starts_with("least outstanding requests; /health every 5 s")
+                .starts_with("least outstanding requests; /health every 30 s")
         );
     }
 
@@ -229,9 +232,10 @@ mod tests {
     #[test]
     fn mistakes_name_the_file_and_the_problem() {
         let broken = DEFAULT_TOML.replace(
-            "max = 3\nwarmup_secs = 30.0\n\n[[web.policies]]",
-            "max = 0\nwarmup_secs = 30.0\n\n[[web.policies]]",
+            "name = \"web\"\nmin = 1\nmax = 3\n",
+            "name = \"web\"\nmin = 1\nmax = 0\n",
         );
+        assert_ne!(broken, DEFAULT_TOML);
         let err = StackConfig::parse(&broken, "my-stack.toml")
             .unwrap_err()
             .to_string();

@@ -6,6 +6,7 @@
 //! (SetDesiredCapacity), `POST /groups/{group}/kill` (SIGKILL one instance).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use axum::Json;
@@ -13,8 +14,111 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
 
-use super::supervisor::{StackControl, StackStatus};
+use super::telemetry::{BalancerSecond, GroupSecond, QueueSecond};
+
+/// The figures of the last second, for `status` and the dashboard.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StackStatus {
+    /// Seconds since the stack started.
+    #[serde(default)]
+    pub uptime_secs: u64,
+    pub groups: Vec<GroupSecond>,
+    pub balancer: BalancerSecond,
+    /// None when the app has no queue (`app = "inference"`) or its depth could not be read.
+    #[serde(default)]
+    pub queue: Option<QueueSecond>,
+    /// Each group's latest policy evaluation, changed or not.
+    #[serde(default)]
+    pub decisions: Vec<GroupDecision>,
+    /// The decisions that changed a desired capacity, oldest first (at most 10).
+    pub last_decisions: Vec<String>,
+    /// The latest scaling activities, oldest first (at most 10).
+    #[serde(default)]
+    pub activities: Vec<ActivityLine>,
+}
+
+/// What a group's policies concluded on the last tick.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GroupDecision {
+    pub group: String,
+    pub desired: u32,
+    pub reason: String,
+}
+
+/// A scaling activity, shortened for display.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ActivityLine {
+    /// Seconds since the stack started.
+    pub at_secs: u64,
+    pub group: String,
+    pub description: String,
+}
+
+/// Operator commands, carried out by the supervisor between ticks.
+#[derive(Debug)]
+pub(super) enum Command {
+    /// SetDesiredCapacity (HonorCooldown off): the new desired capacity, clamped to min..max.
+    SetDesired {
+        group: String,
+        capacity: u32,
+        reply: oneshot::Sender<anyhow::Result<u32>>,
+    },
+    /// Chaos: SIGKILL one running instance of the group; the group replaces it.
+    KillOne {
+        group: String,
+        reply: oneshot::Sender<anyhow::Result<String>>,
+    },
+}
+
+/// A clonable handle on a running stack for operator commands.
+#[derive(Debug, Clone)]
+pub struct StackControl {
+    status: Arc<Mutex<StackStatus>>,
+    commands: mpsc::Sender<Command>,
+}
+
+impl StackControl {
+    /// The handle on the supervisor that publishes `status` and reads `commands`.
+    pub(super) fn new(status: Arc<Mutex<StackStatus>>, commands: mpsc::Sender<Command>) -> Self {
+        Self { status, commands }
+    }
+
+    pub fn status(&self) -> StackStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sets a group's desired capacity, as SetDesiredCapacity does; returns the capacity set.
+    pub async fn set_desired(&self, group: &str, capacity: u32) -> anyhow::Result<u32> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::SetDesired {
+                group: group.to_string(),
+                capacity,
+                reply,
+            })
+            .await
+            .context("the stack has stopped")?;
+        answer.await.context("the stack has stopped")?
+    }
+
+    /// Kills one instance of the group at once (fault rehearsal); returns its name.
+    pub async fn kill_one(&self, group: &str) -> anyhow::Result<String> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::KillOne {
+                group: group.to_string(),
+                reply,
+            })
+            .await
+            .context("the stack has stopped")?;
+        answer.await.context("the stack has stopped")?
+    }
+}
 
 /// What `<data dir>/stack.json` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]

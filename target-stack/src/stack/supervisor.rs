@@ -17,10 +17,11 @@ use anyhow::Context;
 use rundir::{Activity, MetricRow, MetricsWriter};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::cgroup::CgroupSupport;
 use super::config::{App, StackConfig};
+use super::control::{self, ActivityLine, Command, GroupDecision, StackControl, StackStatus};
 use super::instance::{Instance, LaunchTemplate, Role, instance_name};
 use super::lb::{LbWindow, LoadBalancer, TargetState};
 use super::policy::{Change, Decision, Group, InstanceId, InstanceState, Sample};
@@ -42,44 +43,6 @@ pub struct StackOptions {
     pub bind: SocketAddr,
 }
 
-/// The figures of the last second, for `status` and the dashboard.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct StackStatus {
-    /// Seconds since the stack started.
-    #[serde(default)]
-    pub uptime_secs: u64,
-    pub groups: Vec<GroupSecond>,
-    pub balancer: BalancerSecond,
-    /// None when the app has no queue (`app = "inference"`) or its depth could not be read.
-    #[serde(default)]
-    pub queue: Option<QueueSecond>,
-    /// Each group's latest policy evaluation, changed or not.
-    #[serde(default)]
-    pub decisions: Vec<GroupDecision>,
-    /// The decisions that changed a desired capacity, oldest first (at most 10).
-    pub last_decisions: Vec<String>,
-    /// The latest scaling activities, oldest first (at most 10).
-    #[serde(default)]
-    pub activities: Vec<ActivityLine>,
-}
-
-/// What a group's policies concluded on the last tick.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct GroupDecision {
-    pub group: String,
-    pub desired: u32,
-    pub reason: String,
-}
-
-/// A scaling activity, shortened for display.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ActivityLine {
-    /// Seconds since the stack started.
-    pub at_secs: u64,
-    pub group: String,
-    pub description: String,
-}
-
 /// How many recent decisions and activities the status keeps.
 const STATUS_HISTORY: usize = 10;
 
@@ -88,98 +51,32 @@ fn keep_last<T>(items: &mut Vec<T>, n: usize) {
     items.drain(..excess);
 }
 
-/// Operator commands, carried out by the supervisor between ticks.
-#[derive(Debug)]
-enum Command {
-    /// SetDesiredCapacity (HonorCooldown off): the new desired capacity, clamped to min..max.
-    SetDesired {
-        group: String,
-        capacity: u32,
-        reply: oneshot::Sender<anyhow::Result<u32>>,
-    },
-    /// Chaos: SIGKILL one running instance of the group; the group replaces it.
-    KillOne {
-        group: String,
-        reply: oneshot::Sender<anyhow::Result<String>>,
-    },
-}
-
-/// A clonable handle on a running stack for operator commands.
-#[derive(Debug, Clone)]
-pub struct StackControl {
-    status: Arc<Mutex<StackStatus>>,
-    commands: mpsc::Sender<Command>,
-}
-
-impl StackControl {
-    pub fn status(&self) -> StackStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Sets a group's desired capacity, as SetDesiredCapacity does; returns the capacity set.
-    pub async fn set_desired(&self, group: &str, capacity: u32) -> anyhow::Result<u32> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::SetDesired {
-                group: group.to_string(),
-                capacity,
-                reply,
-            })
-            .await
-            .context("the stack has stopped")?;
-        answer.await.context("the stack has stopped")?
-    }
-
-    /// Kills one instance of the group at once (fault rehearsal); returns its name.
-    pub async fn kill_one(&self, group: &str) -> anyhow::Result<String> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::KillOne {
-                group: group.to_string(),
-                reply,
-            })
-            .await
-            .context("the stack has stopped")?;
-        answer.await.context("the stack has stopped")?
-    }
-}
-
 /// A running stack. Dropping it without [`RunningStack::stop`] kills the instances.
 #[derive(Debug)]
 pub struct RunningStack {
     /// The load balancer's URL: the stack's single entry point.
     pub url: String,
     pub telemetry_dir: PathBuf,
-    status: Arc<Mutex<StackStatus>>,
-    commands: mpsc::Sender<Command>,
+    control: StackControl,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl RunningStack {
     pub fn control(&self) -> StackControl {
-        StackControl {
-            status: Arc::clone(&self.status),
-            commands: self.commands.clone(),
-        }
+        self.control.clone()
     }
 
     pub async fn set_desired(&self, group: &str, capacity: u32) -> anyhow::Result<u32> {
-        self.control().set_desired(group, capacity).await
+        self.control.set_desired(group, capacity).await
     }
 
     pub async fn kill_one(&self, group: &str) -> anyhow::Result<String> {
-        self.control().kill_one(group).await
+        self.control.kill_one(group).await
     }
 
     pub fn status(&self) -> StackStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.control.status()
     }
 
     /// Stops the loop, drains the balancer and terminates every instance gracefully.
@@ -312,8 +209,18 @@ pub async fn up(options: StackOptions) -> anyhow::Result<RunningStack> {
             .launch_needed(index, "the group was created")
             .await?;
     }
+    // A minute to boot, then the health checks the balancer needs to pass (30 s apart on
+    // the defaults, as on AWS).
+    let balancer_config = &supervisor.config.balancer;
+    let checks =
+        balancer_config.interval * balancer_config.healthy_threshold + balancer_config.timeout;
+    tracing::info!(
+        "waiting for a web instance to pass {} health checks {:?} apart",
+        balancer_config.healthy_threshold,
+        balancer_config.interval
+    );
     supervisor
-        .wait_for_a_healthy_web_instance(Duration::from_secs(60))
+        .wait_for_a_healthy_web_instance(Duration::from_secs(60) + checks)
         .await?;
 
     let (stop, mut stopped) = watch::channel(false);
@@ -338,12 +245,11 @@ pub async fn up(options: StackOptions) -> anyhow::Result<RunningStack> {
     let stack = RunningStack {
         url: format!("http://{}", balancer.address()),
         telemetry_dir: options.telemetry_dir,
-        status,
-        commands,
+        control: StackControl::new(status, commands),
         stop,
         task,
     };
-    super::control::serve(stack.control(), &options.data_dir, &stack.url).await?;
+    control::serve(stack.control(), &options.data_dir, &stack.url).await?;
     Ok(stack)
 }
 
@@ -521,6 +427,7 @@ impl Supervisor {
             elb_504: window.elb_504_count,
             healthy_hosts: window.healthy_host_count,
             unhealthy_hosts: window.unhealthy_host_count,
+            request_count_per_target: window.request_count_per_target(),
         };
         let deleted = depth.and_then(|d| d.deleted_total);
         let deleted_now = match (deleted, self.last_deleted_total) {
@@ -698,11 +605,11 @@ impl Supervisor {
         let mut busy = None;
         match group.role {
             Role::Api | Role::Inference => {
-                if !warmed_up.is_empty() {
-                    let seconds = window.duration.as_secs_f64().max(1e-3);
-                    sample.requests_per_target =
-                        Some(window.request_count as f64 / seconds / warmed_up.len() as f64);
-                }
+                // ALB's RequestCountPerTarget, per second: over the healthy targets, warming
+                // ones included (the balancer knows nothing of the warm-up).
+                let seconds = window.duration.as_secs_f64().max(1e-3);
+                sample.requests_per_target = window.request_count_per_target().map(|n| n / seconds);
+                sample.request_targets = window.request_count_targets().map(|n| n as u32);
                 sample.latency_p95_ms = window.target_response_time_p95_secs.map(|s| s * 1e3);
             }
             Role::Worker => {

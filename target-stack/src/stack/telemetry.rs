@@ -24,6 +24,10 @@ pub struct BalancerSecond {
     pub elb_504: u64,
     pub healthy_hosts: u64,
     pub unhealthy_hosts: u64,
+    /// `RequestCountPerTarget` (requests over healthy targets, or over every registered one
+    /// when none is healthy); None without a registered target.
+    #[serde(default)]
+    pub request_count_per_target: Option<f64>,
 }
 
 /// One Auto Scaling group's second.
@@ -197,8 +201,7 @@ pub fn rows(s: &Snapshot, names: &Names) -> Vec<MetricRow> {
             b.unhealthy_hosts as f64,
             "Count",
         );
-        if b.healthy_hosts > 0 {
-            let per_target = b.requests as f64 / b.healthy_hosts as f64;
+        if let Some(per_target) = b.request_count_per_target {
             push(
                 ELB,
                 "RequestCountPerTarget",
@@ -355,6 +358,7 @@ mod tests {
                 target_2xx: 118,
                 target_5xx: 2,
                 healthy_hosts: 2,
+                request_count_per_target: Some(60.0),
                 ..Default::default()
             }),
             groups: vec![GroupSecond {
@@ -420,7 +424,7 @@ mod tests {
         );
         assert!(
             rows.iter().all(|r| r.metric != "RequestCountPerTarget"),
-            "no healthy host"
+            "no registered target"
         );
         assert!(rows.iter().all(|r| r.namespace != "AWS/SQS"));
     }

@@ -294,6 +294,9 @@ async fn repository_records_only_the_first_completion(env: TestEnv) {
 async fn queue_hides_received_tasks_and_redelivers_unacknowledged_ones(env: TestEnv) {
     let queue = &env.backends.queue;
     let wait = Duration::from_secs(1);
+    // The local queue also counts what SQS leaves to CloudWatch (None there).
+    let local = matches!(queue, target_stack::queue::TaskQueue::Local(_));
+    let deleted_before = queue.depth().await.unwrap().deleted_total;
     queue.send("one").await.unwrap();
     queue.send("two").await.unwrap();
     let mut first = queue.receive(1, wait).await.unwrap();
@@ -306,6 +309,8 @@ async fn queue_hides_received_tasks_and_redelivers_unacknowledged_ones(env: Test
     assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
     let depth = queue.depth().await.unwrap();
     assert_eq!((depth.visible, depth.in_flight), (0, 2));
+    // ApproximateAgeOfOldestMessage: the oldest message not deleted, in flight or not.
+    assert_eq!(depth.oldest_age.is_some(), local, "{depth:?}");
 
     // Released without acknowledgement: delivered again, counted.
     queue.set_visibility(&first, Duration::ZERO).await.unwrap();
@@ -322,6 +327,14 @@ async fn queue_hides_received_tasks_and_redelivers_unacknowledged_ones(env: Test
     let depth = queue.depth().await.unwrap();
     assert_eq!((depth.visible, depth.in_flight), (0, 0));
     assert_eq!(depth.dead_letter, Some(0));
+    assert_eq!(depth.oldest_age, None, "nothing left to age");
+    // NumberOfMessagesDeleted: the two acknowledgements, a delivered-again one once.
+    assert_eq!(
+        depth.deleted_total,
+        deleted_before.map(|before| before + 2),
+        "{depth:?}"
+    );
+    assert_eq!(deleted_before.is_some(), local);
 }
 
 async fn queue_sends_batches_larger_than_sqs_allows_in_one_call(env: TestEnv) {

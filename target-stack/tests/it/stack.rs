@@ -564,7 +564,7 @@ async fn operators_see_status_scale_and_kill_through_the_cli() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (ok, json, _) = cli(&["status", "--json"]);
     assert!(ok);
-    let status: target_stack::stack::supervisor::StackStatus = serde_json::from_str(&json).unwrap();
+    let status: target_stack::stack::control::StackStatus = serde_json::from_str(&json).unwrap();
     let web = status.groups.iter().find(|g| g.name == "web").unwrap();
     assert_eq!((web.desired, web.max), (1, 2));
     assert!(status.queue.is_some(), "the ANB stack reports its queue");
@@ -695,7 +695,7 @@ async fn up_with_the_inference_app_answers_predictions_through_the_balancer() {
         .env("ANB_DATA_DIR", &data_dir)
         .output()
         .unwrap();
-    let status: target_stack::stack::supervisor::StackStatus =
+    let status: target_stack::stack::control::StackStatus =
         serde_json::from_slice(&status.stdout).unwrap();
     let names: Vec<&str> = status.groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["web"]);

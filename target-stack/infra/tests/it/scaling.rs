@@ -106,3 +106,93 @@ fn the_local_stacks_default_policies_are_the_deployed_ones() {
         );
     }
 }
+
+/// The value `key` has in the template's `attributes` list (`[{Key, Value}]`).
+fn attribute<'a>(attributes: &'a Value, key: &str) -> &'a Value {
+    &attributes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["Key"] == key)
+        .unwrap_or_else(|| panic!("no attribute {key}"))["Value"]
+}
+
+fn number(value: &Value) -> f64 {
+    value
+        .as_f64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("{value} is not a number"))
+}
+
+#[test]
+fn the_local_stacks_default_times_are_the_deployed_ones() {
+    // The grace period, the warm-up, the health checks and the balancer's timeouts: a
+    // rehearsal on the defaults reacts on AWS's clock.
+    let template = template::load("aforo.yaml");
+    let resources = &template["Resources"];
+    let local: toml::Value = toml::from_str(scaling_policy::stack_toml::DEFAULT).unwrap();
+    let secs = |value: &toml::Value| {
+        value
+            .as_float()
+            .or_else(|| value.as_integer().map(|n| n as f64))
+            .unwrap_or_else(|| panic!("{value} is not a number"))
+    };
+    for group in ["WebGroup", "WorkerGroup"] {
+        let asg = &resources[group]["Properties"];
+        assert_eq!(
+            secs(&local["health_check_grace_secs"]),
+            number(&asg["HealthCheckGracePeriod"]),
+            "{group}"
+        );
+    }
+    for (group, section) in [("WebGroup", "web"), ("WorkerGroup", "worker")] {
+        assert_eq!(
+            secs(&local[section]["warmup_secs"]),
+            number(&resources[group]["Properties"]["DefaultInstanceWarmup"]),
+            "{group}"
+        );
+    }
+    let target_group = &resources["WebTargetGroup"]["Properties"];
+    let balancer = &local["balancer"];
+    for (key, property) in [
+        ("interval_secs", "HealthCheckIntervalSeconds"),
+        ("timeout_secs", "HealthCheckTimeoutSeconds"),
+        ("healthy_threshold", "HealthyThresholdCount"),
+        ("unhealthy_threshold", "UnhealthyThresholdCount"),
+    ] {
+        assert_eq!(
+            secs(&balancer[key]),
+            number(&target_group[property]),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        balancer["health_path"].as_str(),
+        target_group["HealthCheckPath"].as_str()
+    );
+    let attributes = &target_group["TargetGroupAttributes"];
+    assert_eq!(
+        secs(&balancer["deregistration_delay_secs"]),
+        number(attribute(
+            attributes,
+            "deregistration_delay.timeout_seconds"
+        ))
+    );
+    assert_eq!(
+        balancer["algorithm"].as_str(),
+        attribute(attributes, "load_balancing.algorithm.type").as_str()
+    );
+    let load_balancer = resources
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|r| r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer")
+        .expect("aforo.yaml has a load balancer");
+    assert_eq!(
+        secs(&balancer["idle_timeout_secs"]),
+        number(attribute(
+            &load_balancer["Properties"]["LoadBalancerAttributes"],
+            "idle_timeout.timeout_seconds"
+        ))
+    );
+}

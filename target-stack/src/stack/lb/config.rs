@@ -60,12 +60,12 @@ impl Default for LbConfig {
         Self {
             algorithm: Algorithm::LeastOutstandingRequests,
             health_path: "/health".into(),
-            interval: Duration::from_secs(5),
-            timeout: Duration::from_secs(2),
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
             healthy_threshold: 2,
-            unhealthy_threshold: 2,
-            deregistration_delay: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
+            unhealthy_threshold: 5,
+            deregistration_delay: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
         }
     }
 }

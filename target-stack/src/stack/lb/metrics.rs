@@ -16,11 +16,11 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::StatusCode;
 
-use super::registry::{TargetState, TargetStatus};
+use super::registry::{RequestWindow, TargetState, TargetStatus};
 
 /// What the balancer did in one window. Field docs give the CloudWatch metric names.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,35 +62,31 @@ pub struct LbWindow {
 }
 
 impl LbWindow {
+    /// The targets `RequestCountPerTarget` divides by: the healthy ones, or every registered
+    /// one when none is healthy (ALB's definition,
+    /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html>);
+    /// None without a registered target.
+    pub fn request_count_targets(&self) -> Option<u64> {
+        let targets = if self.healthy_host_count > 0 {
+            self.healthy_host_count
+        } else {
+            self.targets.len() as u64
+        };
+        (targets > 0).then_some(targets)
+    }
+
+    /// `RequestCountPerTarget` for the window: `RequestCount` over
+    /// [`LbWindow::request_count_targets`]. A warming target that passed its health checks
+    /// counts, as on AWS: the warm-up is Auto Scaling's, the balancer does not know it.
+    pub fn request_count_per_target(&self) -> Option<f64> {
+        self.request_count_targets()
+            .map(|targets| self.request_count as f64 / targets as f64)
+    }
+
     /// Mean `TargetResponseTime` in seconds; None when no target answered in the window.
     pub fn target_response_time_mean_secs(&self) -> Option<f64> {
         (self.target_response_time_count > 0)
             .then(|| self.target_response_time_sum_secs / self.target_response_time_count as f64)
-    }
-}
-
-/// Requests routed in the current window; kept in the registry, under its lock.
-#[derive(Debug)]
-pub(super) struct RequestWindow {
-    pub started: Instant,
-    pub total: u64,
-    pub per_target: BTreeMap<u64, u64>,
-}
-
-impl Default for RequestWindow {
-    fn default() -> Self {
-        Self {
-            started: Instant::now(),
-            total: 0,
-            per_target: BTreeMap::new(),
-        }
-    }
-}
-
-impl RequestWindow {
-    pub fn count(&mut self, target: u64) {
-        self.total += 1;
-        *self.per_target.entry(target).or_default() += 1;
     }
 }
 
@@ -252,5 +248,47 @@ mod tests {
         assert_eq!(next.target_2xx_count + next.elb_503_count, 0);
         assert_eq!(next.target_response_time_mean_secs(), None);
         assert_eq!(next.target_response_time_p95_secs, None);
+    }
+
+    fn status(id: u64, state: TargetState) -> TargetStatus {
+        TargetStatus {
+            id,
+            addr: "127.0.0.1:1".parse().unwrap(),
+            state,
+            in_flight: 0,
+        }
+    }
+
+    #[test]
+    fn request_count_per_target_divides_by_healthy_targets_or_else_by_every_registered_one() {
+        let counters = Counters::default();
+        let mut requests = RequestWindow::default();
+        for target in [1, 1, 2, 2, 3, 3] {
+            requests.count(target);
+        }
+        let targets = vec![
+            status(1, TargetState::Healthy),
+            status(2, TargetState::Healthy),
+            status(3, TargetState::Initial),
+        ];
+        let window = counters.take(requests, targets, 0);
+        assert_eq!(window.request_count_targets(), Some(2));
+        assert_eq!(window.request_count_per_target(), Some(3.0));
+
+        // Failing open: nothing healthy, every registered target divides.
+        let mut requests = RequestWindow::default();
+        for target in [1, 2, 3] {
+            requests.count(target);
+        }
+        let targets = vec![
+            status(1, TargetState::Unhealthy),
+            status(2, TargetState::Unhealthy),
+            status(3, TargetState::Draining),
+        ];
+        let window = counters.take(requests, targets, 0);
+        assert_eq!(window.request_count_per_target(), Some(1.0));
+
+        let nothing = counters.take(RequestWindow::default(), Vec::new(), 0);
+        assert_eq!(nothing.request_count_per_target(), None);
     }
 }

@@ -13,16 +13,17 @@
 //! an `.await`; the routing decision and the request count of the window happen in the same
 //! critical section, so per-target counts always add up to the total.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use hyper::http::uri::Authority;
 use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::config::Algorithm;
-use super::metrics::RequestWindow;
 
 /// A target's place in the life cycle ALB reports in `DescribeTargetHealth`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -271,6 +272,31 @@ impl Registry {
     /// The window's request counts, replaced by an empty window starting now.
     pub fn take_requests(&mut self) -> RequestWindow {
         std::mem::take(&mut self.requests)
+    }
+}
+
+/// Requests routed in the current window; kept in the registry, under its lock.
+#[derive(Debug)]
+pub(super) struct RequestWindow {
+    pub started: Instant,
+    pub total: u64,
+    pub per_target: BTreeMap<u64, u64>,
+}
+
+impl Default for RequestWindow {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            total: 0,
+            per_target: BTreeMap::new(),
+        }
+    }
+}
+
+impl RequestWindow {
+    pub fn count(&mut self, target: u64) {
+        self.total += 1;
+        *self.per_target.entry(target).or_default() += 1;
     }
 }
 

@@ -1,0 +1,147 @@
+//! The workspace's dependency rules as a checked fact (ARCHITECTURE.md, "Invariants"): which
+//! workspace crate may use which, and that no crate's folder sits inside another's. It
+//! reads `cargo metadata`, so a new `[dependencies]` line that breaks a rule fails here with
+//! the rule it breaks. It lives in rundir, the crate at the bottom of the graph, because
+//! every other crate depends on it and its tests build first.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Each workspace crate and the workspace crates it may depend on (any kind: normal, build
+/// or dev). The direction is the design: the load generator and the analyzer share only the
+/// run-directory types and the capacity model; the system under test knows nothing of how
+/// it is measured; reports render an analysis and know nothing of the target.
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("rundir", &[]),
+    ("capacity-model", &["rundir"]),
+    ("aforo-policy", &["rundir"]),
+    ("scenarios", &["rundir"]),
+    ("reports", &["capacity-model", "rundir"]),
+    ("aforo-infra", &["aforo-policy"]),
+    (
+        "loadgen",
+        &["aforo-infra", "capacity-model", "rundir", "scenarios"],
+    ),
+    (
+        "analyzer",
+        &[
+            "aforo-infra",
+            "aforo-policy",
+            "capacity-model",
+            "reports",
+            "rundir",
+        ],
+    ),
+    ("target-stack", &["aforo-policy", "rundir"]),
+];
+
+/// Crates whose folder still sits inside another crate's, to move out (issue 22).
+const NOT_YET_MOVED: &[&str] = &["target-stack/infra", "target-stack/policy"];
+
+struct Package {
+    name: String,
+    dir: PathBuf,
+    /// Workspace crates it depends on, with the kind of dependency.
+    uses: Vec<(String, String)>,
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn packages() -> Vec<Package> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(workspace())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let packages = metadata["packages"].as_array().unwrap();
+    let names: Vec<&str> = packages
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    packages
+        .iter()
+        .map(|p| Package {
+            name: p["name"].as_str().unwrap().to_string(),
+            dir: Path::new(p["manifest_path"].as_str().unwrap())
+                .parent()
+                .unwrap()
+                .to_path_buf(),
+            uses: p["dependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| names.contains(&d["name"].as_str().unwrap()))
+                .map(|d| {
+                    (
+                        d["name"].as_str().unwrap().to_string(),
+                        d["kind"].as_str().unwrap_or("normal").to_string(),
+                    )
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+#[test]
+fn every_workspace_crate_depends_only_on_the_crates_its_rule_allows() {
+    let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
+    let mut broken = Vec::new();
+    for package in packages() {
+        let Some(may_use) = allowed.get(package.name.as_str()) else {
+            broken.push(format!(
+                "{} has no rule: add it to ALLOWED with the crates it may use",
+                package.name
+            ));
+            continue;
+        };
+        for (used, kind) in &package.uses {
+            if !may_use.contains(&used.as_str()) {
+                broken.push(format!("{} depends on {used} ({kind})", package.name));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "dependencies the architecture forbids (ARCHITECTURE.md, Invariants):\n{}",
+        broken.join("\n")
+    );
+}
+
+#[test]
+fn no_crates_folder_sits_inside_another_crates() {
+    let root = workspace();
+    let dirs: Vec<PathBuf> = packages().into_iter().map(|p| p.dir).collect();
+    let mut nested = Vec::new();
+    for inner in &dirs {
+        for outer in &dirs {
+            if inner != outer && inner.starts_with(outer) {
+                let relative = inner.strip_prefix(&root).unwrap_or(inner);
+                nested.push(relative.display().to_string());
+            }
+        }
+    }
+    nested.sort();
+    assert_eq!(
+        nested, NOT_YET_MOVED,
+        "crate folders inside another crate's folder (move them to their own, and update \
+         NOT_YET_MOVED when one moves)"
+    );
+}
