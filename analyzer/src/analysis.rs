@@ -24,6 +24,7 @@ use crate::reactions::{scale_ins, scale_outs};
 use crate::runs::RunData;
 use crate::stages::{endpoint_stats, judges_the_web_tier, kpi_tier, load_points, stats_of};
 use crate::timeline::{Kpi, Timeline, Window};
+use rundir::short_run_id as short_id;
 
 /// CPU above this is a degraded KPI (the course's and AWS's usual scale-out target is 70).
 pub const CPU_LIMIT_PERCENT: f64 = 80.0;
@@ -506,10 +507,6 @@ fn usl_source(kind: LoadKind) -> String {
     .into()
 }
 
-fn short_id(id: &str) -> &str {
-    id.rsplit('-').next().unwrap_or(id)
-}
-
 fn worker_little(run: &RunData, w: &rundir::WorkerSummary) -> Option<LittleCheck> {
     let x_per_s = w.videos_per_minute / 60.0;
     let in_system = w.wait_us.mean / 1e6 + w.service_us.mean / 1e6;
@@ -573,7 +570,7 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
                 completed_interval_per_minute: known
                     .then(|| rate_interval(s.completions, s.seconds / 60.0))
                     .flatten(),
-                queue_verdict: s.queue_verdict.clone(),
+                queue_verdict: s.queue_verdict,
                 queue_slope_per_minute: s.queue_slope_per_minute,
                 queue_slope_interval_per_minute: slope_interval_of(
                     s.queue_slope_per_minute,
@@ -584,7 +581,7 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
                     // Without a service time nothing finished: no capacity was seen.
                     capacity_per_minute.unwrap_or(0.0),
                     known.then_some(s.arrivals),
-                    s.queue_verdict == "growing",
+                    s.queue_verdict.is_growing(),
                 ),
             }
         })
@@ -626,7 +623,7 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
             w.queue_slope_per_minute,
             w.queue_slope_error_per_minute,
         ),
-        queue_verdict: w.queue_verdict.clone(),
+        queue_verdict: w.queue_verdict,
         worker_cpu_percent: w.worker_cpu_percent,
         per_minute: w.per_minute.clone(),
         saturated_at_per_minute: steps

@@ -34,7 +34,8 @@ struct AnalysisArgs {
     #[arg(long = "run", value_name = "ID")]
     runs: Vec<String>,
     /// Where the run directories are: a directory, or s3://BUCKET/PREFIX where a fleet's
-    /// generators uploaded theirs (downloaded into ~/.cache/aforo/runs, or AFORO_CACHE_DIR).
+    /// generators uploaded theirs (downloaded into `runs` of aforo's cache: AFORO_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/aforo or ~/.cache/aforo).
     #[arg(long, default_value = "runs")]
     runs_dir: PathBuf,
     /// Where to write the analysis [default: RUNS_DIR/analysis.json].
@@ -346,10 +347,7 @@ fn local_runs_dir(given: &std::path::Path) -> anyhow::Result<PathBuf> {
         return Ok(given.to_path_buf());
     };
     let location = infra::RunsLocation::parse(url)?;
-    let cache = std::env::var_os("AFORO_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/aforo")))
-        .unwrap_or_else(|| PathBuf::from(".aforo-cache"))
+    let cache = rundir::cache_dir(|name| std::env::var_os(name))
         .join("runs")
         .join(url.trim_start_matches("s3://").trim_end_matches('/'));
     let runs = runtime()?.block_on(location.download_runs(&cache))?;

@@ -141,7 +141,7 @@ mod tests {
         let web = cost.runs.iter().find(|r| r.layer == Layer::Web).unwrap();
         // 98 s with 3 web instances most of the time: about 0.079 instance-hours.
         assert!((0.07..0.09).contains(&web.instance_hours), "{web:?}");
-        assert_eq!(web.units, 42_879);
+        assert_eq!(web.units, 79_963);
         assert!(web.usd_per_million_requests.unwrap() > 0.0);
         assert!(web.wh_per_unit.unwrap() > 0.0);
         let worker = cost.runs.iter().find(|r| r.layer == Layer::Worker).unwrap();

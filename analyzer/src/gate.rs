@@ -278,7 +278,7 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
                     "failed tasks {} c{} {}",
                     w.mode,
                     w.concurrency,
-                    w.run_id.split('-').nth(2).unwrap_or(&w.run_id)
+                    rundir::short_run_id(&w.run_id)
                 ),
                 w.failed <= max,
                 format!(

@@ -498,7 +498,7 @@ pub struct WorkerCell {
     /// Its 95 % interval.
     #[serde(default)]
     pub queue_slope_interval_per_minute: Option<crate::confidence::Interval>,
-    pub queue_verdict: String,
+    pub queue_verdict: crate::QueueVerdict,
     pub worker_cpu_percent: Option<f64>,
     /// Videos finished in each minute of the run.
     #[serde(default)]
@@ -544,7 +544,7 @@ pub struct WorkerStep {
     pub completed_interval_per_minute: Option<crate::confidence::Interval>,
     /// The queue's trend during the step (`steady`, `growing` or `draining`), its slope in
     /// tasks per minute and the slope's 95 % interval.
-    pub queue_verdict: String,
+    pub queue_verdict: crate::QueueVerdict,
     #[serde(default)]
     pub queue_slope_per_minute: Option<f64>,
     #[serde(default)]

@@ -118,17 +118,9 @@ impl Default for QueueStabilityRule {
     }
 }
 
-/// What the depth trend says about the consumers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QueueVerdict {
-    /// Depth rises clearly and materially: consumers are slower than arrivals; unstable.
-    Growing,
-    /// No clear, material trend: consumers keep up.
-    Steady,
-    /// Depth falls clearly and materially: consumers are working off a backlog.
-    Draining,
-}
+/// What the depth trend says about the consumers: rundir's type, so that summaries,
+/// analyses and reports carry the verdict typed. `queue_stability` never answers `Unknown`.
+pub use rundir::QueueVerdict;
 
 /// The verdict on one queue, with the numbers behind it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -96,14 +96,9 @@ pub struct CellResult {
     pub passed: bool,
 }
 
-/// Where generated videos are kept between runs: `$XDG_CACHE_HOME/aforo/payloads`, else
-/// `~/.cache/aforo/payloads`.
+/// Where generated videos are kept between runs: `payloads` in [`rundir::cache_dir`].
 fn payload_cache() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("aforo/payloads")
+    rundir::cache_dir(|name| std::env::var_os(name)).join("payloads")
 }
 
 /// The stack a cell runs on. Without a user's stack: one worker instance of the cell's
@@ -693,7 +688,7 @@ pub fn figures(
 struct QueueTrend {
     slope: Option<f64>,
     error: Option<f64>,
-    verdict: String,
+    verdict: QueueVerdict,
 }
 
 fn trend(samples: &[&QueueSample], arrival_per_sec: f64) -> QueueTrend {
@@ -706,17 +701,12 @@ fn trend(samples: &[&QueueSample], arrival_per_sec: f64) -> QueueTrend {
         Ok(stability) => QueueTrend {
             slope: Some(stability.trend.slope * 60.0),
             error: Some(stability.trend.slope_standard_error * 60.0),
-            verdict: match stability.verdict {
-                QueueVerdict::Growing => "growing",
-                QueueVerdict::Steady => "steady",
-                QueueVerdict::Draining => "draining",
-            }
-            .to_string(),
+            verdict: stability.verdict,
         },
         Err(_) => QueueTrend {
             slope: None,
             error: None,
-            verdict: "unknown".to_string(),
+            verdict: QueueVerdict::Unknown,
         },
     }
 }
@@ -1061,7 +1051,7 @@ mod tests {
             "{}",
             s.mean_in_system
         );
-        assert_eq!(s.queue_verdict, "steady");
+        assert_eq!(s.queue_verdict, QueueVerdict::Steady);
     }
 
     #[test]

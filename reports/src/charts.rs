@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use capacity_model::QueueVerdict;
 use capacity_model::analysis::{
     Analysis, LoadKind, LoadPoint, RunTimeline, Second, Section, USL_POOR_FIT, UslSection,
     WorkerCell,
@@ -21,6 +22,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
 use crate::Lang;
+use rundir::short_run_id as short;
 
 const FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 /// One chart with a single plot.
@@ -93,10 +95,6 @@ fn register_font() {
         // The bytes are a valid TrueType font shipped with the crate.
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     });
-}
-
-fn short(id: &str) -> &str {
-    id.split('-').nth(2).unwrap_or(id)
 }
 
 /// Draws one chart as `STEM.png` and `STEM.svg` in `$dir`; evaluates to the PNG's path
@@ -1450,11 +1448,11 @@ fn draw_spectrum<DB: DrawingBackend>(root: &Area<DB>, a: &Analysis, lang: Lang) 
 
 /// How a cell's bar shows its queue: a solid bar for a stable queue, an outlined one for a
 /// growing queue (told apart without colour), grey outline when the trend is unknown.
-fn verdict_mark(verdict: &str) -> Mark {
+fn verdict_mark(verdict: QueueVerdict) -> Mark {
     match verdict {
-        "growing" => Mark::HollowBar(VERMILLION),
-        "unknown" => Mark::HollowBar(GREY),
-        _ => Mark::Bar(BLUE),
+        QueueVerdict::Growing => Mark::HollowBar(VERMILLION),
+        QueueVerdict::Unknown => Mark::HollowBar(GREY),
+        QueueVerdict::Steady | QueueVerdict::Draining => Mark::Bar(BLUE),
     }
 }
 
@@ -1474,25 +1472,30 @@ fn draw_workers<DB: DrawingBackend>(root: &Area<DB>, a: &Analysis, lang: Lang) -
         .fold(0.1, f64::max)
         * 1.2;
     let mut keys = Vec::new();
-    if a.workers
-        .iter()
-        .any(|w| !["growing", "unknown"].contains(&w.queue_verdict.as_str()))
-    {
+    if a.workers.iter().any(|w| {
+        matches!(
+            w.queue_verdict,
+            QueueVerdict::Steady | QueueVerdict::Draining
+        )
+    }) {
         keys.push(key(
             lang.tr("cola estable", "queue stable"),
             Mark::Bar(BLUE),
         ));
     }
-    if a.workers.iter().any(|w| w.queue_verdict == "growing") {
+    if a.workers.iter().any(|w| w.queue_verdict.is_growing()) {
         keys.push(key(
             lang.tr("cola creciente (saturado)", "queue growing (saturated)"),
-            verdict_mark("growing"),
+            verdict_mark(QueueVerdict::Growing),
         ));
     }
-    if a.workers.iter().any(|w| w.queue_verdict == "unknown") {
+    if a.workers
+        .iter()
+        .any(|w| w.queue_verdict == QueueVerdict::Unknown)
+    {
         keys.push(key(
             lang.tr("tendencia de la cola desconocida", "queue trend unknown"),
-            verdict_mark("unknown"),
+            verdict_mark(QueueVerdict::Unknown),
         ));
     }
     if a.workers
@@ -1540,7 +1543,7 @@ fn draw_worker_bar<DB: DrawingBackend>(
     lang: Lang,
 ) -> DrawResult<DB> {
     let bar = [(x + 0.2, 0.0), (x + 0.8, w.videos_per_minute)];
-    match verdict_mark(&w.queue_verdict) {
+    match verdict_mark(w.queue_verdict) {
         Mark::HollowBar(c) => {
             chart.draw_series([Rectangle::new(bar, hollow_fill(c))])?;
             chart.draw_series([Rectangle::new(bar, c.stroke_width(3))])?;

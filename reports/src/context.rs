@@ -405,7 +405,7 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts, lang: L
             short_id: short_id(&w.run_id),
             mode_text: wording::worker_mode(lang, &w.mode),
             size_mb: w.size_bytes as f64 / 1e6,
-            stable: w.queue_verdict != "growing"
+            stable: !w.queue_verdict.is_growing()
                 && !w.steps.iter().any(|s| s.judgement.is_unstable()),
             erlang: w.erlang.available().map(|e| ErlangRow {
                 arrival_per_minute: e.arrival_per_minute,

@@ -521,12 +521,14 @@ fn worker_conclusion(w: &WorkerCell, lang: Lang) -> String {
             d(stable, 2),
             lang.tr("llegadas/min", "arrivals/min")
         ),
-        (None, None) => match w.queue_verdict.as_str() {
-            "growing" => lang.tr("la cola creció", "the queue grew").to_owned(),
-            _ => lang
-                .tr("la cola no creció", "the queue did not grow")
-                .to_owned(),
-        },
+        (None, None) => {
+            if w.queue_verdict.is_growing() {
+                lang.tr("la cola creció", "the queue grew").to_owned()
+            } else {
+                lang.tr("la cola no creció", "the queue did not grow")
+                    .to_owned()
+            }
+        }
     };
     format!(
         "{} ({cell}, `{}`): {measured}; {verdict}.",

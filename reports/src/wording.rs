@@ -322,19 +322,9 @@ pub fn scenario(lang: Lang, scenario: &str) -> String {
     }
 }
 
-/// A queue's trend: steady, growing or draining.
-pub fn queue_verdict(lang: Lang, verdict: &str) -> String {
-    match verdict {
-        "steady" => lang.tr("estable", "steady").to_owned(),
-        "growing" => lang.tr("crece", "growing").to_owned(),
-        "draining" => lang.tr("se vacía", "draining").to_owned(),
-        other => format!("«{other}»"),
-    }
-}
-
 /// A run's short id, its random part: `20261204T002254Z-scenario1-65e3` → `65e3`.
 pub fn short_id(id: &str) -> String {
-    id.split('-').nth(2).unwrap_or(id).to_owned()
+    rundir::short_run_id(id).to_owned()
 }
 
 /// Why `section` is missing, in `lang`; None when it is there.

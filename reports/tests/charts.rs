@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use capacity_model::analysis::{Analysis, USL_POOR_FIT};
 use reports::Lang;
 use reports::charts::{Charts, draw_all};
+use rundir::short_run_id as short;
 
 const SMALL: &str = "tests/data/analysis.json";
 /// A real analysis: a scenario-1 ramp with autoscaling, two sustained scenario-2 cells and a
@@ -160,11 +161,6 @@ const WORDS: [(&str, &str); 12] = [
     ("videos por minuto", "videos per minute"),
     ("llegadas/min", "arrivals/min"),
 ];
-
-/// `bc84` of `20261203T233902Z-scenario1-bc84`: how chart files name a run.
-fn short(run_id: &str) -> &str {
-    run_id.split('-').nth(2).unwrap_or(run_id)
-}
 
 fn scenario1_runs(a: &Analysis) -> Vec<&str> {
     a.runs

@@ -215,3 +215,51 @@ fn write_json<T: Serialize + DeserializeOwned>(path: &Path, value: &T) -> Result
         RunDirError::io(path, "write", e)
     })
 }
+
+/// aforo's cache directory, for what is kept between runs (generated payloads, run
+/// directories downloaded from S3): `AFORO_CACHE_DIR`, else `$XDG_CACHE_HOME/aforo`, else
+/// `~/.cache/aforo`, else `aforo` in the system's temporary directory. `var` looks a
+/// variable up: the environment at the edges, a map in tests.
+pub fn cache_dir(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    var("AFORO_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| var("HOME").map(|home| PathBuf::from(home).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir)
+                .join("aforo")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::ffi::OsString;
+
+    use super::*;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let vars: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        move |name| vars.get(name).cloned()
+    }
+
+    #[test]
+    fn the_cache_dir_follows_aforo_then_xdg_then_home() {
+        let all = [
+            ("AFORO_CACHE_DIR", "/a"),
+            ("XDG_CACHE_HOME", "/x"),
+            ("HOME", "/h"),
+        ];
+        assert_eq!(cache_dir(lookup(&all)), PathBuf::from("/a"));
+        assert_eq!(cache_dir(lookup(&all[1..])), PathBuf::from("/x/aforo"));
+        assert_eq!(
+            cache_dir(lookup(&all[2..])),
+            PathBuf::from("/h/.cache/aforo")
+        );
+        assert_eq!(cache_dir(lookup(&[])), std::env::temp_dir().join("aforo"));
+    }
+}

@@ -26,22 +26,22 @@ pub use error::RunDirError;
 pub use hlog::{Interval, LatencyLogWriter, for_each_interval, merge, read_intervals};
 pub use layout::{
     ACTIVITIES_FILE, LATENCY_LOG_FILE, MANIFEST_FILE, METRICS_FILE, REQUESTS_FILE, RunDir,
-    STACK_FILE, SUMMARY_FILE, TASKS_FILE, list_runs,
+    STACK_FILE, SUMMARY_FILE, TASKS_FILE, cache_dir, list_runs,
 };
 pub use manifest::{
     FleetShard, HostInfo, LoadModel, Manifest, StackKind, Stage, Target, ToolVersions, Workload,
 };
 pub use metrics::{METRICS_HEADER, MetricRow, MetricsWriter, read_metrics};
 pub use requests::{REQUESTS_HEADER, RequestsRow, RequestsWriter, read_requests};
-pub use run_id::RunId;
+pub use run_id::{RunId, short_run_id};
 pub use size::{parse_duration, parse_percent, parse_rate, parse_size};
 pub use stack::{
     BalancerAlgorithm, BalancerSettings, GroupDescription, PolicyDescription, ScalingMetric,
     StackDescription,
 };
 pub use summary::{
-    EndpointSummary, LatencySummary, SkippedStep, Summary, ThresholdOutcome, WorkerStep,
-    WorkerSummary,
+    EndpointSummary, LatencySummary, QueueVerdict, SkippedStep, Summary, ThresholdOutcome,
+    WorkerStep, WorkerSummary,
 };
 pub use tasks::{
     InjectReply, InjectRequest, QueueCounts, QueuedTask, TASKS_HEADER, TaskOutcome, TaskRun,

@@ -21,6 +21,26 @@ const MAX_LEN: usize = 128;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RunId(String);
 
+/// The part of a run id people read: a generated id's random suffix
+/// (`20261204T002254Z-scenario1-65e3` → `65e3`, and the cells scenario 2 names after it,
+/// `…-scenario2-86f3-50MB-c1-sustained` → `86f3`), or the whole id when it was not made by
+/// [`RunId::generate`] (a name of the user's own). The suffix is the first segment of four
+/// hex digits after the scenario's first segment.
+pub fn short_run_id(id: &str) -> &str {
+    let mut segments = id.split('-');
+    let generated = segments
+        .next()
+        .is_some_and(|stamp| stamp.len() == 16 && stamp.ends_with('Z'));
+    generated
+        .then(|| {
+            segments
+                .skip(1)
+                .find(|s| s.len() == 4 && s.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .flatten()
+        .unwrap_or(id)
+}
+
 impl RunId {
     /// `<UTC start as YYYYMMDDTHHMMSSZ>-<scenario>-<4 lowercase hex>`, e.g.
     /// `20261123T003105Z-scenario1-a3f9`.
@@ -211,5 +231,19 @@ mod tests {
             let s = format!("{a}{sep}{b}");
             prop_assert!(RunId::parse(&s).is_err());
         }
+    }
+
+    #[test]
+    fn the_short_id_is_a_generated_ids_suffix_whatever_dashes_its_scenario_has() {
+        assert_eq!(short_run_id("20261204T002254Z-scenario1-65e3"), "65e3");
+        assert_eq!(
+            short_run_id("20261205T063534Z-scenario2-86f3-50MB-c1-sustained"),
+            "86f3"
+        );
+        let generated = RunId::generate(OffsetDateTime::UNIX_EPOCH, "my-file-scenario");
+        assert_eq!(short_run_id(generated.as_str()).len(), 4);
+        // Not generated: shown whole, never a fragment.
+        assert_eq!(short_run_id("baseline-run"), "baseline-run");
+        assert_eq!(short_run_id("a-b-c0de"), "a-b-c0de");
     }
 }

@@ -8,6 +8,44 @@ use serde::{Deserialize, Serialize};
 
 use crate::RunId;
 
+/// What a queue's depth trend says about its consumers (capacity-model's
+/// `queue_stability` judges it); one type for summaries, analyses and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueVerdict {
+    /// Depth rises clearly and materially: consumers are slower than arrivals; unstable.
+    Growing,
+    /// No clear, material trend: consumers keep up.
+    Steady,
+    /// Depth falls clearly and materially: consumers are working off a backlog.
+    Draining,
+    /// Too few depth samples to judge.
+    Unknown,
+}
+
+impl QueueVerdict {
+    /// Growing is the unstable case; steady and draining queues keep up, and an unknown
+    /// trend claims nothing.
+    pub fn is_growing(self) -> bool {
+        self == QueueVerdict::Growing
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueVerdict::Growing => "growing",
+            QueueVerdict::Steady => "steady",
+            QueueVerdict::Draining => "draining",
+            QueueVerdict::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for QueueVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// The contents of `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -70,8 +108,8 @@ pub struct WorkerSummary {
     /// The slope's standard error, tasks per minute (its 95 % interval is ± 1.96 of it).
     #[serde(default)]
     pub queue_slope_error_per_minute: Option<f64>,
-    /// `steady`, `growing` (unbounded: arrivals exceed capacity) or `draining`.
-    pub queue_verdict: String,
+    /// `steady`, `growing` (unbounded: arrivals exceed capacity), `draining` or `unknown`.
+    pub queue_verdict: QueueVerdict,
     /// Mean CPU of the worker group during the run, percent (local stack only).
     pub worker_cpu_percent: Option<f64>,
     /// Saturation mode: one entry per step of the arrival-rate staircase.
@@ -89,8 +127,8 @@ pub struct WorkerStep {
     pub queue_slope_per_minute: Option<f64>,
     #[serde(default)]
     pub queue_slope_error_per_minute: Option<f64>,
-    /// `steady`, `growing` or `draining`.
-    pub queue_verdict: String,
+    /// `steady`, `growing`, `draining` or `unknown`.
+    pub queue_verdict: QueueVerdict,
     /// The step's length, and the tasks enqueued and finished in it: the sample its rates
     /// rest on (0 in summaries written before they were recorded: unknown).
     #[serde(default)]

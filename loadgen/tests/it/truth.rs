@@ -93,6 +93,7 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::Histogram;
 use loadgen::calibration::{Behaviour, CalibrationServer};
 use loadgen::scenario2::{DriveLog, QueueSample};
+use rundir::short_run_id as short_id;
 use rundir::{
     EndpointSummary, HostInfo, LatencyLogWriter, LatencySummary, LoadModel, Manifest, MetricRow,
     MetricsWriter, QueuedTask, RequestsRow, RequestsWriter, RunDir, RunId, StackKind, Stage,
@@ -620,10 +621,6 @@ impl Point {
             error_ratio: p["error_ratio"].as_f64().unwrap_or(0.0),
         }
     }
-}
-
-fn short_id(id: &str) -> &str {
-    id.rsplit('-').next().unwrap_or(id)
 }
 
 /// The load points of the capacity curve (the load kind most points have), by load.
