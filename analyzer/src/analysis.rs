@@ -39,7 +39,7 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
     let mut workers = Vec::new();
     let mut timelines = Vec::new();
     let mut merged: BTreeMap<String, hdrhistogram::Histogram<u64>> = BTreeMap::new();
-    let mut merged_counts: BTreeMap<String, crate::timeline::Counts> = BTreeMap::new();
+    let mut merged_counts: BTreeMap<String, rundir::RequestCounts> = BTreeMap::new();
     let mut merged_seconds = 0i64;
 
     for run in runs {

@@ -315,27 +315,24 @@ pub fn main() -> ExitCode {
             name,
             baseline,
             title,
-        }) => finish(
-            report(
-                &analysis,
-                reports::Options {
-                    template: template.unwrap_or_else(|| lang.clone()),
-                    lang: reports::Lang::parse(&lang).expect("clap accepts es and en only"),
-                    template_dir,
-                    out_dir: out,
-                    file_name: name.unwrap_or_else(|| {
-                        if lang == "es" {
-                            "pruebas_de_carga_entrega4.md".into()
-                        } else {
-                            "capacity-report.md".into()
-                        }
-                    }),
-                    title,
-                },
-                baseline.as_deref(),
+        }) => {
+            let report_lang = reports::Lang::parse(&lang).expect("clap accepts es and en only");
+            finish(
+                report(
+                    &analysis,
+                    reports::Options {
+                        template: template.unwrap_or_else(|| lang.clone()),
+                        lang: report_lang,
+                        template_dir,
+                        out_dir: out,
+                        file_name: name.unwrap_or_else(|| report_lang.report_file_name().into()),
+                        title,
+                    },
+                    baseline.as_deref(),
+                )
+                .map(|t| (t, true)),
             )
-            .map(|t| (t, true)),
-        ),
+        }
         None => finish(run_analysis(&cli.analysis).map(|t| (t, true))),
     }
 }

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 use capacity_model::analysis::{EndpointStats, LoadKind, LoadPoint, Tier};
 use capacity_model::confidence::{quantile_rank_bounds, rate_interval};
-use rundir::{LatencySummary, LoadModel, Manifest};
+use rundir::{LatencySummary, LoadModel, Manifest, RequestCounts};
 
-use crate::timeline::{Counts, Kpi, Timeline, Window};
+use crate::timeline::{Kpi, Timeline, Window};
 
 /// Ramp slices are never shorter than this: a second or two of a ramp is mostly noise.
 pub const MIN_SLICE_SECONDS: i64 = 3;
@@ -36,7 +36,7 @@ pub fn endpoint_stats(
 pub fn stats_of(
     endpoint: &str,
     histogram: &hdrhistogram::Histogram<u64>,
-    counts: &Counts,
+    counts: &RequestCounts,
     samples: u64,
     seconds: i64,
 ) -> EndpointStats {

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use rundir::{Interval, MetricRow, RequestsRow};
+use rundir::{Interval, MetricRow, RequestCounts, RequestsRow};
 use time::OffsetDateTime;
 
 /// Half-open `[from, to)` in whole seconds since the Unix epoch.
@@ -30,93 +30,6 @@ impl Window {
 
     pub fn contains(&self, second: i64) -> bool {
         (self.from..self.to).contains(&second)
-    }
-}
-
-/// Request counts of one endpoint (or all) over a window.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Counts {
-    pub requests: u64,
-    pub successes: u64,
-    pub errors_4xx: u64,
-    pub errors_5xx: u64,
-    pub errors_other: u64,
-    /// Answers below 400 that the scenario's checks failed (0 for files written before
-    /// they were counted apart, whose `errors_other` holds them).
-    pub check_failures: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    /// Responses that arrived in the window (from requests of any second); None if a row
-    /// of it comes from a file written before loadgen counted them.
-    pub responses: Option<u64>,
-}
-
-impl Default for Counts {
-    fn default() -> Self {
-        Counts {
-            requests: 0,
-            successes: 0,
-            errors_4xx: 0,
-            errors_5xx: 0,
-            errors_other: 0,
-            check_failures: 0,
-            bytes_sent: 0,
-            bytes_received: 0,
-            responses: Some(0),
-        }
-    }
-}
-
-impl Counts {
-    /// What the window's throughput is counted from: the responses that arrived in it.
-    /// Requests are counted by the second they were due, so an overloaded open-model
-    /// window is due more than the target answers; the due count stands in only for old
-    /// files without responses.
-    pub fn completed(&self) -> u64 {
-        self.responses.unwrap_or(self.requests)
-    }
-
-    pub fn errors(&self) -> u64 {
-        self.errors_4xx + self.errors_5xx + self.errors_other + self.check_failures
-    }
-
-    /// Errors / requests; 0 without requests.
-    pub fn error_ratio(&self) -> f64 {
-        if self.requests == 0 {
-            0.0
-        } else {
-            self.errors() as f64 / self.requests as f64
-        }
-    }
-}
-
-impl std::ops::AddAssign<&Counts> for Counts {
-    fn add_assign(&mut self, other: &Counts) {
-        self.requests += other.requests;
-        self.successes += other.successes;
-        self.errors_4xx += other.errors_4xx;
-        self.errors_5xx += other.errors_5xx;
-        self.errors_other += other.errors_other;
-        self.check_failures += other.check_failures;
-        self.bytes_sent += other.bytes_sent;
-        self.bytes_received += other.bytes_received;
-        self.responses = self.responses.zip(other.responses).map(|(a, b)| a + b);
-    }
-}
-
-impl From<&RequestsRow> for Counts {
-    fn from(row: &RequestsRow) -> Counts {
-        Counts {
-            requests: row.requests,
-            successes: row.successes,
-            errors_4xx: row.errors_4xx,
-            errors_5xx: row.errors_5xx,
-            errors_other: row.errors_other,
-            check_failures: row.check_failures.unwrap_or(0),
-            bytes_sent: row.bytes_sent,
-            bytes_received: row.bytes_received,
-            responses: row.responses,
-        }
     }
 }
 
@@ -262,7 +175,7 @@ pub struct Timeline {
     /// Per endpoint, per second: the recorded values (µs) of that second's intervals.
     latency: BTreeMap<String, BTreeMap<i64, Vec<(u64, u64)>>>,
     /// Per endpoint, per second.
-    requests: BTreeMap<String, BTreeMap<i64, Counts>>,
+    requests: BTreeMap<String, BTreeMap<i64, RequestCounts>>,
     /// Per KPI, per series (its metric name and dimensions), per second: the sum and the
     /// number of samples. A sampler that ticks late writes two samples into one second; a
     /// level is their mean, a count their sum. Series of one KPI add up (several target
@@ -298,7 +211,7 @@ impl Timeline {
                 .entry(row.endpoint.clone())
                 .or_default()
                 .entry(second_of(row.timestamp))
-                .or_default() += &Counts::from(row);
+                .or_default() += &RequestCounts::from(row);
         }
         for row in metrics {
             if let Some((kpi, factor)) = Kpi::of(row) {
@@ -351,8 +264,8 @@ impl Timeline {
     }
 
     /// One endpoint's counts over a window; None for all endpoints together.
-    pub fn counts(&self, endpoint: Option<&str>, window: Window) -> Counts {
-        let mut total = Counts::default();
+    pub fn counts(&self, endpoint: Option<&str>, window: Window) -> RequestCounts {
+        let mut total = RequestCounts::default();
         for (name, seconds) in &self.requests {
             if endpoint.is_some_and(|e| e != name) {
                 continue;

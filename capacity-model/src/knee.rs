@@ -83,6 +83,37 @@ pub struct Slo {
     pub max_error_ratio: f64,
 }
 
+impl Slo {
+    /// The bounds a load point with these figures breaks; a missing latency breaks none
+    /// (the caller decides what a point without one means).
+    pub fn violations(&self, p95_ms: Option<f64>, error_ratio: f64) -> Vec<SloViolation> {
+        [
+            (SloBound::P95Latency, self.p95_ms, p95_ms),
+            (
+                SloBound::ErrorRatio,
+                self.max_error_ratio,
+                Some(error_ratio),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(bound, limit, measured)| Some((bound, limit, measured?)))
+        .filter(|&(_, limit, measured)| measured > limit)
+        .map(|(bound, limit, measured)| SloViolation {
+            bound,
+            limit,
+            measured,
+            over_by: measured - limit,
+            over_by_fraction: (limit > 0.0).then(|| (measured - limit) / limit),
+        })
+        .collect()
+    }
+
+    /// Whether a load point holds the SLO: it has a latency, and breaks no bound.
+    pub fn holds(&self, p95_ms: Option<f64>, error_ratio: f64) -> bool {
+        p95_ms.is_some() && self.violations(p95_ms, error_ratio).is_empty()
+    }
+}
+
 /// One stage of a ramp, summarised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stage {
@@ -287,7 +318,7 @@ pub fn find_knee(stages: &[Stage], slo: &Slo, rules: &KpiRules) -> Result<KneeRe
 
     let breach_index = stages
         .iter()
-        .position(|stage| !violations(stage, slo).is_empty());
+        .position(|stage| !slo.violations(stage.p95_ms, stage.error_ratio).is_empty());
     let outcome = match breach_index {
         None => KneeOutcome::WithinSloThroughout {
             last_stage: point(stages, stages.len() - 1),
@@ -347,30 +378,8 @@ fn point(stages: &[Stage], index: usize) -> StagePoint {
 fn breach(stages: &[Stage], index: usize, slo: &Slo) -> SloBreach {
     SloBreach {
         stage: point(stages, index),
-        violations: violations(&stages[index], slo),
+        violations: slo.violations(stages[index].p95_ms, stages[index].error_ratio),
     }
-}
-
-fn violations(stage: &Stage, slo: &Slo) -> Vec<SloViolation> {
-    [
-        (SloBound::P95Latency, slo.p95_ms, stage.p95_ms),
-        (
-            SloBound::ErrorRatio,
-            slo.max_error_ratio,
-            Some(stage.error_ratio),
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(bound, limit, measured)| Some((bound, limit, measured?)))
-    .filter(|&(_, limit, measured)| measured > limit)
-    .map(|(bound, limit, measured)| SloViolation {
-        bound,
-        limit,
-        measured,
-        over_by: measured - limit,
-        over_by_fraction: (limit > 0.0).then(|| (measured - limit) / limit),
-    })
-    .collect()
 }
 
 /// Each KPI's first stage above its limit, ordered by stage index, then name.
@@ -514,6 +523,18 @@ mod tests {
     fn with_kpis(mut stage: Stage, kpis: &[(&str, f64)]) -> Stage {
         stage.kpis = kpis.iter().map(|&(k, v)| (k.to_owned(), v)).collect();
         stage
+    }
+
+    #[test]
+    fn a_point_holds_the_slo_at_its_bounds_and_not_past_them_or_without_a_latency() {
+        let bound = SLO.p95_ms;
+        assert!(SLO.holds(Some(bound), SLO.max_error_ratio));
+        assert!(!SLO.holds(Some(bound + 0.1), 0.0));
+        assert!(!SLO.holds(Some(1.0), SLO.max_error_ratio + 0.001));
+        assert!(!SLO.holds(None, 0.0), "no latency, no claim");
+        let both = SLO.violations(Some(bound * 2.0), 1.0);
+        assert_eq!(both.len(), 2);
+        assert_eq!(both[0].over_by_fraction, Some(1.0));
     }
 
     /// Flat latency up to 60 users, then a hockey stick; CPU climbs first, then queue age,

@@ -136,7 +136,7 @@ pub struct QueueStability {
 impl QueueStability {
     /// Growing is the unstable case; steady and draining queues keep up.
     pub fn is_stable(&self) -> bool {
-        self.verdict != QueueVerdict::Growing
+        !self.verdict.is_growing()
     }
 }
 

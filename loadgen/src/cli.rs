@@ -139,8 +139,8 @@ struct RunArgs {
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     slo_p95: Duration,
     /// Search: the SLO's error limit (5% or 0.05).
-    #[arg(long, default_value = "5%")]
-    slo_errors: String,
+    #[arg(long, default_value = "5%", value_parser = rundir::parse_percent)]
+    slo_errors: f64,
     /// Scenario 2: video size(s), comma-separated (e.g. 50MB,100MB).
     #[arg(long, value_delimiter = ',')]
     size: Vec<String>,
@@ -519,13 +519,13 @@ fn finish_web_plan(args: RunArgs, scenario: ScenarioChoice) -> anyhow::Result<Ru
             } else {
                 args.search_start
             };
-            let slo_errors = Threshold::parse(&format!("errors<={}", args.slo_errors))
-                .map_err(anyhow::Error::msg)?;
             Ok(SearchPlan {
                 levels: profile::search_levels(start, args.search_step, args.search_max)
                     .map_err(anyhow::Error::msg)?,
-                p95_us: args.slo_p95.as_secs_f64() * 1e6,
-                max_error_rate: slo_errors.limit,
+                slo: capacity_model::Slo {
+                    p95_ms: args.slo_p95.as_secs_f64() * 1e3,
+                    max_error_ratio: args.slo_errors,
+                },
             })
         })
         .transpose()?;

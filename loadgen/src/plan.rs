@@ -84,9 +84,8 @@ pub enum TargetChoice {
 #[derive(Debug, Clone)]
 pub struct SearchPlan {
     pub levels: Vec<f64>,
-    /// The SLO: p95 at most this (µs) and errors at most this fraction, during the hold.
-    pub p95_us: f64,
-    pub max_error_rate: f64,
+    /// The SLO a level's hold must meet.
+    pub slo: capacity_model::Slo,
 }
 
 #[derive(Debug, Clone)]

@@ -17,7 +17,7 @@
 //! the end. [`Recorder::finish`] hands out everything at the end of the run.
 //!
 //! Throughput is counted apart, by when answers arrived: each HTTP response also counts
-//! in [`Bucket::responses`] of the second it arrived in (`at + latency`). An overloaded
+//! in the responses of [`Bucket::counts`] of the second it arrived in (`at + latency`). An overloaded
 //! open-model second is due more requests than the target answers in it; counting
 //! requests by due second shows the offered rate, counting responses the throughput.
 //!
@@ -31,6 +31,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
+use rundir::RequestCounts;
 use scenarios::record::{Failure, Outcome, Recorder as ScenarioRecorder, RequestRecord};
 
 /// How long a closed second waits for the requests due in it that are still running. Most
@@ -41,18 +42,9 @@ pub const SETTLE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct Bucket {
     pub latency_us: Histogram<u64>,
-    pub requests: u64,
-    pub successes: u64,
-    pub errors_4xx: u64,
-    pub errors_5xx: u64,
-    /// No HTTP answer: transport failures, arrivals never sent.
-    pub errors_other: u64,
-    /// Answers below 400 that the scenario judged failed (unexpected status, body, JSON).
-    pub check_failures: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    /// HTTP responses (any status) that arrived in this span, for requests of any span.
-    pub responses: u64,
+    /// requests.csv's counts; responses are those that arrived in this span, for requests
+    /// of any span.
+    pub counts: RequestCounts,
     /// Requests refused at connect (part of `errors_other`; not written to requests.csv):
     /// a second of nothing else means the target is gone.
     pub refused: u64,
@@ -67,37 +59,26 @@ impl Default for Bucket {
     fn default() -> Self {
         Self {
             latency_us: new_histogram(),
-            requests: 0,
-            successes: 0,
-            errors_4xx: 0,
-            errors_5xx: 0,
-            errors_other: 0,
-            check_failures: 0,
-            bytes_sent: 0,
-            bytes_received: 0,
-            responses: 0,
+            counts: RequestCounts::default(),
             refused: 0,
         }
     }
 }
 
 impl Bucket {
-    pub fn errors(&self) -> u64 {
-        self.requests - self.successes
-    }
-
     fn record(&mut self, r: &RequestRecord) {
-        self.requests += 1;
-        self.bytes_sent += r.bytes_sent;
-        self.bytes_received += r.bytes_received;
+        let counts = &mut self.counts;
+        counts.requests += 1;
+        counts.bytes_sent += r.bytes_sent;
+        counts.bytes_received += r.bytes_received;
         if r.success {
-            self.successes += 1;
+            counts.successes += 1;
         } else {
             match r.outcome {
-                Outcome::Status(s) if (400..500).contains(&s) => self.errors_4xx += 1,
-                Outcome::Status(s) if s >= 500 => self.errors_5xx += 1,
-                Outcome::Status(_) => self.check_failures += 1,
-                Outcome::Failed(_) => self.errors_other += 1,
+                Outcome::Status(s) if (400..500).contains(&s) => counts.errors_4xx += 1,
+                Outcome::Status(s) if s >= 500 => counts.errors_5xx += 1,
+                Outcome::Status(_) => counts.check_failures += 1,
+                Outcome::Failed(_) => counts.errors_other += 1,
             }
         }
         if r.outcome == Outcome::Failed(Failure::Connect) {
@@ -118,15 +99,7 @@ impl Bucket {
         self.latency_us
             .add(&other.latency_us)
             .expect("auto-resizing histograms add");
-        self.requests += other.requests;
-        self.successes += other.successes;
-        self.errors_4xx += other.errors_4xx;
-        self.errors_5xx += other.errors_5xx;
-        self.errors_other += other.errors_other;
-        self.check_failures += other.check_failures;
-        self.bytes_sent += other.bytes_sent;
-        self.bytes_received += other.bytes_received;
-        self.responses += other.responses;
+        self.counts += &other.counts;
         self.refused += other.refused;
     }
 }
@@ -265,7 +238,9 @@ impl ScenarioRecorder for Recorder {
             .then(|| second_of((record.at + record.latency).max(state.start)));
         bucket(&mut state.pending, second, record.endpoint).record(&record);
         if let Some(arrived) = arrived {
-            bucket(&mut state.pending, arrived, record.endpoint).responses += 1;
+            bucket(&mut state.pending, arrived, record.endpoint)
+                .counts
+                .count_response();
         }
     }
 
@@ -326,8 +301,8 @@ mod tests {
                     i.start.duration_since(t0()).unwrap().as_secs_f64(),
                     i.duration.as_secs_f64(),
                     i.late,
-                    b.requests,
-                    b.errors(),
+                    b.counts.requests,
+                    b.counts.errors(),
                 ))
             })
             .collect()
@@ -361,9 +336,20 @@ mod tests {
             (t0(), Duration::from_secs(1), false)
         );
         let login = &interval.endpoints["login"];
-        assert_eq!((login.requests, login.successes, login.errors()), (4, 1, 3));
         assert_eq!(
-            (login.errors_4xx, login.errors_5xx, login.errors_other),
+            (
+                login.counts.requests,
+                login.counts.successes,
+                login.counts.errors()
+            ),
+            (4, 1, 3)
+        );
+        assert_eq!(
+            (
+                login.counts.errors_4xx,
+                login.counts.errors_5xx,
+                login.counts.errors_other
+            ),
             (1, 1, 1)
         );
         assert_eq!(
@@ -379,7 +365,7 @@ mod tests {
         );
         let unsent = &interval.endpoints["unsent"];
         assert_eq!(
-            (unsent.errors_other, unsent.latency_us.len()),
+            (unsent.counts.errors_other, unsent.latency_us.len()),
             (1, 0),
             "an arrival never sent is an error without latency"
         );
@@ -446,18 +432,18 @@ mod tests {
             ..request("get", 1_500, Outcome::Failed(Failure::Timeout), false)
         });
         let out = recorder.finish(secs(3.0));
-        let counts: Vec<(f64, u64, u64)> = out
+        let counts: Vec<(f64, u64, Option<u64>)> = out
             .iter()
             .map(|i| {
                 let b = &i.endpoints["get"];
                 (
                     i.start.duration_since(t0()).unwrap().as_secs_f64(),
-                    b.requests,
-                    b.responses,
+                    b.counts.requests,
+                    b.counts.responses,
                 )
             })
             .collect();
-        assert_eq!(counts, vec![(0.0, 3, 1), (2.0, 0, 1)]);
+        assert_eq!(counts, vec![(0.0, 3, Some(1)), (2.0, 0, Some(1))]);
     }
 
     #[test]

@@ -14,17 +14,13 @@ pub fn endpoint_figures(name: &str, bucket: &Bucket, duration: Duration) -> Endp
     let seconds = duration.as_secs_f64().max(1e-9);
     EndpointSummary {
         name: name.to_string(),
-        requests: bucket.requests,
-        successes: bucket.successes,
-        errors: bucket.errors(),
-        error_rate: if bucket.requests == 0 {
-            0.0
-        } else {
-            bucket.errors() as f64 / bucket.requests as f64
-        },
-        rps: bucket.requests as f64 / seconds,
-        bytes_sent: bucket.bytes_sent,
-        bytes_received: bucket.bytes_received,
+        requests: bucket.counts.requests,
+        successes: bucket.counts.successes,
+        errors: bucket.counts.errors(),
+        error_rate: bucket.counts.error_ratio(),
+        rps: bucket.counts.requests as f64 / seconds,
+        bytes_sent: bucket.counts.bytes_sent,
+        bytes_received: bucket.counts.bytes_received,
         latency_us: LatencySummary::of(&bucket.latency_us),
     }
 }

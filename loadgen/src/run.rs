@@ -262,9 +262,10 @@ async fn run_levels(
         let figures = report::endpoint_figures("hold", &hold, Duration::from_secs(1));
         // A hold without a single latency (every request refused) holds nothing.
         let p95_us = figures.latency_us.as_ref().map(|l| l.p95 as f64);
-        let holds = hold.requests > 0
-            && p95_us.is_some_and(|p95| p95 <= search.p95_us)
-            && figures.error_rate <= search.max_error_rate;
+        let holds = hold.counts.requests > 0
+            && search
+                .slo
+                .holds(p95_us.map(|us| us / 1000.0), figures.error_rate);
         println!(
             "search: {level} {}: p95 {} ms, errors {:.2}% during the hold → {}",
             plan.level_unit(),
@@ -285,8 +286,8 @@ async fn run_levels(
         match &best {
             Some((level, summary)) => println!(
                 "search: the best level within the SLO (p95 ≤ {:.0} ms, errors ≤ {:.1}%) is {level} {} at {:.1} req/s (run {})",
-                search.p95_us / 1000.0,
-                search.max_error_rate * 100.0,
+                search.slo.p95_ms,
+                search.slo.max_error_ratio * 100.0,
                 plan.level_unit(),
                 summary.total.rps,
                 summary.run_id
@@ -711,21 +712,17 @@ async fn rotate(mut ctx: RotationContext) -> anyhow::Result<Accumulated> {
         ctx.progress.update(&Snapshot {
             elapsed: since_zero,
             level: level_at(&ctx.stages, since_zero),
-            rps: second.requests as f64,
+            rps: second.counts.requests as f64,
             p95_ms: (!window.latency_us.is_empty())
                 .then(|| window.latency_us.value_at_quantile(0.95) as f64 / 1000.0),
-            error_pct: if all.requests == 0 {
-                0.0
-            } else {
-                all.errors() as f64 * 100.0 / all.requests as f64
-            },
-            requests: all.requests,
+            error_pct: all.counts.error_ratio() * 100.0,
+            requests: all.counts.requests,
         });
 
         if !aborted
             && !ctx.thresholds.is_empty()
             && started.elapsed() >= ABORT_AFTER
-            && all.requests >= ABORT_MIN_REQUESTS
+            && all.counts.requests >= ABORT_MIN_REQUESTS
         {
             let endpoints: Vec<_> = acc
                 .totals
@@ -765,10 +762,10 @@ async fn rotate(mut ctx: RotationContext) -> anyhow::Result<Accumulated> {
 /// Stops the run once every request of [`DEAD_AFTER`] seconds in a row was refused at
 /// connect: the target is gone, and the rest of the plan would measure nothing.
 fn watch_for_a_dead_target(ctx: &mut RotationContext, second: &Bucket) {
-    if second.requests == 0 || ctx.target_lost.is_some() {
+    if second.counts.requests == 0 || ctx.target_lost.is_some() {
         return;
     }
-    if second.refused < second.requests {
+    if second.refused < second.counts.requests {
         ctx.refused_streak = 0;
         return;
     }
@@ -876,19 +873,8 @@ fn write_interval(ctx: &mut RotationContext, interval: &Interval) -> anyhow::Res
             ctx.hlog
                 .write_interval(name, interval.start, interval.duration, &bucket.latency_us)?;
         }
-        ctx.csv.write_row(&RequestsRow {
-            timestamp: second,
-            endpoint: name.to_string(),
-            requests: bucket.requests,
-            successes: bucket.successes,
-            errors_4xx: bucket.errors_4xx,
-            errors_5xx: bucket.errors_5xx,
-            errors_other: bucket.errors_other,
-            bytes_sent: bucket.bytes_sent,
-            bytes_received: bucket.bytes_received,
-            responses: Some(bucket.responses),
-            check_failures: Some(bucket.check_failures),
-        })?;
+        ctx.csv
+            .write_row(&RequestsRow::new(second, name.to_string(), &bucket.counts))?;
     }
     Ok(())
 }

@@ -92,11 +92,11 @@ impl Threshold {
             other => return Err(bad(&format!("unknown metric {other:?}"))),
         };
         let limit = match metric {
-            Metric::Errors => parse_fraction(value).map_err(|e| bad(&e))?,
+            Metric::Errors => rundir::parse_percent(value).map_err(|e| bad(&e))?,
             Metric::Rps => value
                 .parse::<f64>()
                 .map_err(|_| bad("rps takes a plain number"))?,
-            _ => parse_micros(value).map_err(|e| bad(&e))?,
+            _ => latency_micros(value).map_err(|e| bad(&e))?,
         };
         if !limit.is_finite() || limit < 0.0 {
             return Err(bad("the limit must be a non-negative number"));
@@ -162,34 +162,13 @@ impl Threshold {
     }
 }
 
-fn parse_micros(value: &str) -> Result<f64, String> {
-    let split = value
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(value.len());
-    let (number, unit) = value.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{value:?} is not a duration"))?;
-    let factor = match unit {
-        "" | "ms" => 1e3,
-        "s" => 1e6,
-        "us" | "µs" => 1.0,
-        "m" | "min" => 60e6,
-        other => return Err(format!("unknown time unit {other:?} (use us, ms, s)")),
-    };
-    Ok(number * factor)
-}
-
-fn parse_fraction(value: &str) -> Result<f64, String> {
-    match value.strip_suffix('%') {
-        Some(percent) => percent
-            .parse::<f64>()
-            .map(|p| p / 100.0)
-            .map_err(|_| format!("{value:?} is not a percentage")),
-        None => value
-            .parse::<f64>()
-            .map_err(|_| format!("{value:?} is not a fraction or a percentage")),
-    }
+/// A latency limit in µs; a bare number is milliseconds, as k6's thresholds read it.
+fn latency_micros(value: &str) -> Result<f64, String> {
+    let duration = match value.parse::<f64>() {
+        Ok(_) => rundir::parse_duration(&format!("{value}ms")),
+        Err(_) => rundir::parse_duration(value),
+    }?;
+    Ok(duration.as_secs_f64() * 1e6)
 }
 
 #[cfg(test)]
@@ -227,6 +206,8 @@ mod tests {
             (Metric::Quantile(0.95), Op::Less, 1e6, None)
         );
         assert_eq!(Threshold::parse("p99 <= 1500ms").unwrap().limit, 1.5e6);
+        assert_eq!(Threshold::parse("p50<500").unwrap().limit, 5e5);
+        assert_eq!(Threshold::parse("max<800us").unwrap().limit, 800.0);
         assert_eq!(Threshold::parse("errors<5%").unwrap().limit, 0.05);
         assert_eq!(Threshold::parse("errors<0.05").unwrap().limit, 0.05);
         let per = Threshold::parse("upload:p95<3s").unwrap();
@@ -242,7 +223,8 @@ mod tests {
             "p95<fast",
             "errors<x%",
             ":p95<1s",
-            "p95<1h",
+            "p95<1d",
+            "errors<150%",
         ] {
             let err = Threshold::parse(bad).unwrap_err();
             assert!(err.contains("p95<1s"), "{bad}: {err}");

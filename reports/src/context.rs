@@ -15,7 +15,7 @@ use crate::Lang;
 use crate::charts::Charts;
 use crate::narrative::{self, Narrative};
 use crate::rules::{Recommendation, recommendations};
-use crate::wording::{self, point_claim, point_label, short_id};
+use crate::wording::{self, point_claim, point_label};
 
 #[derive(Debug, Serialize)]
 pub struct Context {
@@ -276,7 +276,7 @@ fn load_text(lang: Lang, run: &RunInfo) -> String {
 fn run_row(lang: Lang, run: &RunInfo) -> RunRow {
     RunRow {
         run_id: run.run_id.clone(),
-        short_id: short_id(&run.run_id),
+        short_id: rundir::short_run_id(&run.run_id).to_owned(),
         scenario: wording::scenario(lang, &run.scenario),
         profile: wording::profile(lang, &run.profile),
         load: load_text(lang, run),
@@ -314,9 +314,9 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts, lang: L
         };
         let lines = wording::stack_lines(lang, description);
         match stack_configs.iter_mut().find(|c| c.lines == lines) {
-            Some(c) => c.runs.push(short_id(&r.run_id)),
+            Some(c) => c.runs.push(rundir::short_run_id(&r.run_id).to_owned()),
             None => stack_configs.push(StackConfigView {
-                runs: vec![short_id(&r.run_id)],
+                runs: vec![rundir::short_run_id(&r.run_id).to_owned()],
                 lines,
             }),
         }
@@ -402,7 +402,7 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts, lang: L
         .workers
         .iter()
         .map(|w| WorkerRow {
-            short_id: short_id(&w.run_id),
+            short_id: rundir::short_run_id(&w.run_id).to_owned(),
             mode_text: wording::worker_mode(lang, &w.mode),
             size_mb: w.size_bytes as f64 / 1e6,
             stable: !w.queue_verdict.is_growing()
@@ -433,7 +433,7 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts, lang: L
                 check,
                 holds,
             } => Some(LittleRow {
-                short_id: short_id(run_id),
+                short_id: rundir::short_run_id(run_id).to_owned(),
                 label: point_label(lang, label),
                 measured: check.measured_users,
                 implied: check.implied_users,
@@ -445,7 +445,7 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts, lang: L
                 check,
                 holds,
             } => Some(LittleRow {
-                short_id: short_id(run_id),
+                short_id: rundir::short_run_id(run_id).to_owned(),
                 label: lang
                     .tr(
                         "workers (tareas en el sistema)",
@@ -484,7 +484,7 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts, lang: L
             .iter()
             .map(|s| ScaleOutRow {
                 event: s.clone(),
-                short_id: short_id(&s.run_id),
+                short_id: rundir::short_run_id(&s.run_id).to_owned(),
             })
             .collect(),
         scale_ins: a
@@ -492,7 +492,7 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts, lang: L
             .iter()
             .map(|s| ScaleInRow {
                 event: s.clone(),
-                short_id: short_id(&s.run_id),
+                short_id: rundir::short_run_id(&s.run_id).to_owned(),
             })
             .collect(),
         flap_window_s: capacity_model::analysis::FLAP_WINDOW_S,
@@ -513,7 +513,7 @@ fn cost_view(cost: &capacity_model::analysis::CostSection) -> CostView {
             .runs
             .iter()
             .map(|r| CostRow {
-                short_id: short_id(&r.run_id),
+                short_id: rundir::short_run_id(&r.run_id).to_owned(),
                 seconds: r.hours * 3600.0,
                 cpu_percent: r.cpu_utilisation.map(|u| u * 100.0),
                 estimate: r.clone(),

@@ -18,6 +18,14 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// The report's default file name in this language: the course's for Spanish.
+    pub fn report_file_name(self) -> &'static str {
+        match self {
+            Lang::Es => "pruebas_de_carga_entrega4.md",
+            Lang::En => "capacity-report.md",
+        }
+    }
+
     pub const ALL: [Lang; 2] = [Lang::Es, Lang::En];
 
     /// `es` or `en`.

@@ -53,7 +53,7 @@ impl Options {
             lang: Lang::Es,
             template_dir: None,
             out_dir: out_dir.into(),
-            file_name: "pruebas_de_carga_entrega4.md".into(),
+            file_name: Lang::Es.report_file_name().into(),
             title: None,
         }
     }

@@ -99,7 +99,7 @@ impl<'a> Facts<'a> {
 /// The load point a knee stage names ("hold 60 (65e3)" at load 60).
 fn point_of<'a>(a: &'a Analysis, p: &StagePoint) -> Option<&'a LoadPoint> {
     a.stages.iter().find(|s| {
-        format!("{} ({})", s.label, wording::short_id(&s.run_id)) == p.label && s.load == p.load
+        format!("{} ({})", s.label, rundir::short_run_id(&s.run_id)) == p.label && s.load == p.load
     })
 }
 
@@ -240,7 +240,7 @@ fn method(a: &Analysis, f: &Facts, lang: Lang) -> Vec<String> {
         });
         out.push(format!(
             "`{}` ({}, {} {}): {model}; {think}{upload}.",
-            wording::short_id(&r.run_id),
+            rundir::short_run_id(&r.run_id),
             wording::scenario(lang, &r.scenario),
             lang.tr("perfil", "profile"),
             wording::profile(lang, &r.profile),
@@ -533,7 +533,7 @@ fn worker_conclusion(w: &WorkerCell, lang: Lang) -> String {
     format!(
         "{} ({cell}, `{}`): {measured}; {verdict}.",
         lang.tr("Capa worker", "Worker tier"),
-        wording::short_id(&w.run_id)
+        rundir::short_run_id(&w.run_id)
     )
 }
 
@@ -653,8 +653,8 @@ fn resource_changes(a: &Analysis, f: &Facts, lang: Lang) -> Vec<String> {
             "X {} → {} videos/min, `{}` → `{}`",
             d(low.videos_per_minute, 2),
             d(high.videos_per_minute, 2),
-            wording::short_id(&low.run_id),
-            wording::short_id(&high.run_id)
+            rundir::short_run_id(&low.run_id),
+            rundir::short_run_id(&high.run_id)
         );
         out.push(if gain < CONCURRENCY_GAIN {
             match lang {
@@ -888,7 +888,7 @@ fn scaling_considerations(a: &Analysis, f: &Facts, lang: Lang) -> Vec<String> {
                  instancia anticipa la demanda.",
                 d(slow.0, 0),
                 slow.1.group,
-                wording::short_id(&slow.1.run_id)
+                rundir::short_run_id(&slow.1.run_id)
             ),
             Lang::En => format!(
                 "The slowest scale-out took {} s from activity to service (group `{}`, `{}`): \
@@ -897,7 +897,7 @@ fn scaling_considerations(a: &Analysis, f: &Facts, lang: Lang) -> Vec<String> {
                  demand.",
                 d(slow.0, 0),
                 slow.1.group,
-                wording::short_id(&slow.1.run_id)
+                rundir::short_run_id(&slow.1.run_id)
             ),
         });
     }
@@ -1063,7 +1063,7 @@ fn test_plan(a: &Analysis, f: &Facts, lang: Lang) -> Vec<String> {
                  capacidad medida ({} videos/min): {} llegadas/min, de al menos {} s cada uno \
                  (`--step {}s`), para situar el límite estable con 10 llegadas o más por \
                  escalón.",
-                wording::short_id(&w.run_id),
+                rundir::short_run_id(&w.run_id),
                 d(capacity, 2),
                 rates.join(", "),
                 d(step, 0),
@@ -1073,7 +1073,7 @@ fn test_plan(a: &Analysis, f: &Facts, lang: Lang) -> Vec<String> {
                 "Scenario 2, saturate `{}` again with steps around the measured capacity ({} \
                  videos/min): {} arrivals/min, at least {} s each (`--step {}s`), to place the \
                  stable limit with 10 or more arrivals per step.",
-                wording::short_id(&w.run_id),
+                rundir::short_run_id(&w.run_id),
                 d(capacity, 2),
                 rates.join(", "),
                 d(step, 0),

@@ -322,11 +322,6 @@ pub fn scenario(lang: Lang, scenario: &str) -> String {
     }
 }
 
-/// A run's short id, its random part: `20261204T002254Z-scenario1-65e3` → `65e3`.
-pub fn short_id(id: &str) -> String {
-    rundir::short_run_id(id).to_owned()
-}
-
 /// Why `section` is missing, in `lang`; None when it is there.
 pub fn why_missing<T>(lang: Lang, section: &Section<T>) -> Option<String> {
     match section {

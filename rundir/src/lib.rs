@@ -32,7 +32,7 @@ pub use manifest::{
     FleetShard, HostInfo, LoadModel, Manifest, StackKind, Stage, Target, ToolVersions, Workload,
 };
 pub use metrics::{METRICS_HEADER, MetricRow, MetricsWriter, read_metrics};
-pub use requests::{REQUESTS_HEADER, RequestsRow, RequestsWriter, read_requests};
+pub use requests::{REQUESTS_HEADER, RequestCounts, RequestsRow, RequestsWriter, read_requests};
 pub use run_id::{RunId, short_run_id};
 pub use size::{parse_duration, parse_percent, parse_rate, parse_size};
 pub use stack::{
@@ -44,8 +44,8 @@ pub use summary::{
     WorkerStep, WorkerSummary,
 };
 pub use tasks::{
-    InjectReply, InjectRequest, QueueCounts, QueuedTask, TASKS_HEADER, TaskOutcome, TaskRun,
-    TaskStatus, TasksRow, from_epoch_ms, read_tasks, write_tasks,
+    InjectReply, InjectRequest, QueueCounts, QueueDepth, QueuedTask, TASKS_HEADER, TaskOutcome,
+    TaskRun, TaskStatus, TasksRow, from_epoch_ms, read_tasks, write_tasks,
 };
 
 /// The version of the run-directory format this crate writes and the newest it reads.

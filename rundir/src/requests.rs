@@ -46,22 +46,131 @@ pub struct RequestsRow {
     pub check_failures: Option<u64>,
 }
 
-impl RequestsRow {
-    /// Adds `other`'s counts (another fragment of the same second and endpoint). Responses
-    /// stay known only if both rows know them.
-    pub fn add(&mut self, other: &RequestsRow) {
+/// One span's request counts: the count columns of `requests.csv`, and the one definition
+/// of what loadgen records, the file holds and the analyzer adds up. Requests count in the
+/// second they were due or sent, responses in the second they arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestCounts {
+    pub requests: u64,
+    pub successes: u64,
+    pub errors_4xx: u64,
+    pub errors_5xx: u64,
+    /// No HTTP status: connection refused, reset, timeout, an arrival never sent.
+    pub errors_other: u64,
+    /// Answers below 400 that the scenario's checks failed (0 from files written before
+    /// they were counted apart, whose `errors_other` holds them).
+    pub check_failures: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Responses (any status) that arrived in the span; None once counts from a file
+    /// written before loadgen counted them are added in.
+    pub responses: Option<u64>,
+}
+
+impl Default for RequestCounts {
+    fn default() -> Self {
+        RequestCounts {
+            requests: 0,
+            successes: 0,
+            errors_4xx: 0,
+            errors_5xx: 0,
+            errors_other: 0,
+            check_failures: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            responses: Some(0),
+        }
+    }
+}
+
+impl RequestCounts {
+    /// What throughput is counted from: the responses that arrived in the span. Requests
+    /// are counted by the second they were due, so an overloaded open-model span is due
+    /// more than the target answers; the due count stands in only for old files.
+    pub fn completed(&self) -> u64 {
+        self.responses.unwrap_or(self.requests)
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.errors_4xx + self.errors_5xx + self.errors_other + self.check_failures
+    }
+
+    /// Errors / requests; 0 without requests.
+    pub fn error_ratio(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors() as f64 / self.requests as f64
+        }
+    }
+
+    /// One more response arrived in the span.
+    pub fn count_response(&mut self) {
+        if let Some(responses) = &mut self.responses {
+            *responses += 1;
+        }
+    }
+}
+
+impl std::ops::AddAssign<&RequestCounts> for RequestCounts {
+    fn add_assign(&mut self, other: &RequestCounts) {
         self.requests += other.requests;
         self.successes += other.successes;
         self.errors_4xx += other.errors_4xx;
         self.errors_5xx += other.errors_5xx;
         self.errors_other += other.errors_other;
+        self.check_failures += other.check_failures;
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
         self.responses = self.responses.zip(other.responses).map(|(a, b)| a + b);
-        self.check_failures = self
-            .check_failures
-            .zip(other.check_failures)
-            .map(|(a, b)| a + b);
+    }
+}
+
+impl From<&RequestsRow> for RequestCounts {
+    fn from(row: &RequestsRow) -> RequestCounts {
+        RequestCounts {
+            requests: row.requests,
+            successes: row.successes,
+            errors_4xx: row.errors_4xx,
+            errors_5xx: row.errors_5xx,
+            errors_other: row.errors_other,
+            check_failures: row.check_failures.unwrap_or(0),
+            bytes_sent: row.bytes_sent,
+            bytes_received: row.bytes_received,
+            responses: row.responses,
+        }
+    }
+}
+
+impl RequestsRow {
+    /// The row of one endpoint's `counts` in the second starting at `timestamp`.
+    pub fn new(timestamp: OffsetDateTime, endpoint: String, counts: &RequestCounts) -> Self {
+        RequestsRow {
+            timestamp,
+            endpoint,
+            requests: counts.requests,
+            successes: counts.successes,
+            errors_4xx: counts.errors_4xx,
+            errors_5xx: counts.errors_5xx,
+            errors_other: counts.errors_other,
+            bytes_sent: counts.bytes_sent,
+            bytes_received: counts.bytes_received,
+            responses: counts.responses,
+            check_failures: Some(counts.check_failures),
+        }
+    }
+
+    /// Adds `other`'s counts (another fragment of the same second and endpoint). Responses
+    /// and check failures stay known only if both rows know them.
+    pub fn add(&mut self, other: &RequestsRow) {
+        let failures_known = self.check_failures.is_some() && other.check_failures.is_some();
+        let mut sum = RequestCounts::from(&*self);
+        sum += &RequestCounts::from(other);
+        let endpoint = std::mem::take(&mut self.endpoint);
+        *self = RequestsRow::new(self.timestamp, endpoint, &sum);
+        if !failures_known {
+            self.check_failures = None;
+        }
     }
 }
 

@@ -35,7 +35,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// larger values overflow the clocks they are added to or subtracted from.
 pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
-/// Parses `30s`, `5m`, `1h`, `250ms`, `1m30s` (at most [`MAX_DURATION`]).
+/// Parses `30s`, `5m`, `1h`, `250ms`, `1m30s`, `800us` (at most [`MAX_DURATION`]): every
+/// duration a command line, a threshold or a file gives.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
@@ -45,7 +46,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .ok_or_else(|| format!("duration {text:?} needs a unit (ms, s, m, h)"))?;
+            .ok_or_else(|| format!("duration {text:?} needs a unit (us, ms, s, m, h)"))?;
         let (number, tail) = rest.split_at(digits);
         let value: f64 = number
             .parse()
@@ -55,13 +56,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .unwrap_or(tail.len());
         let (unit, next) = tail.split_at(unit_len);
         let seconds = match unit {
+            "us" | "µs" => value / 1e6,
             "ms" => value / 1000.0,
             "s" => value,
-            "m" => value * 60.0,
+            "m" | "min" => value * 60.0,
             "h" => value * 3600.0,
             other => {
                 return Err(format!(
-                    "duration {text:?}: unknown unit {other:?} (use ms, s, m, h)"
+                    "duration {text:?}: unknown unit {other:?} (use us, ms, s, m, h)"
                 ));
             }
         };
@@ -155,6 +157,8 @@ mod tests {
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("800us").unwrap(), Duration::from_micros(800));
+        assert_eq!(parse_duration("2min").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("30").unwrap_err().contains("unit"));
         assert!(parse_duration("3 days").is_err());
     }

@@ -81,6 +81,35 @@ pub struct TaskRun {
     pub outcome: Option<TaskOutcome>,
 }
 
+/// The queue's approximate attributes, as SQS reports them: what the application's queue
+/// (local or SQS) reads and the local stack turns into CloudWatch's queue metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Ready to be received (ApproximateNumberOfMessages).
+    pub visible: u64,
+    /// Received and not yet deleted (ApproximateNumberOfMessagesNotVisible).
+    pub in_flight: u64,
+    /// In the dead-letter queue (None when the DLQ is unknown).
+    pub dead_letter: Option<u64>,
+    /// Age of the oldest message not yet deleted (ApproximateAgeOfOldestMessage); None when
+    /// the queue is empty or, on SQS, where only CloudWatch reports it.
+    pub oldest_age: Option<std::time::Duration>,
+    /// Messages deleted since the queue was created, a counter whose per-second difference
+    /// is NumberOfMessagesDeleted; None on SQS (CloudWatch only).
+    pub deleted_total: Option<u64>,
+}
+
+impl QueueDepth {
+    /// The counts `target-stack inject` reports to loadgen.
+    pub fn counts(&self) -> QueueCounts {
+        QueueCounts {
+            visible: self.visible,
+            in_flight: self.in_flight,
+            oldest_age_secs: self.oldest_age.map(|age| age.as_secs_f64()),
+        }
+    }
+}
+
 /// The queue's counts, as SQS approximates them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QueueCounts {

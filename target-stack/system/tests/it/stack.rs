@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use target_stack::stack::cgroup::CgroupSupport;
-use target_stack::stack::instance::{CpuMeter, Instance, LaunchTemplate, Role};
+use local_cloud::cgroup::CgroupSupport;
+use local_cloud::instance::{CpuMeter, Instance, LaunchTemplate, Role};
 
 use crate::helpers::{Flavor, TestEnv};
 
@@ -256,10 +256,11 @@ async fn start_stack(
     env: &TestEnv,
     grace_secs: f64,
     groups: &str,
-) -> target_stack::stack::supervisor::RunningStack {
+) -> local_cloud::supervisor::RunningStack {
     let config = format!("health_check_grace_secs = {grace_secs:?}\n{FAST_CHECKS}{groups}");
-    use target_stack::stack::config::StackConfig;
-    use target_stack::stack::supervisor::{StackOptions, up};
+    use local_cloud::config::StackConfig;
+    use local_cloud::supervisor::StackOptions;
+    use target_stack::hosting::up;
     up(StackOptions {
         config: StackConfig::parse(&config, "test").unwrap(),
         binary: env!("CARGO_BIN_EXE_target-stack").into(),
@@ -564,7 +565,7 @@ async fn operators_see_status_scale_and_kill_through_the_cli() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (ok, json, _) = cli(&["status", "--json"]);
     assert!(ok);
-    let status: target_stack::stack::control::StackStatus = serde_json::from_str(&json).unwrap();
+    let status: local_cloud::control::StackStatus = serde_json::from_str(&json).unwrap();
     let web = status.groups.iter().find(|g| g.name == "web").unwrap();
     assert_eq!((web.desired, web.max), (1, 2));
     assert!(status.queue.is_some(), "the ANB stack reports its queue");
@@ -695,8 +696,7 @@ async fn up_with_the_inference_app_answers_predictions_through_the_balancer() {
         .env("ANB_DATA_DIR", &data_dir)
         .output()
         .unwrap();
-    let status: target_stack::stack::control::StackStatus =
-        serde_json::from_slice(&status.stdout).unwrap();
+    let status: local_cloud::control::StackStatus = serde_json::from_slice(&status.stdout).unwrap();
     let names: Vec<&str> = status.groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["web"]);
     assert_eq!(status.queue, None, "the inference app has no queue");

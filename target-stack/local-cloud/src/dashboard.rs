@@ -18,8 +18,8 @@ use ratatui::widgets::{
     Block, Borders, Cell, List, ListItem, Paragraph, Row, Sparkline, Table, Wrap,
 };
 
-use super::control::StackStatus;
-use super::control::{StackFile, call};
+use crate::control::StackStatus;
+use crate::control::{StackFile, call};
 
 /// Seconds of history the sparklines show.
 const HISTORY: usize = 120;
@@ -313,8 +313,8 @@ mod tests {
     use ratatui::backend::TestBackend;
 
     use super::*;
-    use crate::stack::control::{ActivityLine, GroupDecision};
-    use crate::stack::telemetry::{BalancerSecond, GroupSecond, QueueSecond};
+    use crate::control::{ActivityLine, GroupDecision};
+    use crate::telemetry::{BalancerSecond, GroupSecond, QueueSecond};
 
     fn status() -> StackStatus {
         StackStatus {

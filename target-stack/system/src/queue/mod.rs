@@ -37,22 +37,8 @@ pub struct Delivery {
     pub receive_count: u32,
 }
 
-/// Approximate counts, as SQS reports them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct QueueDepth {
-    /// Ready to be received (ApproximateNumberOfMessages).
-    pub visible: u64,
-    /// Received and not yet deleted (ApproximateNumberOfMessagesNotVisible).
-    pub in_flight: u64,
-    /// In the dead-letter queue (None when the DLQ is unknown).
-    pub dead_letter: Option<u64>,
-    /// Age of the oldest message not yet deleted (ApproximateAgeOfOldestMessage); None when
-    /// the queue is empty or, on SQS, where only CloudWatch reports it.
-    pub oldest_age: Option<Duration>,
-    /// Messages deleted since the queue was created, a counter whose per-second difference
-    /// is NumberOfMessagesDeleted; None on SQS (CloudWatch only).
-    pub deleted_total: Option<u64>,
-}
+/// The queue's attributes, one definition shared with the local stack and loadgen.
+pub use rundir::QueueDepth;
 
 #[derive(Debug, Clone)]
 pub enum TaskQueue {

@@ -1,4 +1,4 @@
-//! The local stack's load balancer (`stack::lb`) against small in-test HTTP servers standing in
+//! The local stack's load balancer (`local_cloud::lb`) against small in-test HTTP servers standing in
 //! for API instances: their `/health` can be switched between 200 and 503, their handlers
 //! can be slow, stream large bodies, echo what they received, and they can be killed (their
 //! listener and every connection dropped, like a process that died). Health checks run every
@@ -21,8 +21,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use local_cloud::lb::{Algorithm, LbConfig, LoadBalancer, TargetState};
 use reqwest::Client;
-use target_stack::stack::lb::{Algorithm, LbConfig, LoadBalancer, TargetState};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};

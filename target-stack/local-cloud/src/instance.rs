@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::cgroup::{CgroupSupport, CpuQuota};
+use crate::cgroup::{CgroupSupport, CpuQuota};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

@@ -16,7 +16,7 @@ use crate::clock::now_ms;
 use crate::db::{DbError, NewUser, NewVideo};
 use crate::domain::{Email, Label, LabelKind, Password};
 use crate::queue::TaskMessage;
-use rundir::{InjectReply, InjectRequest, QueueCounts};
+use rundir::{InjectReply, InjectRequest};
 
 /// The synthetic tasks' owner. `.invalid` is reserved: no real user can have it.
 pub const SYNTHETIC_EMAIL: &str = "synthetic-load@aforo.invalid";
@@ -294,11 +294,7 @@ impl Injector {
             InjectRequest::Depth => {
                 let depth = self.backends.queue.depth().await?;
                 InjectReply::Depth {
-                    counts: QueueCounts {
-                        visible: depth.visible,
-                        in_flight: depth.in_flight,
-                        oldest_age_secs: depth.oldest_age.map(|a| a.as_secs_f64()),
-                    },
+                    counts: depth.counts(),
                 }
             }
             InjectRequest::Runs { task_ids } => InjectReply::Runs {

@@ -262,31 +262,23 @@ mod tests {
     #[test]
     fn request_count_per_target_divides_by_healthy_targets_or_else_by_every_registered_one() {
         let counters = Counters::default();
-        let mut requests = RequestWindow::default();
-        for target in [1, 1, 2, 2, 3, 3] {
-            requests.count(target);
-        }
-        let targets = vec![
-            status(1, TargetState::Healthy),
-            status(2, TargetState::Healthy),
-            status(3, TargetState::Initial),
-        ];
-        let window = counters.take(requests, targets, 0);
-        assert_eq!(window.request_count_targets(), Some(2));
-        assert_eq!(window.request_count_per_target(), Some(3.0));
+        // One request per listed target id, and the targets' states at the window's end.
+        let window = |requests_to: &[u64], states: [TargetState; 3]| {
+            let mut requests = RequestWindow::default();
+            for &target in requests_to {
+                requests.count(target);
+            }
+            let targets = (1..).zip(states).map(|(id, s)| status(id, s)).collect();
+            counters.take(requests, targets, 0)
+        };
+        use TargetState::{Draining, Healthy, Initial, Unhealthy};
+        let some_healthy = window(&[1, 1, 2, 2, 3, 3], [Healthy, Healthy, Initial]);
+        assert_eq!(some_healthy.request_count_targets(), Some(2));
+        assert_eq!(some_healthy.request_count_per_target(), Some(3.0));
 
         // Failing open: nothing healthy, every registered target divides.
-        let mut requests = RequestWindow::default();
-        for target in [1, 2, 3] {
-            requests.count(target);
-        }
-        let targets = vec![
-            status(1, TargetState::Unhealthy),
-            status(2, TargetState::Unhealthy),
-            status(3, TargetState::Draining),
-        ];
-        let window = counters.take(requests, targets, 0);
-        assert_eq!(window.request_count_per_target(), Some(1.0));
+        let none_healthy = window(&[1, 2, 3], [Unhealthy, Unhealthy, Draining]);
+        assert_eq!(none_healthy.request_count_per_target(), Some(1.0));
 
         let nothing = counters.take(RequestWindow::default(), Vec::new(), 0);
         assert_eq!(nothing.request_count_per_target(), None);

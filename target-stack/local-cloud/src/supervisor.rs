@@ -19,15 +19,14 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::{mpsc, watch};
 
-use super::cgroup::CgroupSupport;
-use super::config::{App, StackConfig};
-use super::control::{self, ActivityLine, Command, GroupDecision, StackControl, StackStatus};
-use super::instance::{Instance, LaunchTemplate, Role, instance_name};
-use super::lb::{LbWindow, LoadBalancer, TargetState};
-use super::policy::{Change, Decision, Group, InstanceId, InstanceState, Sample};
-use super::telemetry::{self, BalancerSecond, GroupSecond, Names, QueueSecond, Snapshot};
-use crate::Backends;
-use crate::config::Settings;
+use crate::cgroup::CgroupSupport;
+use crate::config::{App, StackConfig};
+use crate::control::{self, ActivityLine, Command, GroupDecision, StackControl, StackStatus};
+use crate::hosted::{HostedApp, QueueDepth};
+use crate::instance::{Instance, LaunchTemplate, Role, instance_name};
+use crate::lb::{LbWindow, LoadBalancer, TargetState};
+use crate::policy::{Change, Decision, Group, InstanceId, InstanceState, Sample};
+use crate::telemetry::{self, BalancerSecond, GroupSecond, Names, QueueSecond, Snapshot};
 
 /// What `up` needs besides the configuration.
 #[derive(Debug, Clone)]
@@ -97,9 +96,9 @@ struct Supervisor {
     config: StackConfig,
     started: Instant,
     balancer: LoadBalancer,
-    /// The shared database and queue; None when the app has no worker group (inference),
-    /// which needs neither.
-    backends: Option<Backends>,
+    /// The application's queue and open tasks; None when it has no worker group
+    /// (inference), which has neither.
+    app: Option<Box<dyn HostedApp>>,
     cgroups: CgroupSupport,
     next_id: AtomicU64,
     groups: Vec<GroupRuntime>,
@@ -111,24 +110,16 @@ struct Supervisor {
     last_deleted_total: Option<u64>,
 }
 
-/// Starts the stack: migrates the shared database, starts the balancer, launches each
-/// group's desired capacity, and returns once a web instance is healthy behind the balancer.
-pub async fn up(options: StackOptions) -> anyhow::Result<RunningStack> {
+/// Starts the stack: starts the balancer, launches each group's desired capacity, and returns once a web instance is healthy behind the balancer.
+pub async fn up(
+    options: StackOptions,
+    app: Option<Box<dyn HostedApp>>,
+) -> anyhow::Result<RunningStack> {
+    // The caller prepares the shared backends (migrating once, before instances race to)
+    // and sizes an empty worker group when workers cannot run.
     std::fs::create_dir_all(&options.data_dir)?;
     std::fs::create_dir_all(&options.telemetry_dir)?;
-    let settings = Settings::from_lookup(|k| match k {
-        "ANB_DATA_DIR" => Some(options.data_dir.display().to_string()),
-        _ => std::env::var(k).ok(),
-    })
-    .context("invalid configuration for the stack's backends")?;
-    let mut config = options.config.clone();
-    // Connecting migrates, once, before instances race to do it. The inference service
-    // has no backends: nothing to connect.
-    let backends = if config.app.has_workers() {
-        Some(Backends::connect(&settings).await?)
-    } else {
-        None
-    };
+    let config = options.config.clone();
     let cgroups = CgroupSupport::detect();
     if let CgroupSupport::Unavailable { why } = &cgroups {
         tracing::warn!(
@@ -137,16 +128,6 @@ pub async fn up(options: StackOptions) -> anyhow::Result<RunningStack> {
         eprintln!(
             "warning: no CPU quotas for instances ({why}); scaling out adds processes, not CPU"
         );
-    }
-    if config.app.has_workers() {
-        // Workers exit at start without ffmpeg; a group of them would relaunch forever.
-        let ffmpeg = crate::worker::Pipeline::new(&settings.worker).await;
-        if let Err(e) = ffmpeg {
-            eprintln!("warning: the worker group is empty: {e}");
-            config.worker.min = 0;
-            config.worker.max = 0;
-            config.worker.desired = Some(0);
-        }
     }
     let balancer = LoadBalancer::start(options.bind, config.balancer.clone()).await?;
     let template = |role| LaunchTemplate {
@@ -188,7 +169,7 @@ pub async fn up(options: StackOptions) -> anyhow::Result<RunningStack> {
         config,
         started: Instant::now(),
         balancer: balancer.clone(),
-        backends,
+        app,
         cgroups,
         next_id: AtomicU64::new(1),
         groups,
@@ -360,19 +341,8 @@ impl Supervisor {
         let now = self.now();
         let window = self.balancer.take_window();
         let targets = self.balancer.targets();
-        let (depth, open_runs) = match &self.backends {
-            Some(backends) => {
-                let depth = backends.queue.depth().await.ok();
-                // Tasks each worker has open: the busy workers, protected from scale-in.
-                let open_runs = match backends.db.open_task_runs().await {
-                    Ok(open) => Some(open),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read the workers' open task runs");
-                        None
-                    }
-                };
-                (depth, open_runs)
-            }
+        let (depth, open_runs) = match &self.app {
+            Some(app) => (app.queue_depth().await, app.open_tasks().await),
             None => (None, None),
         };
         let mut seconds = Vec::new();
@@ -542,7 +512,7 @@ impl Supervisor {
     fn replace_failed(
         &mut self,
         index: usize,
-        targets: &[super::lb::TargetStatus],
+        targets: &[crate::lb::TargetStatus],
     ) -> anyhow::Result<()> {
         let grace = self.config.health_check_grace;
         let group = &mut self.groups[index];
@@ -580,7 +550,7 @@ impl Supervisor {
         &mut self,
         index: usize,
         window: &LbWindow,
-        queue: Option<crate::queue::QueueDepth>,
+        queue: Option<QueueDepth>,
         open_runs: Option<&BTreeMap<String, u64>>,
     ) -> GroupSecond {
         let now = self.now();

@@ -70,7 +70,7 @@ enum Command {
         /// What the web group runs (overrides the file's `app`): anb (the API, and a worker
         /// group) or inference (seed 000's service, no worker group).
         #[arg(long)]
-        app: Option<crate::stack::config::App>,
+        app: Option<local_cloud::config::App>,
         /// Where metrics.csv and activities.jsonl are written.
         #[arg(long, default_value = "stack-telemetry")]
         telemetry: std::path::PathBuf,
@@ -202,11 +202,11 @@ pub async fn run() -> anyhow::Result<()> {
             app,
             telemetry,
         } => {
-            let mut config = crate::stack::config::StackConfig::load(config.as_deref())?;
+            let mut config = local_cloud::config::StackConfig::load(config.as_deref())?;
             if let Some(app) = app {
                 config.app = app;
             }
-            let options = crate::stack::supervisor::StackOptions {
+            let options = local_cloud::supervisor::StackOptions {
                 config,
                 binary: std::env::current_exe()
                     .context("cannot find this binary to run instances")?,
@@ -214,36 +214,36 @@ pub async fn run() -> anyhow::Result<()> {
                 telemetry_dir: telemetry,
                 bind,
             };
-            let stack = crate::stack::supervisor::up(options).await?;
+            let stack = crate::hosting::up(options).await?;
             println!("listening on {}", stack.url);
             println!("telemetry in {}", stack.telemetry_dir.display());
             shutdown_signal().await;
             stack.stop().await
         }
         Command::Status { json } => {
-            let stack = crate::stack::control::find(&settings.data_dir)?;
+            let stack = local_cloud::control::find(&settings.data_dir)?;
             let body =
-                crate::stack::control::call("GET", &format!("{}/status", stack.control)).await?;
+                local_cloud::control::call("GET", &format!("{}/status", stack.control)).await?;
             if json {
                 println!("{body}");
             } else {
-                let status: crate::stack::control::StackStatus = serde_json::from_str(&body)?;
+                let status: local_cloud::control::StackStatus = serde_json::from_str(&body)?;
                 print!("{}", render_status(&status, &stack.balancer));
             }
             Ok(())
         }
         Command::Scale { group, capacity } => {
-            let stack = crate::stack::control::find(&settings.data_dir)?;
+            let stack = local_cloud::control::find(&settings.data_dir)?;
             let url = format!("{}/groups/{group}/desired/{capacity}", stack.control);
-            println!("{}", crate::stack::control::call("POST", &url).await?);
+            println!("{}", local_cloud::control::call("POST", &url).await?);
             Ok(())
         }
         Command::Chaos {
             action: ChaosAction::Kill { group },
         } => {
-            let stack = crate::stack::control::find(&settings.data_dir)?;
+            let stack = local_cloud::control::find(&settings.data_dir)?;
             let url = format!("{}/groups/{group}/kill", stack.control);
-            println!("{}", crate::stack::control::call("POST", &url).await?);
+            println!("{}", local_cloud::control::call("POST", &url).await?);
             Ok(())
         }
         Command::Enqueue { count, size, video } => {
@@ -286,8 +286,8 @@ pub async fn run() -> anyhow::Result<()> {
             .await
         }
         Command::Dashboard => {
-            let stack = crate::stack::control::find(&settings.data_dir)?;
-            crate::stack::dashboard::run(&stack).await
+            let stack = local_cloud::control::find(&settings.data_dir)?;
+            local_cloud::dashboard::run(&stack).await
         }
         Command::Migrate => {
             // Backends::connect migrates; connecting is the whole job.
@@ -306,7 +306,7 @@ fn async_std_stream(fd: std::os::fd::BorrowedFd<'_>) -> anyhow::Result<tokio::fs
     Ok(tokio::fs::File::from_std(std::fs::File::from(owned)))
 }
 
-fn render_status(status: &crate::stack::control::StackStatus, balancer: &str) -> String {
+fn render_status(status: &local_cloud::control::StackStatus, balancer: &str) -> String {
     let mut out = format!(
         "balancer {balancer}: {} requests in the last second, {} healthy / {} unhealthy targets\n",
         status.balancer.requests, status.balancer.healthy_hosts, status.balancer.unhealthy_hosts

@@ -880,7 +880,7 @@ mod tests {
                 "{var} is never read"
             );
         }
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         for var in VARIABLES {
             assert!(
                 readme.contains(var),

@@ -1,14 +1,12 @@
 //! The load balancer's settings: ALB's target group attributes (routing algorithm, health
 //! check, deregistration delay) and the load balancer's idle timeout.
 //!
-//! This is the `[load_balancer]` table of a `stack.toml` (serde, unknown fields refused so
-//! typos fail loudly). Durations are numbers of seconds, fractions allowed, in fields named
+//! This is the `[balancer]` table of a `stack.toml` (serde, unknown fields refused so typos
+//! fail loudly). Durations are numbers of seconds, fractions allowed, in fields named
 //! `*_secs` (`interval_secs = 0.1`), the convention of the rest of the stack's settings.
-//! Defaults are ALB's scaled down for one machine: ALB checks every 30 s with a 5 s timeout,
-//! needs 5 successes and drains for 300 s; here it is 5 s, 2 s, 2 successes and 10 s, so that
-//! an instance is in service seconds after it starts. ALB's own limits (thresholds 2..=10,
-//! interval 5..=300 s) are not enforced, so tests can compress time; only values that cannot
-//! work are refused ([`LbConfig::validate`]).
+//! The defaults are `default-stack.toml`'s `[balancer]`, the deployed template's times. ALB's
+//! own limits (thresholds 2..=10, interval 5..=300 s) are not enforced, so tests can
+//! compress time; only values that cannot work are refused ([`LbConfig::validate`]).
 
 use std::time::Duration;
 
@@ -28,7 +26,7 @@ pub enum Algorithm {
 
 /// The balancer's configuration; see the module documentation for units and defaults.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct LbConfig {
     pub algorithm: Algorithm,
     /// The path health checks GET on each target (ALB's `HealthCheckPath`).
@@ -56,17 +54,9 @@ pub struct LbConfig {
 }
 
 impl Default for LbConfig {
+    /// `default-stack.toml`'s `[balancer]`: the defaults have one definition.
     fn default() -> Self {
-        Self {
-            algorithm: Algorithm::LeastOutstandingRequests,
-            health_path: "/health".into(),
-            interval: Duration::from_secs(30),
-            timeout: Duration::from_secs(5),
-            healthy_threshold: 2,
-            unhealthy_threshold: 5,
-            deregistration_delay: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(120),
-        }
+        crate::config::default_section("balancer")
     }
 }
 
@@ -122,13 +112,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn missing_fields_take_the_defaults_and_seconds_may_be_fractions() {
-        let config: LbConfig =
-            serde_json::from_str(r#"{"algorithm": "round_robin", "interval_secs": 0.1}"#).unwrap();
+    fn seconds_may_be_fractions_and_the_defaults_are_the_deployed_times() {
+        let defaults = LbConfig::default();
+        assert_eq!(defaults.interval, Duration::from_secs(30));
+        assert_eq!(defaults.health_path, "/health");
+        let mut value = serde_json::to_value(&defaults).unwrap();
+        value["algorithm"] = "round_robin".into();
+        value["interval_secs"] = 0.1.into();
+        let config: LbConfig = serde_json::from_value(value).unwrap();
         assert_eq!(config.algorithm, Algorithm::RoundRobin);
         assert_eq!(config.interval, Duration::from_millis(100));
-        assert_eq!(config.timeout, LbConfig::default().timeout);
-        assert_eq!(config.health_path, "/health");
+        assert_eq!(config.timeout, defaults.timeout);
     }
 
     #[test]

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::lb::LbConfig;
-use super::policy::{Group, GroupSpec, stack_toml};
+use crate::lb::LbConfig;
+use crate::policy::{Group, GroupSpec, stack_toml};
 
-pub use super::policy::stack_toml::DEFAULT as DEFAULT_TOML;
+pub use crate::policy::stack_toml::DEFAULT as DEFAULT_TOML;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,7 +83,14 @@ impl StackConfig {
             path: origin.to_string(),
             message,
         };
-        let merged = stack_toml::merged(text).map_err(|e| invalid(e.to_string()))?;
+        let mut merged = stack_toml::merged(text).map_err(|e| invalid(e.to_string()))?;
+        // A [balancer] that names some keys keeps the defaults' for the others: ALB's
+        // attributes are set one by one, unlike a group, which is replaced whole.
+        let mut balancer: toml::Table = default_section("balancer");
+        if let Some(toml::Value::Table(named)) = merged.remove("balancer") {
+            balancer.extend(named);
+        }
+        merged.insert("balancer".into(), toml::Value::Table(balancer));
         let config: StackConfig = merged
             .try_into()
             .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
@@ -111,10 +118,10 @@ impl StackConfig {
         let b = &self.balancer;
         let balancer = rundir::BalancerSettings {
             algorithm: match b.algorithm {
-                super::lb::Algorithm::LeastOutstandingRequests => {
+                crate::lb::Algorithm::LeastOutstandingRequests => {
                     rundir::BalancerAlgorithm::LeastOutstandingRequests
                 }
-                super::lb::Algorithm::RoundRobin => rundir::BalancerAlgorithm::RoundRobin,
+                crate::lb::Algorithm::RoundRobin => rundir::BalancerAlgorithm::RoundRobin,
             },
             health_path: b.health_path.clone(),
             interval_s: b.interval.as_secs_f64(),
@@ -163,6 +170,17 @@ impl StackConfig {
     }
 }
 
+/// One section of `default-stack.toml`, as `T`; the file is compiled in and checked by the
+/// tests, so a section that does not parse is a bug, not an input error.
+pub(crate) fn default_section<T: serde::de::DeserializeOwned>(name: &str) -> T {
+    let defaults: toml::Table = toml::from_str(DEFAULT_TOML).expect("default-stack.toml is TOML");
+    defaults
+        .get(name)
+        .cloned()
+        .and_then(|section| section.try_into().ok())
+        .unwrap_or_else(|| panic!("default-stack.toml's [{name}] is not valid"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,8 +198,7 @@ mod tests {
         // aforo.yaml's times (infra's tests/it/scaling.rs checks every one).
         assert_eq!(config.balancer.interval, Duration::from_secs(30));
         assert_eq!(config.health_check_grace, Duration::from_secs(300));
-        // A [balancer] section that leaves keys out gets the same values.
-        assert_eq!(config.balancer, super::super::lb::LbConfig::default());
+        assert_eq!(config.balancer, crate::lb::LbConfig::default());
         let d = config.describe();
         assert_eq!((d.groups[0].min, d.groups[0].max), (1, 3));
         assert_eq!(
@@ -247,6 +264,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("x.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_balancer_section_keeps_the_default_of_each_key_it_leaves_out() {
+        let config = StackConfig::parse("[balancer]\ninterval_secs = 0.5\n", "lb.toml").unwrap();
+        let expected = crate::lb::LbConfig {
+            interval: Duration::from_millis(500),
+            ..crate::lb::LbConfig::default()
+        };
+        assert_eq!(config.balancer, expected);
+        assert_eq!(config.balancer.unhealthy_threshold, 5);
+        let err = StackConfig::parse("[balancer]\nintervl_secs = 0.5\n", "lb.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("intervl_secs"), "{err}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::telemetry::{BalancerSecond, GroupSecond, QueueSecond};
+use crate::telemetry::{BalancerSecond, GroupSecond, QueueSecond};
 
 /// The figures of the last second, for `status` and the dashboard.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -10,7 +10,7 @@ use std::process::Command;
 use crate::helpers::missing;
 
 fn infra() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("infra")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra")
 }
 
 /// The `!Sub` body of one launch template's user data, with CloudFormation's variables

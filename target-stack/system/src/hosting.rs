@@ -1,0 +1,75 @@
+//! The application on the local stack (`target-stack up`): the stack runs this binary's
+//! roles as instances and, once a second, reads the application's queue and the tasks its
+//! workers have open, as AWS reads SQS and a busy worker's scale-in protection. This
+//! module prepares the shared backends for it and answers those readings.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use local_cloud::supervisor::{RunningStack, StackOptions};
+use local_cloud::{HostedApp, QueueDepth};
+
+use crate::Backends;
+use crate::config::Settings;
+
+/// Starts the local stack over `options.data_dir`'s backends: connecting migrates the
+/// shared database once, before instances race to; without ffmpeg the worker group is
+/// empty (workers exit at start, and a group of them would relaunch forever).
+pub async fn up(mut options: StackOptions) -> anyhow::Result<RunningStack> {
+    let config = &mut options.config;
+    // The inference service has no backends: nothing to connect.
+    let app: Option<Box<dyn HostedApp>> = if config.app.has_workers() {
+        std::fs::create_dir_all(&options.data_dir)?;
+        let settings = Settings::from_lookup(|k| match k {
+            "ANB_DATA_DIR" => Some(options.data_dir.display().to_string()),
+            _ => std::env::var(k).ok(),
+        })
+        .context("invalid configuration for the stack's backends")?;
+        if let Err(e) = crate::worker::Pipeline::new(&settings.worker).await {
+            eprintln!("warning: the worker group is empty: {e}");
+            config.worker.min = 0;
+            config.worker.max = 0;
+            config.worker.desired = Some(0);
+        }
+        Some(Box::new(Hosted {
+            backends: Backends::connect(&settings).await?,
+        }))
+    } else {
+        None
+    };
+    local_cloud::supervisor::up(options, app).await
+}
+
+struct Hosted {
+    backends: Backends,
+}
+
+impl HostedApp for Hosted {
+    fn queue_depth(&self) -> BoxFuture<'_, Option<QueueDepth>> {
+        async move {
+            match self.backends.queue.depth().await {
+                Ok(depth) => Some(depth),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the queue's depth");
+                    None
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn open_tasks(&self) -> BoxFuture<'_, Option<BTreeMap<String, u64>>> {
+        async move {
+            match self.backends.db.open_task_runs().await {
+                Ok(open) => Some(open),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the workers' open task runs");
+                    None
+                }
+            }
+        }
+        .boxed()
+    }
+}
