@@ -289,12 +289,10 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
         }
     }
     if let Some(base) = baseline {
-        for e in &analysis.latency {
-            let Some(before) = base.latency.iter().find(|b| b.endpoint == e.endpoint) else {
-                continue;
-            };
-            let name = format!("p95 {} against baseline", e.endpoint);
-            let (Some(now), Some(then)) = (e.p95_ms, before.p95_ms.filter(|p| *p > 0.0)) else {
+        let comparison = analysis.compare_with(base);
+        for change in &comparison.endpoints {
+            let name = format!("p95 {} against baseline", change.endpoint);
+            let (Some((now, then)), Some(rise)) = (change.p95_ms, change.p95_rise()) else {
                 checks.push(Check {
                     kind: "regression",
                     ..no_data(
@@ -304,7 +302,6 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
                 });
                 continue;
             };
-            let rise = now / then - 1.0;
             checks.push(check(
                 "regression",
                 name,
@@ -316,8 +313,8 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
                 ),
             ));
         }
-        if let (None, Some(before)) = (base_rps(analysis), base_rps(base)) {
-            checks.push(Check {
+        match (comparison.max_rps_now, comparison.max_rps_before) {
+            (None, Some(before)) => checks.push(Check {
                 kind: "regression",
                 ..no_data(
                     "max rps within SLO against baseline".into(),
@@ -326,29 +323,24 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
                          load point within SLO"
                     ),
                 )
-            });
-        }
-        if let (Some(now), Some(before)) = (base_rps(analysis), base_rps(base))
-            && before > 0.0
-        {
-            let fall = 1.0 - now / before;
-            checks.push(check(
-                "regression",
-                "max rps within SLO against baseline".into(),
-                fall <= gate.max_rps_decrease,
-                format!(
-                    "{now:.1} req/s against {before:.1} ({:+.1}%, at most −{:.0}%)",
-                    -fall * 100.0,
-                    gate.max_rps_decrease * 100.0
-                ),
-            ));
+            }),
+            (Some(now), Some(before)) if before > 0.0 => {
+                let fall = 1.0 - now / before;
+                checks.push(check(
+                    "regression",
+                    "max rps within SLO against baseline".into(),
+                    fall <= gate.max_rps_decrease,
+                    format!(
+                        "{now:.1} req/s against {before:.1} ({:+.1}%, at most −{:.0}%)",
+                        -fall * 100.0,
+                        gate.max_rps_decrease * 100.0
+                    ),
+                ));
+            }
+            _ => {}
         }
     }
     checks
-}
-
-fn base_rps(a: &Analysis) -> Option<f64> {
-    a.capacity.available()?.knee.max_rps_within_slo()
 }
 
 pub fn render(checks: &[Check]) -> String {

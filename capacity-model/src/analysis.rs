@@ -174,6 +174,59 @@ pub struct Analysis {
     pub cost: Option<CostSection>,
 }
 
+impl Analysis {
+    /// The best throughput within the SLO, when the knee was found.
+    pub fn max_rps_within_slo(&self) -> Option<f64> {
+        self.capacity.available()?.knee.max_rps_within_slo()
+    }
+
+    /// What changed from `baseline` to this analysis: one comparison, which the gate judges
+    /// against its limits and the report describes.
+    pub fn compare_with(&self, baseline: &Analysis) -> BaselineComparison {
+        BaselineComparison {
+            endpoints: self
+                .latency
+                .iter()
+                .filter_map(|now| {
+                    let before = baseline
+                        .latency
+                        .iter()
+                        .find(|b| b.endpoint == now.endpoint)?;
+                    Some(EndpointChange {
+                        endpoint: now.endpoint.clone(),
+                        p95_ms: now.p95_ms.zip(before.p95_ms.filter(|p| *p > 0.0)),
+                    })
+                })
+                .collect(),
+            max_rps_before: baseline.max_rps_within_slo(),
+            max_rps_now: self.max_rps_within_slo(),
+        }
+    }
+}
+
+/// An analysis against its baseline ([`Analysis::compare_with`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaselineComparison {
+    /// Each endpoint both analyses measured.
+    pub endpoints: Vec<EndpointChange>,
+    pub max_rps_before: Option<f64>,
+    pub max_rps_now: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointChange {
+    pub endpoint: String,
+    /// (now, before) in ms; None when either analysis lacks it, or the baseline's is 0.
+    pub p95_ms: Option<(f64, f64)>,
+}
+
+impl EndpointChange {
+    /// The p95's relative rise (0.1 for +10 %), when both are known.
+    pub fn p95_rise(&self) -> Option<f64> {
+        self.p95_ms.map(|(now, before)| now / before - 1.0)
+    }
+}
+
 /// Each run's estimated cost and energy, and what the estimates come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CostSection {

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+
+use crate::environment::Environment;
 use clap::{Args, Parser, Subcommand};
 
 use scenarios::contract::Contract;
@@ -380,6 +382,7 @@ fn scenario2_plan(args: RunArgs) -> anyhow::Result<crate::scenario2::Scenario2Pl
         drain_timeout: args.drain_timeout,
         out_dir: args.out,
         command_line: std::env::args().collect(),
+        environment: Environment::from_process(),
     })
 }
 
@@ -585,6 +588,7 @@ fn finish_web_plan(args: RunArgs, scenario: ScenarioChoice) -> anyhow::Result<Ru
         command_line: std::env::args().collect(),
         fleet,
         upload,
+        environment: Environment::from_process(),
     })
 }
 
@@ -606,10 +610,9 @@ fn fleet_plan(args: &RunArgs, scenario: &str) -> anyhow::Result<Option<crate::pl
                 )
             })?
             .to_offset(time::UtcOffset::UTC);
-    let compact = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     Ok(Some(crate::plan::FleetPlan {
         shard,
-        fleet: format!("{}-{scenario}-fleet", start.format(&compact)?),
+        fleet: rundir::RunId::fleet(start, scenario),
         start_at: start,
     }))
 }

@@ -21,26 +21,9 @@ pub struct InjectClient {
 }
 
 impl InjectClient {
-    /// Starts the driver. `data_dir` is the local stack's (None: the backends come from the
-    /// `ANB_*` environment); videos are cached in `cache`; its log goes to `log`.
-    pub fn start(
-        binary: &Path,
-        data_dir: Option<&Path>,
-        cache: &Path,
-        log: &Path,
-    ) -> anyhow::Result<Self> {
-        let scratch;
-        let data_dir = match data_dir {
-            Some(dir) => dir,
-            None => {
-                // The variables in the environment choose the backends; ANB_DATA_DIR only
-                // holds scratch files then.
-                scratch = std::env::var_os("ANB_DATA_DIR")
-                    .map(std::path::PathBuf::from)
-                    .unwrap_or_else(|| std::env::temp_dir().join("aforo-inject"));
-                &scratch
-            }
-        };
+    /// Starts the driver over `data_dir`: the local stack's, or scratch when the `ANB_*`
+    /// environment chooses the backends; videos are cached in `cache`; its log goes to `log`.
+    pub fn start(binary: &Path, data_dir: &Path, cache: &Path, log: &Path) -> anyhow::Result<Self> {
         let mut child = crate::target::command(binary, data_dir, log)?
             .arg("inject")
             .arg("--cache")

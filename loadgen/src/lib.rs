@@ -7,9 +7,11 @@
 //! report each request to the [`recorder::Recorder`]; once a second the run closes an
 //! interval into the interval log and requests.csv; [`report`] writes the summary.
 
+#[cfg(feature = "calibration")]
 pub mod calibration;
 pub mod cli;
 pub mod engine;
+pub mod environment;
 pub mod inject;
 pub mod plan;
 pub mod progress;

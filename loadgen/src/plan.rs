@@ -115,6 +115,7 @@ pub struct RunPlan {
     pub fleet: Option<FleetPlan>,
     /// `--upload`: where the run directory is copied after the run (s3://BUCKET/PREFIX).
     pub upload: Option<infra::RunsLocation>,
+    pub environment: crate::environment::Environment,
 }
 
 /// One generator of a fleet: its share of the level is already applied to the plan.

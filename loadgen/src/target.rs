@@ -15,6 +15,8 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::environment::Environment;
+
 /// A running local target.
 #[derive(Debug)]
 pub struct LocalTarget {
@@ -29,15 +31,15 @@ pub struct LocalTarget {
 
 /// Where the target-stack binary is: `explicit`, `$AFORO_TARGET_STACK`, next to loadgen
 /// (also from a test binary in `target/*/deps`), or on PATH.
-pub fn find_target_stack(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub fn find_target_stack(explicit: Option<&Path>, env: &Environment) -> anyhow::Result<PathBuf> {
     if let Some(path) = explicit {
         if path.is_file() {
             return Ok(path.to_path_buf());
         }
         bail!("--target-stack {} is not a file", path.display());
     }
-    if let Some(path) = std::env::var_os("AFORO_TARGET_STACK") {
-        return Ok(PathBuf::from(path));
+    if let Some(path) = &env.target_stack {
+        return Ok(path.clone());
     }
     let mut candidates = Vec::new();
     if let Ok(exe) = std::env::current_exe()
@@ -48,9 +50,7 @@ pub fn find_target_stack(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
             candidates.push(parent.join("target-stack"));
         }
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path).map(|d| d.join("target-stack")));
-    }
+    candidates.extend(env.path.iter().map(|dir| dir.join("target-stack")));
     candidates.into_iter().find(|p| p.is_file()).context(
         "cannot find the target-stack binary to start the local target: build it with \
          `cargo build -p target-stack` (next to loadgen), put it on PATH, set \

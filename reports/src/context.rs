@@ -587,30 +587,24 @@ fn capacity_view(c: &capacity_model::analysis::Capacity, lang: Lang) -> Capacity
 }
 
 fn comparison(a: &Analysis, b: &Analysis) -> Comparison {
-    let rows = a
-        .latency
+    let compared = a.compare_with(b);
+    let rows = compared
+        .endpoints
         .iter()
-        .filter_map(|now| {
-            let before = b.latency.iter().find(|e| e.endpoint == now.endpoint)?;
-            let (p95_before, p95_now) = (before.p95_ms.filter(|p| *p > 0.0)?, now.p95_ms?);
+        .filter_map(|change| {
+            let ((p95_now, p95_before), rise) = (change.p95_ms?, change.p95_rise()?);
             Some(ComparisonRow {
-                endpoint: now.endpoint.clone(),
+                endpoint: change.endpoint.clone(),
                 p95_before,
                 p95_now,
-                change_pct: (p95_now / p95_before - 1.0) * 100.0,
+                change_pct: rise * 100.0,
             })
         })
         .collect();
     Comparison {
         baseline_generated_at: wording::time(b.generated_at),
         rows,
-        max_rps_before: b
-            .capacity
-            .available()
-            .and_then(|c| c.knee.max_rps_within_slo()),
-        max_rps_now: a
-            .capacity
-            .available()
-            .and_then(|c| c.knee.max_rps_within_slo()),
+        max_rps_before: compared.max_rps_before,
+        max_rps_now: compared.max_rps_now,
     }
 }

@@ -680,16 +680,11 @@ pub fn policy(lang: Lang, p: &PolicyDescription) -> String {
 
 /// A time as a reader wants it: "2026-12-04 00:22:54 UTC".
 pub fn time(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let readable =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&readable)
+        .expect("a UTC time has every component of the format")
 }
 
 #[cfg(test)]

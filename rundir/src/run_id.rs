@@ -28,9 +28,7 @@ pub struct RunId(String);
 /// hex digits after the scenario's first segment.
 pub fn short_run_id(id: &str) -> &str {
     let mut segments = id.split('-');
-    let generated = segments
-        .next()
-        .is_some_and(|stamp| stamp.len() == 16 && stamp.ends_with('Z'));
+    let generated = segments.next().is_some_and(is_stamp);
     generated
         .then(|| {
             segments
@@ -41,7 +39,30 @@ pub fn short_run_id(id: &str) -> &str {
         .unwrap_or(id)
 }
 
+/// A start time as run ids write it: `YYYYMMDDTHHMMSSZ`, UTC.
+fn stamp(started: OffsetDateTime) -> String {
+    let compact = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    started
+        .to_offset(UtcOffset::UTC)
+        .format(&compact)
+        .expect("a UTC time has every component of the stamp")
+}
+
+fn is_stamp(segment: &str) -> bool {
+    segment.len() == 16 && segment.as_bytes()[8] == b'T' && segment.ends_with('Z')
+}
+
 impl RunId {
+    /// The name a fleet's generators share, which the analyzer merges their runs under:
+    /// `<UTC start as YYYYMMDDTHHMMSSZ>-<scenario>-fleet`.
+    pub fn fleet(started: OffsetDateTime, scenario: &str) -> String {
+        let scenario: String = scenario
+            .chars()
+            .map(|c| if is_allowed(c) { c } else { '-' })
+            .collect();
+        format!("{}-{scenario}-fleet", stamp(started))
+    }
+
     /// `<UTC start as YYYYMMDDTHHMMSSZ>-<scenario>-<4 lowercase hex>`, e.g.
     /// `20261123T003105Z-scenario1-a3f9`.
     ///
@@ -49,16 +70,7 @@ impl RunId {
     /// so any scenario name gives a valid id. The suffix tells apart runs started in the same
     /// second; it is not cryptographically random.
     pub fn generate(started: OffsetDateTime, scenario: &str) -> RunId {
-        let t = started.to_offset(UtcOffset::UTC);
-        let stamp = format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
+        let stamp = stamp(started);
         // Room for the stamp, two dashes and the suffix.
         let room = MAX_LEN - stamp.len() - 2 - 4;
         let mut scenario: String = scenario
@@ -152,6 +164,19 @@ mod tests {
         let suffix = &s["20261123T003105Z-scenario1-".len()..];
         assert_eq!(suffix.len(), 4);
         assert!(suffix.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+    }
+
+    #[test]
+    fn a_fleet_is_named_by_its_start_and_scenario_and_its_short_id_is_whole() {
+        let fleet = RunId::fleet(datetime!(2026-12-01 18:00:00 +01:00), "scenario1");
+        assert_eq!(fleet, "20261201T170000Z-scenario1-fleet");
+        assert!(RunId::parse(&fleet).is_ok());
+        assert_eq!(short_run_id(&fleet), fleet, "no random part to shorten to");
+        assert_eq!(short_run_id("20261201T170000Z-scenario1-65e3"), "65e3");
+        assert_eq!(
+            short_run_id("202612011700000Z-x-65e3"),
+            "202612011700000Z-x-65e3"
+        );
     }
 
     #[test]

@@ -89,6 +89,8 @@ fn packages() -> Vec<Package> {
                 .unwrap()
                 .iter()
                 .filter(|d| names.contains(&d["name"].as_str().unwrap()))
+                // A dev-dependency on itself turns a feature on for its own tests.
+                .filter(|d| d["name"] != p["name"])
                 .map(|d| {
                     (
                         d["name"].as_str().unwrap().to_string(),

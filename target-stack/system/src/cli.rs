@@ -214,7 +214,7 @@ pub async fn run() -> anyhow::Result<()> {
                 telemetry_dir: telemetry,
                 bind,
             };
-            let stack = crate::hosting::up(options).await?;
+            let stack = crate::hosting::up(options, &settings).await?;
             println!("listening on {}", stack.url);
             println!("telemetry in {}", stack.telemetry_dir.display());
             shutdown_signal().await;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use local_cloud::supervisor::{RunningStack, StackOptions};
@@ -14,19 +14,22 @@ use local_cloud::{HostedApp, QueueDepth};
 use crate::Backends;
 use crate::config::Settings;
 
-/// Starts the local stack over `options.data_dir`'s backends: connecting migrates the
-/// shared database once, before instances race to; without ffmpeg the worker group is
-/// empty (workers exit at start, and a group of them would relaunch forever).
-pub async fn up(mut options: StackOptions) -> anyhow::Result<RunningStack> {
+/// Starts the local stack over the backends `settings` name, whose data directory is the
+/// instances' (`options.data_dir`): connecting migrates the shared database once, before
+/// instances race to; without ffmpeg the worker group is empty (workers exit at start, and
+/// a group of them would relaunch forever).
+pub async fn up(mut options: StackOptions, settings: &Settings) -> anyhow::Result<RunningStack> {
+    if settings.data_dir != options.data_dir {
+        bail!(
+            "the stack's data directory {} is not its backends' {}",
+            options.data_dir.display(),
+            settings.data_dir.display()
+        );
+    }
     let config = &mut options.config;
     // The inference service has no backends: nothing to connect.
     let app: Option<Box<dyn HostedApp>> = if config.app.has_workers() {
         std::fs::create_dir_all(&options.data_dir)?;
-        let settings = Settings::from_lookup(|k| match k {
-            "ANB_DATA_DIR" => Some(options.data_dir.display().to_string()),
-            _ => std::env::var(k).ok(),
-        })
-        .context("invalid configuration for the stack's backends")?;
         if let Err(e) = crate::worker::Pipeline::new(&settings.worker).await {
             eprintln!("warning: the worker group is empty: {e}");
             config.worker.min = 0;
@@ -34,7 +37,9 @@ pub async fn up(mut options: StackOptions) -> anyhow::Result<RunningStack> {
             config.worker.desired = Some(0);
         }
         Some(Box::new(Hosted {
-            backends: Backends::connect(&settings).await?,
+            backends: Backends::connect(settings)
+                .await
+                .context("cannot connect the stack's backends")?,
         }))
     } else {
         None

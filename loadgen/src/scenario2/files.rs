@@ -1,0 +1,215 @@
+//! A scenario-2 cell's files beyond the summary: its manifest, `queue.csv`, the tasks'
+//! histograms in `latency.hlog`, and the matrix's index.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use hdrhistogram::Histogram;
+use rundir::{
+    HostInfo, LatencyLogWriter, LoadModel, Manifest, RunDir, RunId, StackKind, Stage, Target,
+    TaskStatus, TasksRow, ToolVersions,
+};
+use scenarios::scenario2::{Cell, Injection};
+use time::OffsetDateTime;
+
+use super::figures::{histogram_of, to_micros};
+use super::{CellResult, QueueSample, Scenario2Plan};
+use crate::target::LocalTarget;
+
+/// `queue.csv`: scenario 2's per-second view of the queue, as loadgen sampled it.
+pub const QUEUE_FILE: &str = "queue.csv";
+
+pub(super) fn manifest(
+    plan: &Scenario2Plan,
+    cell: &Cell,
+    run_id: &RunId,
+    url: &str,
+    local: Option<&LocalTarget>,
+    started: OffsetDateTime,
+    injection: &Injection,
+) -> Manifest {
+    let (load_model, stages) = match injection {
+        Injection::KeepInSystem { backlog, .. } => (
+            LoadModel::Closed {
+                max_users: *backlog as u32,
+            },
+            Vec::new(),
+        ),
+        Injection::Rate { per_minute, .. } => (
+            LoadModel::Open {
+                max_rate_per_sec: per_minute / 60.0,
+                max_in_flight: u32::MAX,
+            },
+            Vec::new(),
+        ),
+        Injection::Staircase { rates, step } => (
+            LoadModel::Open {
+                max_rate_per_sec: rates.iter().cloned().fold(0.0, f64::max) / 60.0,
+                max_in_flight: u32::MAX,
+            },
+            rates
+                .iter()
+                .enumerate()
+                .map(|(k, rate)| Stage {
+                    name: format!("step{}", k + 1),
+                    start_offset_ms: (step.as_millis() as u64) * k as u64,
+                    duration_ms: step.as_millis() as u64,
+                    users: None,
+                    rate_per_sec: Some(rate / 60.0),
+                    ramp: false,
+                })
+                .collect(),
+        ),
+    };
+    Manifest {
+        format_version: rundir::FORMAT_VERSION,
+        run_id: run_id.clone(),
+        scenario: "scenario2".into(),
+        profile: cell.mode.as_str().into(),
+        load_model,
+        target: Target {
+            url: url.to_string(),
+            stack: match local {
+                Some(t) => StackKind::Local {
+                    data_dir: Some(t.data_dir.display().to_string()),
+                },
+                None => StackKind::External,
+            },
+        },
+        started_at: started,
+        ended_at: None,
+        time_scale: 1.0,
+        stages,
+        thresholds: Vec::new(),
+        tool: ToolVersions {
+            aforo: env!("CARGO_PKG_VERSION").to_string(),
+            goose: "-".to_string(),
+            hdrhistogram: "7".to_string(),
+        },
+        host: HostInfo::current(),
+        workload: rundir::Workload {
+            upload_bytes: Some(cell.size_bytes),
+            think_time_s: None,
+            ..Default::default()
+        },
+        command_line: plan.command_line.clone(),
+        shard: None,
+    }
+}
+
+/// `queue.csv`: `timestamp,visible,in_flight,enqueued,finished` once a second.
+pub(super) fn write_queue_csv(
+    path: &Path,
+    samples: &[QueueSample],
+    rows: &[TasksRow],
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut finishes: Vec<OffsetDateTime> = rows.iter().filter_map(|r| r.finished_at).collect();
+    finishes.sort();
+    let mut out = BufWriter::new(File::create(path)?);
+    writeln!(out, "timestamp,visible,in_flight,enqueued,finished")?;
+    for s in samples {
+        let finished = finishes.partition_point(|f| *f <= s.at);
+        let at =
+            s.at.replace_nanosecond(s.at.millisecond() as u32 * 1_000_000)
+                .unwrap_or(s.at);
+        let at = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{at},{},{},{},{finished}",
+            s.visible, s.in_flight, s.enqueued
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Queue wait and service time per task, in `latency.hlog` under the tags `task_wait` and
+/// `task_service`, one interval per second of the tasks' finish times.
+pub(super) fn write_task_histograms(
+    dir: &RunDir,
+    start: SystemTime,
+    rows: &[TasksRow],
+) -> anyhow::Result<()> {
+    let mut writer =
+        LatencyLogWriter::new(BufWriter::new(File::create(dir.latency_log_path())?), start)?;
+    let start_at = OffsetDateTime::from(start);
+    let mut seconds: BTreeMap<i64, (Histogram<u64>, Histogram<u64>)> = BTreeMap::new();
+    for row in rows.iter().filter(|r| r.status == TaskStatus::Processed) {
+        let (Some(finish), Some(wait), Some(service)) =
+            (row.finished_at, row.wait(), row.service())
+        else {
+            continue;
+        };
+        let second = (finish - start_at).whole_seconds().max(0);
+        let entry = seconds.entry(second).or_insert_with(|| {
+            (
+                histogram_of(std::iter::empty()),
+                histogram_of(std::iter::empty()),
+            )
+        });
+        entry.0.saturating_record(to_micros(wait));
+        entry.1.saturating_record(to_micros(service));
+    }
+    for (second, (wait, service)) in &seconds {
+        let at = start + Duration::from_secs(*second as u64);
+        writer.write_interval("task_wait", at, Duration::from_secs(1), wait)?;
+        writer.write_interval("task_service", at, Duration::from_secs(1), service)?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// Mean `CPUUtilization` of the worker group in the run's metrics.csv.
+pub(super) fn mean_worker_cpu(dir: &RunDir) -> Option<f64> {
+    let file = File::open(dir.metrics_path()).ok()?;
+    let rows = rundir::read_metrics(std::io::BufReader::new(file)).ok()?;
+    let values: Vec<f64> = rows
+        .iter()
+        .filter(|r| {
+            r.metric == "CPUUtilization"
+                && r.statistic == "Average"
+                && r.dimensions.iter().any(|(_, v)| v == "worker")
+        })
+        .map(|r| r.value)
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// `scenario2-matrix-<time>.json` in the output directory: every cell with its run id.
+pub(super) fn write_index(out: &Path, results: &[CellResult]) -> anyhow::Result<PathBuf> {
+    let cells: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "cell": r.cell.label(),
+                "run_id": r.run_id.to_string(),
+                "size_bytes": r.cell.size_bytes,
+                "concurrency": r.cell.concurrency,
+                "mode": r.cell.mode.as_str(),
+                "passed": r.passed,
+                "summary": r.summary,
+            })
+        })
+        .collect();
+    let now = OffsetDateTime::now_utc();
+    let path = out.join(format!(
+        "scenario2-matrix-{:04}{:02}{:02}T{:02}{:02}{:02}Z.json",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    ));
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&serde_json::json!({ "cells": cells }))?,
+    )?;
+    Ok(path)
+}
