@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Environment {
     /// `AFORO_TARGET_STACK`: the target-stack binary to run.
     pub target_stack: Option<PathBuf>,

@@ -37,7 +37,6 @@ use crate::report::{self, RunFacts};
 use crate::stop::StopSwitch;
 use crate::target::{LocalTarget, find_target_stack};
 
-
 pub use rotation::DEAD_AFTER;
 use rotation::{RotationContext, rotate};
 

@@ -28,26 +28,25 @@ impl GroupRuntime {
         queue: Option<QueueDepth>,
         open_runs: Option<&BTreeMap<String, u64>>,
     ) -> GroupSecond {
-        let group = self;
         // In service as on AWS (warming included); the policies' metrics aggregate only the
         // warmed-up ones.
-        let in_service = group.policy.in_service_at(now).len() as u32;
-        let warmed_up = group.policy.warmed_up_at(now);
-        let readings: Vec<(InstanceId, f64)> = group
+        let in_service = self.policy.in_service_at(now).len() as u32;
+        let warmed_up = self.policy.warmed_up_at(now);
+        let readings: Vec<(InstanceId, f64)> = self
             .instances
             .iter_mut()
             .filter_map(|(id, instance)| Some((InstanceId(*id), instance.cpu_percent()?)))
             .collect();
         // The policy leaves warming instances out (as Auto Scaling does); CloudWatch's group
         // CPUUtilization covers every running instance.
-        let avg_cpu = group.policy.average_cpu(now, readings.iter().copied());
+        let avg_cpu = self.policy.average_cpu(now, readings.iter().copied());
         let all_cpu: Vec<f64> = readings.iter().map(|(_, cpu)| *cpu).collect();
         let cpu_average =
             (!all_cpu.is_empty()).then(|| all_cpu.iter().sum::<f64>() / all_cpu.len() as f64);
         let mut sample = Sample::at(now);
         sample.avg_cpu = avg_cpu;
         let mut busy = None;
-        match group.role {
+        match self.role {
             Role::Api | Role::Inference => {
                 // ALB's RequestCountPerTarget, per second: over the healthy targets, warming
                 // ones included (the balancer knows nothing of the warm-up).
@@ -61,11 +60,11 @@ impl GroupRuntime {
                 // A worker with an open task run is busy: protected from scale-in, as a
                 // worker would protect itself with SetInstanceProtection.
                 if let Some(open) = open_runs {
-                    let ids: Vec<u64> = group.instances.keys().copied().collect();
+                    let ids: Vec<u64> = self.instances.keys().copied().collect();
                     let mut busy_warmed_up = 0;
                     for id in ids {
                         let is_busy = open.get(&instance_name(id)).is_some_and(|n| *n > 0);
-                        group.policy.set_busy(InstanceId(id), is_busy);
+                        self.policy.set_busy(InstanceId(id), is_busy);
                         busy_warmed_up += u32::from(is_busy && warmed_up.contains(&InstanceId(id)));
                     }
                     busy = Some(busy_warmed_up);
@@ -73,22 +72,22 @@ impl GroupRuntime {
                 sample.busy_workers = busy;
             }
         }
-        group.policy.observe(sample);
-        let warming = group.policy.warming_at(now).len() as u32;
-        let pending = group
+        self.policy.observe(sample);
+        let warming = self.policy.warming_at(now).len() as u32;
+        let pending = self
             .policy
             .instances()
             .iter()
-            .filter(|i| group.policy.state_of(i.id, now) == Some(InstanceState::Pending))
+            .filter(|i| self.policy.state_of(i.id, now) == Some(InstanceState::Pending))
             .count() as u32;
-        let live = group.instances.len() as u32;
+        let live = self.instances.len() as u32;
         // The limits in force: a scheduled action may have changed the configured ones.
-        let (min, max) = group.policy.limits();
+        let (min, max) = self.policy.limits();
         GroupSecond {
-            name: group.policy.spec().name.clone(),
+            name: self.policy.spec().name.clone(),
             min,
             max,
-            desired: group.policy.desired(),
+            desired: self.policy.desired(),
             in_service,
             pending,
             warming,
