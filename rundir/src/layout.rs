@@ -19,6 +19,7 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub const METRICS_FILE: &str = "metrics.csv";
 pub const ACTIVITIES_FILE: &str = "activities.jsonl";
 pub const TASKS_FILE: &str = "tasks.csv";
+pub const QUEUE_FILE: &str = "queue.csv";
 pub const STACK_FILE: &str = "stack.json";
 
 /// A run's directory, `<root>/<run id>/`.

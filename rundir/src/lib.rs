@@ -13,6 +13,7 @@ mod hlog;
 mod layout;
 mod manifest;
 mod metrics;
+mod queue;
 mod requests;
 mod run_id;
 mod size;
@@ -25,13 +26,14 @@ pub use activities::{Activity, read_activities, write_activity};
 pub use error::RunDirError;
 pub use hlog::{Interval, LatencyLogWriter, for_each_interval, merge, read_intervals};
 pub use layout::{
-    ACTIVITIES_FILE, LATENCY_LOG_FILE, MANIFEST_FILE, METRICS_FILE, REQUESTS_FILE, RunDir,
-    STACK_FILE, SUMMARY_FILE, TASKS_FILE, cache_dir, list_runs,
+    ACTIVITIES_FILE, LATENCY_LOG_FILE, MANIFEST_FILE, METRICS_FILE, QUEUE_FILE, REQUESTS_FILE,
+    RunDir, STACK_FILE, SUMMARY_FILE, TASKS_FILE, cache_dir, list_runs,
 };
 pub use manifest::{
     FleetShard, HostInfo, LoadModel, Manifest, StackKind, Stage, Target, ToolVersions, Workload,
 };
 pub use metrics::{METRICS_HEADER, MetricRow, MetricsWriter, read_metrics};
+pub use queue::{QUEUE_HEADER, QueueRow, read_queue, write_queue};
 pub use requests::{REQUESTS_HEADER, RequestCounts, RequestsRow, RequestsWriter, read_requests};
 pub use run_id::{RunId, short_run_id};
 pub use size::{parse_duration, parse_percent, parse_rate, parse_size};

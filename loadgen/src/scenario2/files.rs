@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
 use rundir::{
-    HostInfo, LatencyLogWriter, LoadModel, Manifest, RunDir, RunId, StackKind, Stage, Target,
-    TaskStatus, TasksRow, ToolVersions,
+    HostInfo, LatencyLogWriter, LoadModel, Manifest, QueueRow, RunDir, RunId, StackKind, Stage,
+    Target, TaskStatus, TasksRow, ToolVersions,
 };
 use scenarios::scenario2::{Cell, Injection};
 use time::OffsetDateTime;
@@ -18,9 +18,6 @@ use time::OffsetDateTime;
 use super::figures::{histogram_of, to_micros};
 use super::{CellResult, QueueSample, Scenario2Plan};
 use crate::target::LocalTarget;
-
-/// `queue.csv`: scenario 2's per-second view of the queue, as loadgen sampled it.
-pub const QUEUE_FILE: &str = "queue.csv";
 
 pub(super) fn manifest(
     plan: &Scenario2Plan,
@@ -106,26 +103,21 @@ pub(super) fn write_queue_csv(
     samples: &[QueueSample],
     rows: &[TasksRow],
 ) -> anyhow::Result<()> {
-    use std::io::Write;
     let mut finishes: Vec<OffsetDateTime> = rows.iter().filter_map(|r| r.finished_at).collect();
     finishes.sort();
-    let mut out = BufWriter::new(File::create(path)?);
-    writeln!(out, "timestamp,visible,in_flight,enqueued,finished")?;
-    for s in samples {
-        let finished = finishes.partition_point(|f| *f <= s.at);
-        let at =
-            s.at.replace_nanosecond(s.at.millisecond() as u32 * 1_000_000)
-                .unwrap_or(s.at);
-        let at = at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "{at},{},{},{},{finished}",
-            s.visible, s.in_flight, s.enqueued
-        )?;
-    }
-    out.flush()?;
+    let queue: Vec<QueueRow> = samples
+        .iter()
+        .map(|s| QueueRow {
+            at: s.at,
+            visible: s.visible,
+            in_flight: s.in_flight,
+            enqueued: s.enqueued,
+            finished: finishes.partition_point(|f| *f <= s.at) as u64,
+            step: Some(s.step as u32),
+            injecting: Some(s.injecting),
+        })
+        .collect();
+    rundir::write_queue(BufWriter::new(File::create(path)?), &queue)?;
     Ok(())
 }
 

@@ -35,7 +35,6 @@ use crate::target::{LocalTarget, find_target_stack};
 
 pub use figures::figures;
 use figures::tasks_total;
-pub use files::QUEUE_FILE;
 use files::{manifest, mean_worker_cpu, write_index, write_queue_csv, write_task_histograms};
 use print::{print_cell, print_matrix};
 
@@ -317,7 +316,7 @@ async fn measure_cell(
         })
         .collect();
     rundir::write_tasks(BufWriter::new(File::create(dir.tasks_path())?), &rows)?;
-    write_queue_csv(&dir.path().join(QUEUE_FILE), &drive.samples, &rows)?;
+    write_queue_csv(&dir.path().join(rundir::QUEUE_FILE), &drive.samples, &rows)?;
     write_task_histograms(&dir, wall_start, &rows)?;
 
     manifest.ended_at = Some(ended);

@@ -58,8 +58,19 @@ fn accounted(dir: &Path) -> WorkerSummary {
         assert!(row.worker.starts_with("i-local-"), "{row:?}");
     }
     let queue = std::fs::read_to_string(dir.join("queue.csv")).unwrap();
-    assert!(queue.starts_with("timestamp,visible,in_flight,enqueued,finished\n"));
-    assert!(queue.lines().count() > 3, "{queue}");
+    let queue = rundir::read_queue(queue.as_bytes()).unwrap();
+    assert!(queue.len() > 3, "{queue:?}");
+    assert!(
+        queue
+            .windows(2)
+            .all(|w| w[0].finished <= w[1].finished && w[0].at < w[1].at)
+    );
+    assert!(queue.last().unwrap().finished <= worker.enqueued);
+    assert!(
+        queue
+            .iter()
+            .all(|row| row.step.is_some() && row.injecting.is_some())
+    );
     worker
 }
 
