@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-
-use crate::environment::Environment;
 use clap::{Args, Parser, Subcommand};
 
 use scenarios::contract::Contract;
@@ -19,6 +17,7 @@ use scenarios::scenario1::Weights;
 use scenarios::think::ThinkTime;
 
 use crate::engine::Model;
+use crate::environment::Environment;
 use crate::plan::{RunPlan, ScenarioChoice, SearchPlan, TargetChoice, parse_duration};
 use crate::threshold::Threshold;
 

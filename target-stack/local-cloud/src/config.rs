@@ -2,8 +2,9 @@
 //! groups' sizes and policies, the load balancer's health checks, and per-instance
 //! resources. The defaults live in the policy crate's `default-stack.toml` (shared with
 //! `analyze simulate`), which documents every key; each top-level key or section a user's
-//! file names replaces the default one whole (a `[web]` without policies has none), and the
-//! sections it leaves out keep their defaults.
+//! file names replaces the default one whole (a `[web]` without policies has none) except
+//! `[balancer]`, whose keys replace the defaults' one by one, and the sections it leaves out
+//! keep their defaults (`stack_toml::merged`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -83,14 +84,7 @@ impl StackConfig {
             path: origin.to_string(),
             message,
         };
-        let mut merged = stack_toml::merged(text).map_err(|e| invalid(e.to_string()))?;
-        // A [balancer] that names some keys keeps the defaults' for the others: ALB's
-        // attributes are set one by one, unlike a group, which is replaced whole.
-        let mut balancer: toml::Table = default_section("balancer");
-        if let Some(toml::Value::Table(named)) = merged.remove("balancer") {
-            balancer.extend(named);
-        }
-        merged.insert("balancer".into(), toml::Value::Table(balancer));
+        let merged = stack_toml::merged(text).map_err(|e| invalid(e.to_string()))?;
         let config: StackConfig = merged
             .try_into()
             .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
@@ -170,17 +164,6 @@ impl StackConfig {
     }
 }
 
-/// One section of `default-stack.toml`, as `T`; the file is compiled in and checked by the
-/// tests, so a section that does not parse is a bug, not an input error.
-pub(crate) fn default_section<T: serde::de::DeserializeOwned>(name: &str) -> T {
-    let defaults: toml::Table = toml::from_str(DEFAULT_TOML).expect("default-stack.toml is TOML");
-    defaults
-        .get(name)
-        .cloned()
-        .and_then(|section| section.try_into().ok())
-        .unwrap_or_else(|| panic!("default-stack.toml's [{name}] is not valid"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,7 +181,6 @@ mod tests {
         // aforo.yaml's times (infra's tests/it/scaling.rs checks every one).
         assert_eq!(config.balancer.interval, Duration::from_secs(30));
         assert_eq!(config.health_check_grace, Duration::from_secs(300));
-        assert_eq!(config.balancer, crate::lb::LbConfig::default());
         let d = config.describe();
         assert_eq!((d.groups[0].min, d.groups[0].max), (1, 3));
         assert_eq!(

@@ -10,13 +10,29 @@ use crate::GroupSpec;
 /// The defaults, documenting every key.
 pub const DEFAULT: &str = include_str!("default-stack.toml");
 
+/// Sections a file overrides key by key, keeping the defaults' other keys: ALB's attributes
+/// are set one by one, whereas a group is replaced whole.
+const MERGED_KEY_BY_KEY: &[&str] = &["balancer"];
+
 /// The defaults with `text`'s top-level keys and sections in place of theirs, each whole (a
-/// `[web]` without policies has none); the sections `text` leaves out keep their defaults.
+/// `[web]` without policies has none) except those of [`MERGED_KEY_BY_KEY`], whose keys
+/// replace the defaults' one by one; the sections `text` leaves out keep their defaults.
 pub fn merged(text: &str) -> Result<toml::Table, toml::de::Error> {
     let mut merged: toml::Table =
         toml::from_str(DEFAULT).expect("the default configuration is valid TOML");
     let overrides: toml::Table = toml::from_str(text)?;
-    merged.extend(overrides);
+    for (key, value) in overrides {
+        match (merged.get_mut(&key), value) {
+            (Some(toml::Value::Table(defaults)), toml::Value::Table(named))
+                if MERGED_KEY_BY_KEY.contains(&key.as_str()) =>
+            {
+                defaults.extend(named)
+            }
+            (_, value) => {
+                merged.insert(key, value);
+            }
+        }
+    }
     Ok(merged)
 }
 
@@ -82,5 +98,18 @@ mod tests {
         assert!(e.contains("min"), "{e}");
         let e = StackGroups::parse("[web\n").unwrap_err();
         assert!(!e.is_empty());
+    }
+
+    #[test]
+    fn a_balancer_section_replaces_only_the_keys_it_names() {
+        let defaults = merged("").unwrap();
+        let file = merged("[balancer]\ninterval_secs = 0.5\n").unwrap();
+        assert_eq!(file["balancer"]["interval_secs"].as_float(), Some(0.5));
+        let mut expected = defaults["balancer"].as_table().unwrap().clone();
+        expected.insert("interval_secs".into(), toml::Value::Float(0.5));
+        assert_eq!(file["balancer"].as_table(), Some(&expected));
+        // A group is still replaced whole.
+        let groups = merged("[web]\nname = \"front\"\n").unwrap();
+        assert_eq!(groups["web"].as_table().unwrap().len(), 1);
     }
 }
