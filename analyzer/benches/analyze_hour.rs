@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use hdrhistogram::Histogram;
 use rundir::{
     Activity, HostInfo, LatencyLogWriter, LoadModel, Manifest, MetricRow, MetricsWriter,
-    RequestsRow, RequestsWriter, RunDir, RunId, StackKind, Stage, Target, ToolVersions,
+    RequestCounts, RequestsRow, RequestsWriter, RunDir, RunId, StackKind, Stage, Target,
+    ToolVersions,
 };
 use time::OffsetDateTime;
 
@@ -95,19 +96,18 @@ fn generate(root: &std::path::Path) -> RunId {
             )
             .unwrap();
             requests
-                .write_row(&RequestsRow {
-                    timestamp: at,
-                    endpoint: name,
-                    requests: n as u64,
-                    successes: n as u64,
-                    errors_4xx: 0,
-                    errors_5xx: 0,
-                    errors_other: 0,
-                    bytes_sent: 1_000 * n as u64,
-                    bytes_received: 5_000 * n as u64,
-                    responses: Some(n as u64),
-                    check_failures: Some(0),
-                })
+                .write_row(&RequestsRow::new(
+                    at,
+                    name,
+                    RequestCounts {
+                        requests: n as u64,
+                        successes: n as u64,
+                        bytes_sent: 1_000 * n as u64,
+                        bytes_received: 5_000 * n as u64,
+                        responses: Some(n as u64),
+                        ..RequestCounts::default()
+                    },
+                ))
                 .unwrap();
         }
         let asg = |g: &str| vec![("AutoScalingGroupName".to_string(), g.to_string())];

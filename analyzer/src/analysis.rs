@@ -68,9 +68,10 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
                 continue;
             }
         }
-        if let Some(worker) = run.summary.as_ref().and_then(|s| s.worker.as_ref()) {
-            let cell = worker_cell(run, worker, settings);
-            if let Some(check) = worker_little(run, worker) {
+        if let Some(recorded) = run.summary.as_ref().and_then(|s| s.worker.as_ref()) {
+            let worker = worker_figures(run).unwrap_or_else(|| recorded.clone());
+            let cell = worker_cell(run, &worker, settings);
+            if let Some(check) = worker_little(run, &worker) {
                 little.push(check);
             }
             workers.push(cell);
@@ -256,7 +257,7 @@ fn run_info(run: &RunData) -> RunInfo {
         .to_owned(),
         started_at: run.manifest.started_at,
         ended_at: run.manifest.ended_at,
-        requests: run.requests.iter().map(|r| r.requests).sum(),
+        requests: run.requests.iter().map(|r| r.counts.requests).sum(),
         metric_rows: run.metrics.len(),
         activities: run.activities.len(),
         tasks: run.tasks.len(),
@@ -507,6 +508,19 @@ fn usl_source(kind: LoadKind) -> String {
     .into()
 }
 
+/// Scenario 2's figures from the run's files (tasks.csv, queue.csv, the manifest), as loadgen
+/// computed them for its printout; None for a run written before those files held all the
+/// figures need, whose summary.json keeps loadgen's.
+fn worker_figures(run: &RunData) -> Option<rundir::WorkerSummary> {
+    capacity_model::worker::worker_summary(&capacity_model::worker::WorkerRun {
+        manifest: &run.manifest,
+        tasks: &run.tasks,
+        queue: run.queue.as_deref()?,
+        metrics: &run.metrics,
+    })
+    .ok()
+}
+
 fn worker_little(run: &RunData, w: &rundir::WorkerSummary) -> Option<LittleCheck> {
     let x_per_s = w.videos_per_minute / 60.0;
     let in_system = w.wait_us.mean / 1e6 + w.service_us.mean / 1e6;
@@ -710,19 +724,16 @@ mod tests {
                 duration: Duration::from_secs(1),
                 histogram: h,
             }));
-            requests.push(RequestsRow {
-                timestamp: crate::stages::at(START + s),
-                endpoint: "get".into(),
-                requests: n,
-                successes: n,
-                errors_4xx: 0,
-                errors_5xx: 0,
-                errors_other: 0,
-                bytes_sent: 0,
-                bytes_received: 0,
-                responses: Some(n),
-                check_failures: Some(0),
-            });
+            requests.push(RequestsRow::new(
+                crate::stages::at(START + s),
+                "get".into(),
+                rundir::RequestCounts {
+                    requests: n,
+                    successes: n,
+                    responses: Some(n),
+                    ..Default::default()
+                },
+            ));
             let web = vec![("AutoScalingGroupName", "web")];
             metrics.push(metric(
                 START + s,
@@ -774,6 +785,7 @@ mod tests {
             metrics,
             activities,
             tasks: Vec::new(),
+            queue: None,
         }
     }
 
@@ -899,6 +911,82 @@ mod tests {
                 "queue_slope_per_minute": 0.0, "queue_verdict": verdict})).collect::<Vec<_>>(),
         }))
         .unwrap()
+    }
+
+    /// A scenario-2 run whose files say one task every 10 s on one slot (X = 6/min) and
+    /// whose summary.json says otherwise: the analysis takes the files' figures, and the
+    /// summary's only for a run written before queue.csv recorded the injection's phases.
+    #[test]
+    fn a_worker_runs_figures_come_from_its_files() {
+        let root = tempfile::tempdir().unwrap();
+        let mut run = synthetic_run(root.path());
+        let t0 = crate::stages::at(START);
+        run.manifest.scenario = "scenario2".into();
+        run.manifest.profile = "sustained".into();
+        run.manifest.load_model = LoadModel::Closed { max_users: 1 };
+        run.manifest.stages = Vec::new();
+        run.manifest.workload.upload_bytes = Some(1_000_000);
+        run.manifest.workload.worker_pool = Some(rundir::WorkerPool {
+            instances: 1,
+            concurrency: 1,
+        });
+        run.intervals.clear();
+        run.requests.clear();
+        let second = |s: i64| t0 + time::Duration::seconds(s);
+        run.tasks = (0..12)
+            .map(|k| rundir::TasksRow {
+                task_id: format!("t{k}"),
+                size_bytes: 1_000_000,
+                enqueued_at: second(10 * k),
+                started_at: Some(second(10 * k)),
+                finished_at: Some(second(10 * k + 10)),
+                status: rundir::TaskStatus::Processed,
+                worker: "i-1".into(),
+                attempts: 1,
+            })
+            .collect();
+        run.queue = Some(
+            (0..=120)
+                .map(|s| rundir::QueueRow {
+                    at: second(s),
+                    visible: 0,
+                    in_flight: 1,
+                    enqueued: (s as u64 / 10 + 1).min(12),
+                    finished: s as u64 / 10,
+                    step: Some(0),
+                    injecting: Some(s < 110),
+                })
+                .collect(),
+        );
+        let recorded = saturation_summary(&[]);
+        run.summary = Some(rundir::Summary {
+            format_version: rundir::FORMAT_VERSION,
+            run_id: run.manifest.run_id.clone(),
+            duration_ms: 120_000,
+            interrupted: false,
+            interruption: None,
+            model_note: None,
+            endpoints: Vec::new(),
+            total: capacity_model::worker::tasks_total(&run.tasks, time::Duration::minutes(2)),
+            skipped: Vec::new(),
+            thresholds: Vec::new(),
+            passed: true,
+            worker: Some(recorded.clone()),
+        });
+        let at = crate::stages::at(START + 200);
+        let a = analyze(std::slice::from_ref(&run), &Settings::default(), at);
+        let cell = &a.workers[0];
+        assert_eq!((cell.mode.as_str(), cell.processed), ("sustained", 12));
+        assert!((cell.videos_per_minute - 6.0).abs() < 1e-9, "{cell:?}");
+        assert!((cell.service_mean_s - 10.0).abs() < 0.01, "{cell:?}");
+
+        run.queue.as_mut().unwrap()[5].injecting = None;
+        let a = analyze(&[run], &Settings::default(), at);
+        let cell = &a.workers[0];
+        assert_eq!(
+            (cell.mode.as_str(), cell.videos_per_minute),
+            ("saturation", recorded.videos_per_minute)
+        );
     }
 
     /// Regression (issue 15, defect 4): "stable up to 4.95 arrivals/min" beside a measured

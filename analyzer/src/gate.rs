@@ -16,6 +16,11 @@
 //! p95_increase = "10%"
 //! max_rps_decrease = "10%"
 //! ```
+//!
+//! The file's `p95` and `errors` are the SLO the analysis found its knee under
+//! (`analyze --slo-p95 --slo-errors`), one [`capacity_model::Slo`]: `min_rps_within_slo`
+//! fails, saying so, when the two differ, and so does the baseline's throughput comparison
+//! when the baseline's knee was found under another SLO.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -25,6 +30,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use crate::analysis::{ANALYSIS_FORMAT_VERSION, Analysis, Section};
+use crate::model::{Slo, SloBounds};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,12 +62,12 @@ struct RegressionFile {
 /// The parsed SLO file: milliseconds and shares.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gate {
-    pub p95_ms: Option<f64>,
-    pub max_error_ratio: Option<f64>,
+    /// Every endpoint's bounds, and the knee's.
+    pub slo: SloBounds,
     pub min_rps_within_slo: Option<f64>,
     pub max_failed_tasks: Option<u64>,
-    /// Per endpoint: (p95 ms, error share) overriding the defaults.
-    pub endpoints: BTreeMap<String, (Option<f64>, Option<f64>)>,
+    /// Per endpoint: bounds overriding [`Gate::slo`]'s.
+    pub endpoints: BTreeMap<String, SloBounds>,
     pub max_p95_increase: f64,
     pub max_rps_decrease: f64,
 }
@@ -86,20 +92,28 @@ impl Gate {
                 .as_deref()
                 .map(|t| ms(t, &format!("endpoints.{name}.p95")))
                 .transpose()?;
-            let errors = e
+            let max_error_ratio = e
                 .errors
                 .as_deref()
                 .map(|t| share(t, &format!("endpoints.{name}.errors")))
                 .transpose()?;
-            endpoints.insert(name.clone(), (p95, errors));
+            endpoints.insert(
+                name.clone(),
+                SloBounds {
+                    p95_ms: p95,
+                    max_error_ratio,
+                },
+            );
         }
         Ok(Gate {
-            p95_ms: file.p95.as_deref().map(|t| ms(t, "p95")).transpose()?,
-            max_error_ratio: file
-                .errors
-                .as_deref()
-                .map(|t| share(t, "errors"))
-                .transpose()?,
+            slo: SloBounds {
+                p95_ms: file.p95.as_deref().map(|t| ms(t, "p95")).transpose()?,
+                max_error_ratio: file
+                    .errors
+                    .as_deref()
+                    .map(|t| share(t, "errors"))
+                    .transpose()?,
+            },
             min_rps_within_slo: file.min_rps_within_slo,
             max_failed_tasks: file.max_failed_tasks,
             endpoints,
@@ -182,7 +196,7 @@ fn no_data(name: String, why: String) -> Check {
 /// Every check of `gate` on `analysis` (and `baseline`).
 pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec<Check> {
     let mut checks = Vec::new();
-    if (gate.p95_ms.is_some() || gate.max_error_ratio.is_some()) && analysis.latency.is_empty() {
+    if gate.slo != SloBounds::default() && analysis.latency.is_empty() {
         checks.push(no_data(
             "latency".into(),
             "the SLO sets p95 or errors, but the analysis holds no endpoint's latency (no \
@@ -191,14 +205,19 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
         ));
     }
     for e in &analysis.latency {
-        let (p95, errors) = gate.endpoints.get(&e.endpoint).copied().unwrap_or_default();
-        if let Some(limit) = p95.or(gate.p95_ms) {
+        let bounds = gate
+            .endpoints
+            .get(&e.endpoint)
+            .copied()
+            .unwrap_or_default()
+            .or(gate.slo);
+        if let Some(limit) = bounds.p95_ms {
             let name = format!("p95 {}", e.endpoint);
             checks.push(match e.p95_ms {
                 Some(measured) => check(
                     "slo",
                     name,
-                    measured <= limit,
+                    bounds.violations(Some(measured), None).is_empty(),
                     format!(
                         "{measured:.1} ms over {} samples, limit {limit:.1} ms",
                         e.latency_samples
@@ -214,7 +233,7 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
                 ),
             });
         }
-        if let Some(limit) = errors.or(gate.max_error_ratio) {
+        if let Some(limit) = bounds.max_error_ratio {
             let name = format!("errors {}", e.endpoint);
             checks.push(if e.samples == 0 {
                 no_data(name, "no request was counted".into())
@@ -222,7 +241,7 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
                 check(
                     "slo",
                     name,
-                    e.error_ratio <= limit,
+                    bounds.violations(None, Some(e.error_ratio)).is_empty(),
                     format!(
                         "{:.2}% of {} requests, limit {:.2}%",
                         e.error_ratio * 100.0,
@@ -241,9 +260,22 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
             ));
         }
     }
+    let knee_slo = &analysis.settings.slo;
     if let Some(min) = gate.min_rps_within_slo {
         let name = "max rps within SLO".to_string();
+        let gate_slo = gate.slo.over(knee_slo);
         checks.push(match &analysis.capacity {
+            _ if gate_slo != *knee_slo => no_data(
+                name,
+                format!(
+                    "the analysis found its knee under {}, this SLO file sets {}: run `analyze \
+                     --slo-p95 {}ms --slo-errors {}%` so that one SLO judges both",
+                    slo_text(knee_slo),
+                    slo_text(&gate_slo),
+                    gate_slo.p95_ms,
+                    gate_slo.max_error_ratio * 100.0
+                ),
+            ),
             Section::Available(c) => match &c.knee.best_within_slo {
                 Some(best) => check(
                     "slo",
@@ -314,6 +346,18 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
             ));
         }
         match (comparison.max_rps_now, comparison.max_rps_before) {
+            (_, Some(_)) if base.settings.slo != *knee_slo => checks.push(Check {
+                kind: "regression",
+                ..no_data(
+                    "max rps within SLO against baseline".into(),
+                    format!(
+                        "the baseline found its knee under {}, this analysis under {}: analyse \
+                         both with one SLO",
+                        slo_text(&base.settings.slo),
+                        slo_text(knee_slo)
+                    ),
+                )
+            }),
             (None, Some(before)) => checks.push(Check {
                 kind: "regression",
                 ..no_data(
@@ -341,6 +385,15 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
         }
     }
     checks
+}
+
+/// "p95 ≤ 1000 ms and errors ≤ 5 %".
+fn slo_text(slo: &Slo) -> String {
+    format!(
+        "p95 ≤ {} ms and errors ≤ {} %",
+        slo.p95_ms,
+        slo.max_error_ratio * 100.0
+    )
 }
 
 pub fn render(checks: &[Check]) -> String {
@@ -423,9 +476,15 @@ mod tests {
              [regression]\np95_increase = \"20%\"\n",
         )
         .unwrap();
-        assert_eq!(gate.p95_ms, Some(1000.0));
-        assert_eq!(gate.max_error_ratio, Some(0.05));
-        assert_eq!(gate.endpoints["upload"], (Some(3000.0), None));
+        assert_eq!(
+            gate.slo,
+            SloBounds {
+                p95_ms: Some(1000.0),
+                max_error_ratio: Some(0.05)
+            }
+        );
+        assert_eq!(gate.endpoints["upload"].p95_ms, Some(3000.0));
+        assert_eq!(gate.endpoints["upload"].max_error_ratio, None);
         assert_eq!(gate.max_p95_increase, 0.2);
         assert_eq!(gate.max_rps_decrease, 0.1);
         let typo = Gate::parse("p59 = \"1s\"").unwrap_err();
@@ -509,6 +568,61 @@ mod tests {
             .find(|c| c.name == "p95 login against baseline")
             .unwrap();
         assert!(!regression.passed && regression.kind == "regression");
+    }
+
+    /// The knee's throughput is judged under the SLO the analysis found it with; a gate
+    /// whose SLO is another, or a baseline analysed under another, cannot compare with it.
+    #[test]
+    fn the_knee_is_judged_under_one_slo() {
+        let analysis = empty_analysis();
+        let rps_check = |text: &str| {
+            let gate = Gate::parse(text).unwrap();
+            run(&gate, &analysis, None)
+                .into_iter()
+                .find(|c| c.name == "max rps within SLO")
+                .unwrap()
+        };
+        // The default analysis SLO is p95 ≤ 1 s, errors ≤ 5 %.
+        let other = rps_check("p95 = \"2s\"\nmin_rps_within_slo = 1\n");
+        assert!(!other.passed, "{other:?}");
+        assert!(
+            other.detail.contains("p95 ≤ 1000 ms and errors ≤ 5 %")
+                && other.detail.contains("--slo-p95 2000ms --slo-errors 5%"),
+            "{other:?}"
+        );
+        for same in [
+            "p95 = \"1s\"\nerrors = \"5%\"\nmin_rps_within_slo = 1\n",
+            "min_rps_within_slo = 1\n",
+        ] {
+            let check = rps_check(same);
+            assert!(
+                check.detail.contains("scenario 1") || check.detail.contains("scenario1"),
+                "judged on the analysis's own capacity section: {check:?}"
+            );
+        }
+
+        // The example analysis found a knee: against itself it holds, against a copy
+        // analysed under another SLO it cannot be compared.
+        let example: Analysis = serde_json::from_str(include_str!(
+            "../../capacity-planning/examples/analysis.json"
+        ))
+        .unwrap();
+        assert!(example.max_rps_within_slo().is_some());
+        let regression = |baseline: &Analysis| {
+            run(&Gate::parse("").unwrap(), &example, Some(baseline))
+                .into_iter()
+                .find(|c| c.name == "max rps within SLO against baseline")
+                .unwrap()
+        };
+        assert!(regression(&example).passed);
+        let mut stricter = example.clone();
+        stricter.settings.slo.p95_ms /= 2.0;
+        let check = regression(&stricter);
+        assert!(!check.passed, "{check:?}");
+        assert!(
+            check.detail.contains("the baseline found its knee under"),
+            "{check:?}"
+        );
     }
 
     #[test]

@@ -149,6 +149,8 @@ pub struct RunData {
     pub metrics: Vec<MetricRow>,
     pub activities: Vec<Activity>,
     pub tasks: Vec<TasksRow>,
+    /// `queue.csv` (scenario 2); None when the run has none.
+    pub queue: Option<Vec<rundir::QueueRow>>,
     /// What the local stack ran as (`stack.json`), when it was the target.
     pub stack: Option<rundir::StackDescription>,
 }
@@ -208,6 +210,11 @@ pub fn load(dir: RunDir, manifest: Manifest) -> Result<RunData, RunDirError> {
         Some(r) => rundir::read_tasks(r).map_err(|e| e.with_path(&dir.tasks_path()))?,
         None => Vec::new(),
     };
+    let queue_path = dir.path().join(rundir::QUEUE_FILE);
+    let queue = match open(&queue_path)? {
+        Some(r) => Some(rundir::read_queue(r).map_err(|e| e.with_path(&queue_path))?),
+        None => None,
+    };
     let stack = dir.read_stack()?;
     if manifest.scenario != "scenario2" {
         check_measurements(&dir, &intervals, &requests)?;
@@ -222,6 +229,7 @@ pub fn load(dir: RunDir, manifest: Manifest) -> Result<RunData, RunDirError> {
         metrics,
         activities,
         tasks,
+        queue,
     })
 }
 
@@ -250,8 +258,7 @@ fn check_measurements(
     }
     let mut answered: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     for row in requests {
-        *answered.entry(row.endpoint.as_str()).or_default() +=
-            row.successes + row.errors_4xx + row.errors_5xx + row.check_failures.unwrap_or(0);
+        *answered.entry(row.endpoint.as_str()).or_default() += row.counts.answered();
     }
     for (endpoint, count) in answered.into_iter().filter(|(_, n)| *n > 0) {
         let recorded = intervals
@@ -436,6 +443,7 @@ mod tests {
             metrics: Vec::new(),
             activities: Vec::new(),
             tasks: Vec::new(),
+            queue: None,
             stack: None,
         }
     }

@@ -302,19 +302,17 @@ mod tests {
                 duration: Duration::from_secs(1),
                 histogram: h,
             }));
-            rows.push(RequestsRow {
-                timestamp: at(s as i64),
-                endpoint: "get".into(),
-                requests: n,
-                successes: n,
-                errors_4xx: 0,
-                errors_5xx: 0,
-                errors_other: 0,
-                bytes_sent: 0,
-                bytes_received: 1024,
-                responses,
-                check_failures: Some(0),
-            });
+            rows.push(RequestsRow::new(
+                at(s as i64),
+                "get".into(),
+                rundir::RequestCounts {
+                    requests: n,
+                    successes: n,
+                    bytes_received: 1024,
+                    responses,
+                    ..Default::default()
+                },
+            ));
         }
         Timeline::new(&intervals, &rows, &[])
     }

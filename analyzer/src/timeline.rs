@@ -211,7 +211,7 @@ impl Timeline {
                 .entry(row.endpoint.clone())
                 .or_default()
                 .entry(second_of(row.timestamp))
-                .or_default() += &RequestCounts::from(row);
+                .or_default() += &row.counts;
         }
         for row in metrics {
             if let Some((kpi, factor)) = Kpi::of(row) {

@@ -87,16 +87,59 @@ impl Slo {
     /// The bounds a load point with these figures breaks; a missing latency breaks none
     /// (the caller decides what a point without one means).
     pub fn violations(&self, p95_ms: Option<f64>, error_ratio: f64) -> Vec<SloViolation> {
+        SloBounds::from(self).violations(p95_ms, Some(error_ratio))
+    }
+
+    /// Whether a load point holds the SLO: it has a latency, and breaks no bound.
+    pub fn holds(&self, p95_ms: Option<f64>, error_ratio: f64) -> bool {
+        p95_ms.is_some() && self.violations(p95_ms, error_ratio).is_empty()
+    }
+}
+
+/// An SLO's bounds as a file gives them, each optional: an SLO file's, or one endpoint's
+/// overrides. A bound left out is not judged, or comes from a fallback ([`SloBounds::or`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SloBounds {
+    /// Highest acceptable 95th-percentile latency, in milliseconds.
+    pub p95_ms: Option<f64>,
+    /// Highest acceptable share of failed requests, 0 to 1.
+    pub max_error_ratio: Option<f64>,
+}
+
+impl From<&Slo> for SloBounds {
+    fn from(slo: &Slo) -> SloBounds {
+        SloBounds {
+            p95_ms: Some(slo.p95_ms),
+            max_error_ratio: Some(slo.max_error_ratio),
+        }
+    }
+}
+
+impl SloBounds {
+    /// These bounds, each one left out taken from `fallback`.
+    pub fn or(self, fallback: SloBounds) -> SloBounds {
+        SloBounds {
+            p95_ms: self.p95_ms.or(fallback.p95_ms),
+            max_error_ratio: self.max_error_ratio.or(fallback.max_error_ratio),
+        }
+    }
+
+    /// These bounds over `slo`: a complete SLO.
+    pub fn over(self, slo: &Slo) -> Slo {
+        Slo {
+            p95_ms: self.p95_ms.unwrap_or(slo.p95_ms),
+            max_error_ratio: self.max_error_ratio.unwrap_or(slo.max_error_ratio),
+        }
+    }
+
+    /// The bounds these figures break; a bound or a figure left out breaks none.
+    pub fn violations(&self, p95_ms: Option<f64>, error_ratio: Option<f64>) -> Vec<SloViolation> {
         [
             (SloBound::P95Latency, self.p95_ms, p95_ms),
-            (
-                SloBound::ErrorRatio,
-                self.max_error_ratio,
-                Some(error_ratio),
-            ),
+            (SloBound::ErrorRatio, self.max_error_ratio, error_ratio),
         ]
         .into_iter()
-        .filter_map(|(bound, limit, measured)| Some((bound, limit, measured?)))
+        .filter_map(|(bound, limit, measured)| Some((bound, limit?, measured?)))
         .filter(|&(_, limit, measured)| measured > limit)
         .map(|(bound, limit, measured)| SloViolation {
             bound,
@@ -106,11 +149,6 @@ impl Slo {
             over_by_fraction: (limit > 0.0).then(|| (measured - limit) / limit),
         })
         .collect()
-    }
-
-    /// Whether a load point holds the SLO: it has a latency, and breaks no bound.
-    pub fn holds(&self, p95_ms: Option<f64>, error_ratio: f64) -> bool {
-        p95_ms.is_some() && self.violations(p95_ms, error_ratio).is_empty()
     }
 }
 

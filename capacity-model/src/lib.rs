@@ -6,6 +6,8 @@
 //! - [`little`]: Little's law as a check that measurements are consistent.
 //! - [`knee`]: the last load within SLO, the first breach, and the KPI that warned first.
 //! - [`trend`]: least-squares trends, and whether a queue's depth is growing.
+//! - [`worker`]: escenario 2's figures (X, S, wait, Little's law, the queue's trend) from
+//!   the rows of its run directory.
 //! - [`confidence`]: 95 % intervals for percentiles and rates, and the sample sizes below
 //!   which a figure is "not enough data".
 //!
@@ -22,6 +24,7 @@ pub mod knee;
 pub mod little;
 pub mod trend;
 pub mod usl;
+pub mod worker;
 
 pub use erlang::{
     ErlangError, MmcQueue, MmcSummary, erlang_b, erlang_c, servers_for_service_level,
@@ -29,7 +32,7 @@ pub use erlang::{
 };
 pub use knee::{
     KneeError, KneeOutcome, KneeReport, KpiDegradation, KpiLimit, KpiRules, Slo, SloBound,
-    SloBreach, SloViolation, Stage, StagePoint, find_knee,
+    SloBounds, SloBreach, SloViolation, Stage, StagePoint, find_knee,
 };
 pub use little::{
     ClosedModelCheck, LittleError, OpenModelCheck, closed_model_check, jobs_in_system,

@@ -77,7 +77,7 @@ impl Bucket {
             match r.outcome {
                 Outcome::Status(s) if (400..500).contains(&s) => counts.errors_4xx += 1,
                 Outcome::Status(s) if s >= 500 => counts.errors_5xx += 1,
-                Outcome::Status(_) => counts.check_failures += 1,
+                Outcome::Status(_) => counts.count_check_failure(),
                 Outcome::Failed(_) => counts.errors_other += 1,
             }
         }

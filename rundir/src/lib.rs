@@ -30,7 +30,8 @@ pub use layout::{
     RunDir, STACK_FILE, SUMMARY_FILE, TASKS_FILE, cache_dir, list_runs,
 };
 pub use manifest::{
-    FleetShard, HostInfo, LoadModel, Manifest, StackKind, Stage, Target, ToolVersions, Workload,
+    FleetShard, HostInfo, LoadModel, Manifest, StackKind, Stage, Target, ToolVersions, WorkerPool,
+    Workload,
 };
 pub use metrics::{METRICS_HEADER, MetricRow, MetricsWriter, read_metrics};
 pub use queue::{QUEUE_HEADER, QueueRow, read_queue, write_queue};

@@ -71,6 +71,19 @@ pub struct Workload {
     /// Absent for other scenarios and in manifests written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<serde_json::Value>,
+    /// Escenario 2: the worker pool the tasks went to, as configured on the local stack or
+    /// declared for `--host`. Absent for other scenarios and in manifests written before it
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_pool: Option<WorkerPool>,
+}
+
+/// The workers of a scenario-2 run: `instances` × `concurrency` tasks at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerPool {
+    pub instances: u32,
+    /// Tasks each instance processes at once.
+    pub concurrency: u32,
 }
 
 /// Which generator of which fleet wrote a run.

@@ -24,47 +24,37 @@ pub struct RequestsRow {
     #[serde(with = "crate::utc")]
     pub timestamp: OffsetDateTime,
     pub endpoint: String,
-    pub requests: u64,
-    pub successes: u64,
-    pub errors_4xx: u64,
-    pub errors_5xx: u64,
-    /// No HTTP status: connection refused, reset, timeout, an arrival never sent. (Files
-    /// written before `check_failures` count those here too.)
-    pub errors_other: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    /// HTTP responses (any status) that arrived in this second, from requests of any
-    /// second: the completions throughput is counted from. The columns before count
-    /// requests by the second they were due or sent, so an overloaded open-model second
-    /// has more requests than responses. None in files written before this column.
-    #[serde(default)]
-    pub responses: Option<u64>,
-    /// Answers with a status below 400 that the scenario's checks failed (an unexpected
-    /// status, body or JSON value): `requests` = `successes` + the three error columns +
-    /// this. None in files written before this column, whose `errors_other` holds them.
-    #[serde(default)]
-    pub check_failures: Option<u64>,
+    /// The count columns.
+    #[serde(flatten)]
+    pub counts: RequestCounts,
 }
 
 /// One span's request counts: the count columns of `requests.csv`, and the one definition
 /// of what loadgen records, the file holds and the analyzer adds up. Requests count in the
 /// second they were due or sent, responses in the second they arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RequestCounts {
     pub requests: u64,
     pub successes: u64,
     pub errors_4xx: u64,
     pub errors_5xx: u64,
-    /// No HTTP status: connection refused, reset, timeout, an arrival never sent.
+    /// No HTTP status: connection refused, reset, timeout, an arrival never sent. (Where
+    /// `check_failures` is unknown, the check failures too.)
     pub errors_other: u64,
-    /// Answers below 400 that the scenario's checks failed (0 from files written before
-    /// they were counted apart, whose `errors_other` holds them).
-    pub check_failures: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
-    /// Responses (any status) that arrived in the span; None once counts from a file
-    /// written before loadgen counted them are added in.
+    /// HTTP responses (any status) that arrived in the span, from requests of any span:
+    /// the completions throughput is counted from. An overloaded open-model span has more
+    /// requests than responses. None in files written before loadgen counted them, and in
+    /// sums that include such counts.
+    #[serde(default)]
     pub responses: Option<u64>,
+    /// Answers with a status below 400 that the scenario's checks failed (an unexpected
+    /// status, body or JSON value): `requests` = `successes` + the three error columns +
+    /// this. None in files written before they were counted apart, whose `errors_other`
+    /// holds them, and in sums that include such counts.
+    #[serde(default)]
+    pub check_failures: Option<u64>,
 }
 
 impl Default for RequestCounts {
@@ -75,10 +65,10 @@ impl Default for RequestCounts {
             errors_4xx: 0,
             errors_5xx: 0,
             errors_other: 0,
-            check_failures: 0,
             bytes_sent: 0,
             bytes_received: 0,
             responses: Some(0),
+            check_failures: Some(0),
         }
     }
 }
@@ -92,7 +82,7 @@ impl RequestCounts {
     }
 
     pub fn errors(&self) -> u64 {
-        self.errors_4xx + self.errors_5xx + self.errors_other + self.check_failures
+        self.errors_4xx + self.errors_5xx + self.errors_other + self.check_failures.unwrap_or(0)
     }
 
     /// Errors / requests; 0 without requests.
@@ -104,10 +94,24 @@ impl RequestCounts {
         }
     }
 
+    /// Requests answered with an HTTP status: successes, 4xx, 5xx and check failures
+    /// (where counted apart).
+    pub fn answered(&self) -> u64 {
+        self.successes + self.errors_4xx + self.errors_5xx + self.check_failures.unwrap_or(0)
+    }
+
     /// One more response arrived in the span.
     pub fn count_response(&mut self) {
         if let Some(responses) = &mut self.responses {
             *responses += 1;
+        }
+    }
+
+    /// One more answer failed the scenario's checks.
+    pub fn count_check_failure(&mut self) {
+        match &mut self.check_failures {
+            Some(failures) => *failures += 1,
+            None => self.errors_other += 1,
         }
     }
 }
@@ -119,57 +123,27 @@ impl std::ops::AddAssign<&RequestCounts> for RequestCounts {
         self.errors_4xx += other.errors_4xx;
         self.errors_5xx += other.errors_5xx;
         self.errors_other += other.errors_other;
-        self.check_failures += other.check_failures;
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
         self.responses = self.responses.zip(other.responses).map(|(a, b)| a + b);
-    }
-}
-
-impl From<&RequestsRow> for RequestCounts {
-    fn from(row: &RequestsRow) -> RequestCounts {
-        RequestCounts {
-            requests: row.requests,
-            successes: row.successes,
-            errors_4xx: row.errors_4xx,
-            errors_5xx: row.errors_5xx,
-            errors_other: row.errors_other,
-            check_failures: row.check_failures.unwrap_or(0),
-            bytes_sent: row.bytes_sent,
-            bytes_received: row.bytes_received,
-            responses: row.responses,
-        }
+        self.check_failures = match (self.check_failures, other.check_failures) {
+            (Some(a), Some(b)) => Some(a + b),
+            // Unknown on one side: as in an old file, errors_other holds them all.
+            (a, b) => {
+                self.errors_other += a.unwrap_or(0) + b.unwrap_or(0);
+                None
+            }
+        };
     }
 }
 
 impl RequestsRow {
     /// The row of one endpoint's `counts` in the second starting at `timestamp`.
-    pub fn new(timestamp: OffsetDateTime, endpoint: String, counts: &RequestCounts) -> Self {
+    pub fn new(timestamp: OffsetDateTime, endpoint: String, counts: RequestCounts) -> Self {
         RequestsRow {
             timestamp,
             endpoint,
-            requests: counts.requests,
-            successes: counts.successes,
-            errors_4xx: counts.errors_4xx,
-            errors_5xx: counts.errors_5xx,
-            errors_other: counts.errors_other,
-            bytes_sent: counts.bytes_sent,
-            bytes_received: counts.bytes_received,
-            responses: counts.responses,
-            check_failures: Some(counts.check_failures),
-        }
-    }
-
-    /// Adds `other`'s counts (another fragment of the same second and endpoint). Responses
-    /// and check failures stay known only if both rows know them.
-    pub fn add(&mut self, other: &RequestsRow) {
-        let failures_known = self.check_failures.is_some() && other.check_failures.is_some();
-        let mut sum = RequestCounts::from(&*self);
-        sum += &RequestCounts::from(other);
-        let endpoint = std::mem::take(&mut self.endpoint);
-        *self = RequestsRow::new(self.timestamp, endpoint, &sum);
-        if !failures_known {
-            self.check_failures = None;
+            counts,
         }
     }
 }
@@ -210,25 +184,26 @@ impl<W: Write> RequestsWriter<W> {
             .map_err(|e| unwritable("timestamp", &ts.to_string(), &e.to_string()))?;
 
         self.line.clear();
+        let counts = &row.counts;
         write!(
             self.line,
             "{ts},{},{},{},{},{},{},{},{},",
             row.endpoint,
-            row.requests,
-            row.successes,
-            row.errors_4xx,
-            row.errors_5xx,
-            row.errors_other,
-            row.bytes_sent,
-            row.bytes_received
+            counts.requests,
+            counts.successes,
+            counts.errors_4xx,
+            counts.errors_5xx,
+            counts.errors_other,
+            counts.bytes_sent,
+            counts.bytes_received
         )
         .expect("writing to a String cannot fail");
         // Unknown counts (a row converted from an old file) stay empty fields.
-        if let Some(responses) = row.responses {
+        if let Some(responses) = counts.responses {
             write!(self.line, "{responses}").expect("writing to a String cannot fail");
         }
         self.line.push(',');
-        if let Some(check_failures) = row.check_failures {
+        if let Some(check_failures) = counts.check_failures {
             write!(self.line, "{check_failures}").expect("writing to a String cannot fail");
         }
         self.line.push('\n');
@@ -394,9 +369,7 @@ fn parse_row(n: usize, line: &str, columns: &Columns) -> Result<RequestsRow, Run
             )
         }),
     };
-    Ok(RequestsRow {
-        timestamp,
-        endpoint: endpoint.to_owned(),
+    let counts = RequestCounts {
         responses: optional(columns.responses, "responses")?,
         check_failures: optional(columns.check_failures, "check_failures")?,
         requests: number(2)?,
@@ -406,7 +379,8 @@ fn parse_row(n: usize, line: &str, columns: &Columns) -> Result<RequestsRow, Run
         errors_other: number(6)?,
         bytes_sent: number(7)?,
         bytes_received: number(8)?,
-    })
+    };
+    Ok(RequestsRow::new(timestamp, endpoint.to_owned(), counts))
 }
 
 fn malformed(line: Option<usize>, column: Option<&str>, message: String) -> RunDirError {
@@ -424,19 +398,21 @@ mod tests {
     use time::macros::datetime;
 
     fn row(endpoint: &str) -> RequestsRow {
-        RequestsRow {
-            timestamp: datetime!(2026-11-23 00:31:05 UTC),
-            endpoint: endpoint.to_owned(),
-            requests: 10,
-            successes: 7,
-            errors_4xx: 1,
-            errors_5xx: 1,
-            errors_other: 1,
-            bytes_sent: 1234,
-            bytes_received: 56789,
-            responses: Some(8),
-            check_failures: Some(2),
-        }
+        RequestsRow::new(
+            datetime!(2026-11-23 00:31:05 UTC),
+            endpoint.to_owned(),
+            RequestCounts {
+                requests: 10,
+                successes: 7,
+                errors_4xx: 1,
+                errors_5xx: 1,
+                errors_other: 1,
+                bytes_sent: 1234,
+                bytes_received: 56789,
+                responses: Some(8),
+                check_failures: Some(2),
+            },
+        )
     }
 
     fn write(rows: &[RequestsRow]) -> String {
@@ -483,8 +459,8 @@ mod tests {
         let text = "timestamp,endpoint,requests,successes,errors_4xx,errors_5xx,errors_other,bytes_sent,bytes_received\n\
                     2026-11-23T00:31:05Z,login,10,7,1,1,1,1234,56789\n";
         let mut old = row("login");
-        old.responses = None;
-        old.check_failures = None;
+        old.counts.responses = None;
+        old.counts.check_failures = None;
         assert_eq!(read_requests(text.as_bytes()).unwrap(), vec![old.clone()]);
         // Written back, the unknown stays unknown (an empty field), not 0.
         assert_eq!(
@@ -494,9 +470,9 @@ mod tests {
     }
 
     #[test]
-    fn adding_fragments_sums_every_count_and_keeps_unknown_responses_unknown() {
-        let mut sum = row("login");
-        sum.add(&row("login"));
+    fn adding_fragments_sums_every_count_and_keeps_unknown_counts_unknown() {
+        let mut sum = row("login").counts;
+        sum += &row("login").counts;
         assert_eq!(
             (
                 sum.requests,
@@ -508,14 +484,20 @@ mod tests {
             ),
             (20, 14, 2, 113_578, Some(16), Some(4))
         );
-        let mut old = row("login");
+        assert_eq!(sum.errors(), 10);
+        // An old file's row: its errors_other holds its check failures.
+        let mut old = row("login").counts;
         old.responses = None;
         old.check_failures = None;
-        sum.add(&old);
+        sum += &old;
         assert_eq!(
             (sum.requests, sum.responses, sum.check_failures),
             (30, None, None)
         );
+        // The known check failures move into errors_other: no error is lost.
+        assert_eq!((sum.errors_other, sum.errors()), (7, 13));
+        sum.count_check_failure();
+        assert_eq!(sum.errors(), 14);
     }
 
     #[test]
@@ -574,19 +556,21 @@ mod tests {
             responses in any::<Option<u64>>(),
             check_failures in any::<Option<u64>>(),
         ) -> RequestsRow {
-            RequestsRow {
-                timestamp: OffsetDateTime::from_unix_timestamp(secs).unwrap(),
+            RequestsRow::new(
+                OffsetDateTime::from_unix_timestamp(secs).unwrap(),
                 endpoint,
-                requests: n[0],
-                successes: n[1],
-                errors_4xx: n[2],
-                errors_5xx: n[3],
-                errors_other: n[4],
-                bytes_sent: n[5],
-                bytes_received: n[6],
-                responses,
-                check_failures,
-            }
+                RequestCounts {
+                    requests: n[0],
+                    successes: n[1],
+                    errors_4xx: n[2],
+                    errors_5xx: n[3],
+                    errors_other: n[4],
+                    bytes_sent: n[5],
+                    bytes_received: n[6],
+                    responses,
+                    check_failures,
+                },
+            )
         }
     }
 

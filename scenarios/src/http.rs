@@ -28,8 +28,6 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, Re
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use crate::record::Failure;
-
 /// The User-Agent of every load request.
 pub const USER_AGENT: &str = concat!("aforo-loadgen/", env!("CARGO_PKG_VERSION"));
 
@@ -344,6 +342,16 @@ pub struct Response {
     pub status: StatusCode,
     pub headers: http::HeaderMap,
     pub body: Bytes,
+}
+
+/// Why a request got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Connect,
+    Timeout,
+    Other,
+    /// Never sent: the arrival was due, but the run stopped before a slot took it.
+    Unsent,
 }
 
 /// A request that got no answer: its kind (what the records keep) and its cause, for a

@@ -23,14 +23,7 @@ pub enum Outcome {
     Failed(Failure),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    Connect,
-    Timeout,
-    Other,
-    /// Never sent: the arrival was due, but the run stopped before a slot took it.
-    Unsent,
-}
+pub use crate::http::Failure;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestRecord {

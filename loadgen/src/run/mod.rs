@@ -429,6 +429,7 @@ async fn run_level(
                 ScenarioChoice::File(file) => Some(file.source.display().to_string()),
                 _ => None,
             },
+            worker_pool: None,
         },
         command_line: plan.command_line.clone(),
         shard: plan

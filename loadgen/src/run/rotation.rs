@@ -214,7 +214,9 @@ fn merge_late_fragments(dir: &RunDir, wall_start: SystemTime) -> anyhow::Result<
             std::collections::btree_map::Entry::Vacant(slot) => {
                 slot.insert(row);
             }
-            std::collections::btree_map::Entry::Occupied(mut slot) => slot.get_mut().add(&row),
+            std::collections::btree_map::Entry::Occupied(mut slot) => {
+                slot.get_mut().counts += &row.counts;
+            }
         }
     }
     replace_file(&dir.requests_path(), |out| {
@@ -290,7 +292,7 @@ fn write_interval(ctx: &mut RotationContext, interval: &Interval) -> anyhow::Res
                 .write_interval(name, interval.start, interval.duration, &bucket.latency_us)?;
         }
         ctx.csv
-            .write_row(&RequestsRow::new(second, name.to_string(), &bucket.counts))?;
+            .write_row(&RequestsRow::new(second, name.to_string(), bucket.counts))?;
     }
     Ok(())
 }

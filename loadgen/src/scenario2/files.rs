@@ -3,30 +3,46 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use anyhow::Context;
+use capacity_model::worker::{WorkerRun, histogram_of, micros, worker_summary};
 use hdrhistogram::Histogram;
 use rundir::{
     HostInfo, LatencyLogWriter, LoadModel, Manifest, QueueRow, RunDir, RunId, StackKind, Stage,
-    Target, TaskStatus, TasksRow, ToolVersions,
+    Target, TaskStatus, TasksRow, ToolVersions, WorkerSummary, Workload,
 };
 use scenarios::scenario2::{Cell, Injection};
 use time::OffsetDateTime;
 
-use super::figures::{histogram_of, to_micros};
 use super::{CellResult, QueueSample, Scenario2Plan};
 use crate::target::LocalTarget;
 
+/// Where the cell's tasks went: the local stack loadgen started, or `--host`.
+pub(super) fn target(url: &str, local: Option<&LocalTarget>) -> Target {
+    Target {
+        url: url.to_string(),
+        stack: match local {
+            Some(t) => StackKind::Local {
+                data_dir: Some(t.data_dir.display().to_string()),
+            },
+            None => StackKind::External,
+        },
+    }
+}
+
+/// The cell's manifest: its arrivals as the load model and stages, its video and worker
+/// pool as the workload.
 pub(super) fn manifest(
     plan: &Scenario2Plan,
     cell: &Cell,
     run_id: &RunId,
-    url: &str,
-    local: Option<&LocalTarget>,
+    target: Target,
     started: OffsetDateTime,
     injection: &Injection,
+    workload: Workload,
 ) -> Manifest {
     let (load_model, stages) = match injection {
         Injection::KeepInSystem { backlog, .. } => (
@@ -67,15 +83,7 @@ pub(super) fn manifest(
         scenario: "scenario2".into(),
         profile: cell.mode.as_str().into(),
         load_model,
-        target: Target {
-            url: url.to_string(),
-            stack: match local {
-                Some(t) => StackKind::Local {
-                    data_dir: Some(t.data_dir.display().to_string()),
-                },
-                None => StackKind::External,
-            },
-        },
+        target,
         started_at: started,
         ended_at: None,
         time_scale: 1.0,
@@ -87,25 +95,17 @@ pub(super) fn manifest(
             hdrhistogram: "7".to_string(),
         },
         host: HostInfo::current(),
-        workload: rundir::Workload {
-            upload_bytes: Some(cell.size_bytes),
-            think_time_s: None,
-            ..Default::default()
-        },
+        workload,
         command_line: plan.command_line.clone(),
         shard: None,
     }
 }
 
-/// `queue.csv`: `timestamp,visible,in_flight,enqueued,finished` once a second.
-pub(super) fn write_queue_csv(
-    path: &Path,
-    samples: &[QueueSample],
-    rows: &[TasksRow],
-) -> anyhow::Result<()> {
+/// `queue.csv`'s rows: the samples, each with the tasks finished by then.
+fn queue_rows(samples: &[QueueSample], rows: &[TasksRow]) -> Vec<QueueRow> {
     let mut finishes: Vec<OffsetDateTime> = rows.iter().filter_map(|r| r.finished_at).collect();
     finishes.sort();
-    let queue: Vec<QueueRow> = samples
+    samples
         .iter()
         .map(|s| QueueRow {
             at: s.at,
@@ -116,14 +116,48 @@ pub(super) fn write_queue_csv(
             step: Some(s.step as u32),
             injecting: Some(s.injecting),
         })
-        .collect();
-    rundir::write_queue(BufWriter::new(File::create(path)?), &queue)?;
+        .collect()
+}
+
+/// `queue.csv` from the samples.
+pub fn write_queue_csv(
+    path: &Path,
+    samples: &[QueueSample],
+    rows: &[TasksRow],
+) -> anyhow::Result<()> {
+    rundir::write_queue(
+        BufWriter::new(File::create(path)?),
+        &queue_rows(samples, rows),
+    )?;
     Ok(())
+}
+
+/// The cell's figures from its files as written (the manifest, tasks.csv, queue.csv and
+/// metrics.csv), computed as the analyzer computes them.
+pub fn figures_of(dir: &RunDir) -> anyhow::Result<WorkerSummary> {
+    let read = |path: PathBuf| {
+        File::open(&path)
+            .map(BufReader::new)
+            .with_context(|| format!("cannot read back {}", path.display()))
+    };
+    let manifest = dir.read_manifest()?;
+    let tasks = rundir::read_tasks(read(dir.tasks_path())?)?;
+    let queue = rundir::read_queue(read(dir.path().join(rundir::QUEUE_FILE))?)?;
+    let metrics = match dir.metrics_path() {
+        path if path.exists() => rundir::read_metrics(read(path)?)?,
+        _ => Vec::new(),
+    };
+    Ok(worker_summary(&WorkerRun {
+        manifest: &manifest,
+        tasks: &tasks,
+        queue: &queue,
+        metrics: &metrics,
+    })?)
 }
 
 /// Queue wait and service time per task, in `latency.hlog` under the tags `task_wait` and
 /// `task_service`, one interval per second of the tasks' finish times.
-pub(super) fn write_task_histograms(
+pub fn write_task_histograms(
     dir: &RunDir,
     start: SystemTime,
     rows: &[TasksRow],
@@ -145,8 +179,8 @@ pub(super) fn write_task_histograms(
                 histogram_of(std::iter::empty()),
             )
         });
-        entry.0.saturating_record(to_micros(wait));
-        entry.1.saturating_record(to_micros(service));
+        entry.0.saturating_record(micros(wait));
+        entry.1.saturating_record(micros(service));
     }
     for (second, (wait, service)) in &seconds {
         let at = start + Duration::from_secs(*second as u64);
@@ -155,22 +189,6 @@ pub(super) fn write_task_histograms(
     }
     writer.flush()?;
     Ok(())
-}
-
-/// Mean `CPUUtilization` of the worker group in the run's metrics.csv.
-pub(super) fn mean_worker_cpu(dir: &RunDir) -> Option<f64> {
-    let file = File::open(dir.metrics_path()).ok()?;
-    let rows = rundir::read_metrics(std::io::BufReader::new(file)).ok()?;
-    let values: Vec<f64> = rows
-        .iter()
-        .filter(|r| {
-            r.metric == "CPUUtilization"
-                && r.statistic == "Average"
-                && r.dimensions.iter().any(|(_, v)| v == "worker")
-        })
-        .map(|r| r.value)
-        .collect();
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
 /// `scenario2-matrix-<time>.json` in the output directory: every cell with its run id.

@@ -10,11 +10,10 @@
 //! staircase from the X of the matching sustained cell (the matrix runs sustained first) or,
 //! alone, from a short calibration.
 //!
-//! Here: the plan and the orchestration (cells, stacks, injection, sampling); `figures`
-//! computes the scenario's statistics (pure), `files` writes the cell's run directory
-//! beyond the summary, `print` the terminal's tables.
+//! Here: the plan and the orchestration (cells, stacks, injection, sampling); `files` writes
+//! the cell's run directory and reads back its figures (`capacity_model::worker`, which the
+//! analyzer computes again from the same files), `print` the terminal's tables.
 
-mod figures;
 mod files;
 mod print;
 
@@ -33,9 +32,8 @@ use crate::inject::InjectClient;
 use crate::plan::TargetChoice;
 use crate::target::{LocalTarget, find_target_stack};
 
-pub use figures::figures;
-use figures::tasks_total;
-use files::{manifest, mean_worker_cpu, write_index, write_queue_csv, write_task_histograms};
+pub use files::{figures_of, write_queue_csv, write_task_histograms};
+use files::{manifest, target, write_index};
 use print::{print_cell, print_matrix};
 
 /// The checked plan of a scenario 2 invocation.
@@ -286,7 +284,23 @@ async fn measure_cell(
         cell.label()
     ))?;
     let dir = RunDir::create(&plan.out_dir, &run_id)?;
-    let mut manifest = manifest(plan, cell, &run_id, url, local, started, &injection);
+    let workload = rundir::Workload {
+        upload_bytes: Some(bytes),
+        worker_pool: Some(rundir::WorkerPool {
+            instances: workers as u32,
+            concurrency: cell.concurrency,
+        }),
+        ..Default::default()
+    };
+    let mut manifest = manifest(
+        plan,
+        cell,
+        &run_id,
+        target(url, local),
+        started,
+        &injection,
+        workload,
+    );
     dir.write_manifest(&manifest)?;
     eprintln!("run {run_id} → {}", dir.path().display());
     if let Some(x) = calibration {
@@ -325,17 +339,7 @@ async fn measure_cell(
         crate::run::copy_telemetry(&target.telemetry_dir(), &dir, started, ended)
             .context("cannot copy the stack's telemetry into the run directory")?;
     }
-    let worker_cpu = local.and_then(|_| mean_worker_cpu(&dir));
-    let mut summary = figures(
-        cell,
-        bytes,
-        workers as u32,
-        &injection,
-        &drive,
-        &rows,
-        started,
-    );
-    summary.worker_cpu_percent = worker_cpu;
+    let summary = figures_of(&dir)?;
     let passed = summary.failed == 0
         && (cell.mode == Mode::Saturation || summary.unfinished == 0)
         && drive.interruption.is_none();
@@ -348,7 +352,7 @@ async fn measure_cell(
         model_note: calibration
             .map(|x| format!("the staircase was based on a calibration of {x:.2} videos/min")),
         endpoints: Vec::new(),
-        total: tasks_total(&rows, ended - started),
+        total: capacity_model::worker::tasks_total(&rows, ended - started),
         skipped: Vec::new(),
         thresholds: Vec::new(),
         passed,

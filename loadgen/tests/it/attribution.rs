@@ -55,10 +55,9 @@ fn per_second(rows: &[RequestsRow]) -> BTreeMap<i64, Counts> {
     let mut seconds: BTreeMap<i64, Counts> = BTreeMap::new();
     for row in rows {
         let c = seconds.entry(row.timestamp.unix_timestamp()).or_default();
-        c.requests += row.requests;
-        c.errors +=
-            row.errors_4xx + row.errors_5xx + row.errors_other + row.check_failures.unwrap_or(0);
-        c.errors_other += row.errors_other;
+        c.requests += row.counts.requests;
+        c.errors += row.counts.errors();
+        c.errors_other += row.counts.errors_other;
     }
     seconds
 }

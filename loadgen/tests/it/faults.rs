@@ -67,7 +67,7 @@ async fn a_target_that_dies_mid_run_stops_the_run_as_interrupted_and_exits_3() {
         .fold((0, 0), |(r, e), (rr, ee)| (r + rr, e + ee));
     assert_eq!((requests, errors), (total.requests, total.errors));
     assert!(
-        run.requests.iter().any(|r| r.errors_other > 0),
+        run.requests.iter().any(|r| r.counts.errors_other > 0),
         "refused connections count as errors"
     );
 }
@@ -193,7 +193,7 @@ async fn a_killed_run_keeps_the_seconds_it_measured() {
         std::fs::File::open(dir.requests_path()).unwrap(),
     ))
     .expect("requests.csv reads, header first");
-    let recorded: u64 = requests.iter().map(|r| r.requests).sum();
+    let recorded: u64 = requests.iter().map(|r| r.counts.requests).sum();
     assert!(recorded >= 20, "{recorded} requests on disk after the kill");
     let log = std::fs::read(dir.latency_log_path()).unwrap();
     let intervals = rundir::read_intervals(&log).expect("latency.hlog reads");

@@ -64,7 +64,7 @@ async fn fast_server() -> CalibrationServer {
 fn inner_rate(run: &crate::helpers::ReadRun) -> (f64, Vec<u64>) {
     let mut per_second: BTreeMap<_, u64> = BTreeMap::new();
     for row in &run.requests {
-        *per_second.entry(row.timestamp).or_default() += row.requests;
+        *per_second.entry(row.timestamp).or_default() += row.counts.requests;
     }
     let counts: Vec<u64> = per_second.values().copied().collect();
     let inner = counts[1..counts.len() - 1].to_vec();
@@ -166,10 +166,13 @@ check = { status = [201] }
     let mut totals: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
     for row in &run.requests {
         let t = totals.entry(row.endpoint.as_str()).or_default();
-        t[0] += row.requests;
-        t[1] += row.successes;
-        t[2] += row.check_failures.expect("loadgen writes check_failures");
-        t[3] += row.errors_4xx + row.errors_5xx + row.errors_other;
+        let counts = &row.counts;
+        t[0] += counts.requests;
+        t[1] += counts.successes;
+        t[2] += counts
+            .check_failures
+            .expect("loadgen writes check_failures");
+        t[3] += counts.errors_4xx + counts.errors_5xx + counts.errors_other;
     }
     let [requests, successes, checks, errors] = totals["hello"];
     assert!(requests > 10, "{totals:?}");
@@ -238,7 +241,7 @@ fn the_escenario1_file_and_scenario1_make_the_same_step_mix() {
         let run = read_run(&only_run(out.path()));
         let mut draws: BTreeMap<String, u64> = BTreeMap::new();
         for row in &run.requests {
-            *draws.entry(row.endpoint.clone()).or_default() += row.requests;
+            *draws.entry(row.endpoint.clone()).or_default() += row.counts.requests;
         }
         for skip in &run.summary.skipped {
             *draws.entry(skip.step.clone()).or_default() += skip.count;

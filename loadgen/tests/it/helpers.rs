@@ -124,9 +124,8 @@ pub fn requests_by_endpoint(rows: &[RequestsRow]) -> BTreeMap<String, (u64, u64)
     let mut totals: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for row in rows {
         let entry = totals.entry(row.endpoint.clone()).or_default();
-        entry.0 += row.requests;
-        entry.1 +=
-            row.errors_4xx + row.errors_5xx + row.errors_other + row.check_failures.unwrap_or(0);
+        entry.0 += row.counts.requests;
+        entry.1 += row.counts.errors();
     }
     totals
 }

@@ -143,7 +143,11 @@ fn a_smoke_run_against_the_local_target_writes_a_complete_run_directory() {
             .any(|a| a.auto_scaling_group_name == "web" && a.description.starts_with("Launching"))
     );
     let upload = run.requests.iter().filter(|r| r.endpoint == "upload");
-    assert!(upload.clone().all(|r| r.bytes_sent >= r.requests * 200_000));
+    assert!(
+        upload
+            .clone()
+            .all(|r| r.counts.bytes_sent >= r.counts.requests * 200_000)
+    );
 }
 
 /// Open model, escenario 1: users sign up at the schedule's pace, and only as many as the
@@ -179,7 +183,7 @@ fn open_model_users_sign_up_at_arrival_times_not_in_a_burst() {
     let run = read_run(&only_run(out.path()));
     let mut signups_by_second = std::collections::BTreeMap::new();
     for row in run.requests.iter().filter(|r| r.endpoint == "signup") {
-        *signups_by_second.entry(row.timestamp).or_insert(0) += row.requests;
+        *signups_by_second.entry(row.timestamp).or_insert(0) += row.counts.requests;
     }
     let signups: u64 = signups_by_second.values().sum();
     let busiest = signups_by_second.values().copied().max().unwrap_or(0);

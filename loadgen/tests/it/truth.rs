@@ -66,12 +66,13 @@
 //! The real worker runs ffmpeg, whose service time is not known in advance, so the cell is
 //! simulated: tasks arrive on loadgen's own staircase (`Injection::due`, polled every 250 ms
 //! as `scenario2::drive` does), c slots serve each for exactly S, and the queue is sampled
-//! each second. loadgen's pure `scenario2::figures` turns that into `summary.json` as in a
-//! real run, and the real `analyze` reads it. Theory (D/D/c again): a step at a rate
-//! below μ = 60·c/S per minute keeps the queue empty; a step above it grows the queue at
-//! (rate − μ) and completes exactly μ per minute. So the first growing step is the first
-//! rate above μ, the highest stable step is the last below, and μ lies between them; and
-//! each step completes what arrived S earlier, min(rate, μ) a minute but for its first S.
+//! each second. The run directory holds what a real run's holds (tasks.csv, queue.csv, the
+//! manifest with its worker pool), and the real `analyze` computes the figures from it.
+//! Theory (D/D/c again): a step at a rate below μ = 60·c/S per minute keeps the queue
+//! empty; a step above it grows the queue at (rate − μ) and completes exactly μ per minute.
+//! So the first growing step is the first rate above μ, the highest stable step is the last
+//! below, and μ lies between them; and each step completes what arrived S earlier,
+//! min(rate, μ) a minute but for its first S.
 //!
 //! ## Tolerances
 //!
@@ -84,7 +85,6 @@
 //! Two tests fail on purpose until the analysis is fixed, each saying why:
 //! `closed_ramp_obeys_littles_law` and `open_search_throughput_never_exceeds_c_over_s`.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -96,8 +96,8 @@ use loadgen::scenario2::{DriveLog, QueueSample};
 use rundir::short_run_id as short_id;
 use rundir::{
     EndpointSummary, HostInfo, LatencyLogWriter, LatencySummary, LoadModel, Manifest, MetricRow,
-    MetricsWriter, QueuedTask, RequestsRow, RequestsWriter, RunDir, RunId, StackKind, Stage,
-    Summary, TaskOutcome, TaskRun, TasksRow, ToolVersions,
+    MetricsWriter, QueuedTask, RequestCounts, RequestsRow, RequestsWriter, RunDir, RunId,
+    StackKind, Stage, Summary, TaskOutcome, TaskRun, TasksRow, ToolVersions,
 };
 use scenarios::scenario2::{Cell, Injection, Mode};
 use serde_json::Value;
@@ -1268,8 +1268,8 @@ impl WorkerStaircase {
     }
 
     /// Writes the cell's run directory under `root` as `loadgen run scenario2 --mode
-    /// saturation` would (manifest, tasks.csv, latency.hlog, summary.json with loadgen's
-    /// own figures); returns its id.
+    /// saturation` would (manifest, tasks.csv, queue.csv, latency.hlog, summary.json with
+    /// the figures of those files); returns its id.
     pub fn write_run(&self, root: &Path) -> RunId {
         let (log, rows) = self.simulate();
         let cell = Cell {
@@ -1320,7 +1320,14 @@ impl WorkerStaircase {
             thresholds: Vec::new(),
             tool: synthetic_tool(),
             host: synthetic_host(),
-            workload: rundir::Workload::default(),
+            workload: rundir::Workload {
+                upload_bytes: Some(self.size_bytes),
+                worker_pool: Some(rundir::WorkerPool {
+                    instances: 1,
+                    concurrency: self.slots,
+                }),
+                ..rundir::Workload::default()
+            },
             command_line: vec!["(simulated by loadgen/tests/it/truth.rs)".into()],
             shard: None,
         };
@@ -1330,56 +1337,17 @@ impl WorkerStaircase {
             &rows,
         )
         .expect("tasks.csv");
-        // task_wait and task_service per second of the tasks' finish times, as loadgen does.
-        let start = SystemTime::from(self.started);
-        let mut writer = LatencyLogWriter::new(
-            std::io::BufWriter::new(std::fs::File::create(dir.latency_log_path()).unwrap()),
-            start,
-        )
-        .unwrap();
-        let mut seconds: BTreeMap<i64, (Histogram<u64>, Histogram<u64>)> = BTreeMap::new();
-        for row in &rows {
-            let (Some(finish), Some(wait), Some(service)) =
-                (row.finished_at, row.wait(), row.service())
-            else {
-                continue;
-            };
-            let second = (finish - self.started).whole_seconds().max(0);
-            let entry = seconds
-                .entry(second)
-                .or_insert_with(|| (task_histogram(), task_histogram()));
-            entry
-                .0
-                .saturating_record(wait.whole_microseconds().max(1) as u64);
-            entry
-                .1
-                .saturating_record(service.whole_microseconds().max(1) as u64);
-        }
-        for (second, (wait, service)) in &seconds {
-            let at = start + Duration::from_secs(*second as u64);
-            writer
-                .write_interval("task_wait", at, Duration::from_secs(1), wait)
-                .unwrap();
-            writer
-                .write_interval("task_service", at, Duration::from_secs(1), service)
-                .unwrap();
-        }
-        writer.flush().unwrap();
-        let worker = loadgen::scenario2::figures(
-            &cell,
-            self.size_bytes,
-            1,
-            &self.injection(),
-            &log,
+        // queue.csv, latency.hlog's task_wait and task_service, and the figures from the
+        // files, as loadgen writes and computes them.
+        loadgen::scenario2::write_queue_csv(
+            &dir.path().join(rundir::QUEUE_FILE),
+            &log.samples,
             &rows,
-            self.started,
-        );
-        let mut end_to_end = task_histogram();
-        for row in &rows {
-            if let Some(f) = row.finished_at {
-                end_to_end.saturating_record((f - row.enqueued_at).whole_microseconds() as u64);
-            }
-        }
+        )
+        .expect("queue.csv");
+        loadgen::scenario2::write_task_histograms(&dir, SystemTime::from(self.started), &rows)
+            .expect("latency.hlog");
+        let worker = loadgen::scenario2::figures_of(&dir).expect("the worker's figures");
         let duration = ended - self.started;
         dir.write_summary(&Summary {
             format_version: rundir::FORMAT_VERSION,
@@ -1389,17 +1357,7 @@ impl WorkerStaircase {
             interruption: None,
             model_note: None,
             endpoints: Vec::new(),
-            total: EndpointSummary {
-                name: "tasks".into(),
-                requests: rows.len() as u64,
-                successes: worker.processed,
-                errors: worker.failed,
-                error_rate: 0.0,
-                rps: worker.processed as f64 / duration.as_seconds_f64(),
-                bytes_sent: 0,
-                bytes_received: 0,
-                latency_us: LatencySummary::of(&end_to_end),
-            },
+            total: capacity_model::worker::tasks_total(&rows, duration),
             skipped: Vec::new(),
             thresholds: Vec::new(),
             passed: true,
@@ -1408,10 +1366,6 @@ impl WorkerStaircase {
         .expect("summary.json");
         id
     }
-}
-
-fn task_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 24 * 3_600_000_000, 3).expect("valid bounds")
 }
 
 fn synthetic_target() -> rundir::Target {
@@ -1668,19 +1622,18 @@ pub fn write_synthetic_ramp(
             .unwrap();
         let at = started + Duration::from_secs(u64::from(second));
         requests
-            .write_row(&RequestsRow {
-                timestamp: at,
-                endpoint: "get".into(),
-                requests: count,
-                successes: count,
-                errors_4xx: 0,
-                errors_5xx: 0,
-                errors_other: 0,
-                bytes_sent: count * 40,
-                bytes_received: count * 80,
-                responses: Some(count),
-                check_failures: Some(0),
-            })
+            .write_row(&RequestsRow::new(
+                at,
+                "get".into(),
+                RequestCounts {
+                    requests: count,
+                    successes: count,
+                    bytes_sent: count * 40,
+                    bytes_received: count * 80,
+                    responses: Some(count),
+                    ..RequestCounts::default()
+                },
+            ))
             .unwrap();
         let web = vec![("AutoScalingGroupName".to_string(), "web".to_string())];
         let row = |namespace: &str,

@@ -206,15 +206,13 @@ pub async fn run() -> anyhow::Result<()> {
             if let Some(app) = app {
                 config.app = app;
             }
-            let options = local_cloud::supervisor::StackOptions {
-                config,
+            let placement = crate::hosting::Placement {
                 binary: std::env::current_exe()
                     .context("cannot find this binary to run instances")?,
-                data_dir: settings.data_dir.clone(),
                 telemetry_dir: telemetry,
                 bind,
             };
-            let stack = crate::hosting::up(options, &settings).await?;
+            let stack = crate::hosting::up(config, placement, &settings).await?;
             println!("listening on {}", stack.url);
             println!("telemetry in {}", stack.telemetry_dir.display());
             shutdown_signal().await;

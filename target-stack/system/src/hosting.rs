@@ -4,28 +4,47 @@
 //! module prepares the shared backends for it and answers those readings.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use local_cloud::config::StackConfig;
 use local_cloud::supervisor::{RunningStack, StackOptions};
 use local_cloud::{HostedApp, QueueDepth};
 
 use crate::Backends;
 use crate::config::Settings;
 
-/// Starts the local stack over the backends `settings` name, whose data directory is the
-/// instances' (`options.data_dir`): connecting migrates the shared database once, before
-/// instances race to; without ffmpeg the worker group is empty (workers exit at start, and
-/// a group of them would relaunch forever).
-pub async fn up(mut options: StackOptions, settings: &Settings) -> anyhow::Result<RunningStack> {
-    if settings.data_dir != options.data_dir {
-        bail!(
-            "the stack's data directory {} is not its backends' {}",
-            options.data_dir.display(),
-            settings.data_dir.display()
-        );
-    }
+/// Where the stack runs, beside what `Settings` already say: the instances share the
+/// backends' data directory, so it is not given twice.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// The target-stack binary the instances run.
+    pub binary: PathBuf,
+    /// Where metrics.csv and activities.jsonl are written.
+    pub telemetry_dir: PathBuf,
+    /// The load balancer's address (port 0: any free port).
+    pub bind: SocketAddr,
+}
+
+/// Starts the local stack over the backends `settings` name, in their data directory:
+/// connecting migrates the shared database once, before instances race to; without ffmpeg
+/// the worker group is empty (workers exit at start, and a group of them would relaunch
+/// forever).
+pub async fn up(
+    config: StackConfig,
+    placement: Placement,
+    settings: &Settings,
+) -> anyhow::Result<RunningStack> {
+    let mut options = StackOptions {
+        config,
+        binary: placement.binary,
+        data_dir: settings.data_dir.clone(),
+        telemetry_dir: placement.telemetry_dir,
+        bind: placement.bind,
+    };
     let config = &mut options.config;
     // The inference service has no backends: nothing to connect.
     let app: Option<Box<dyn HostedApp>> = if config.app.has_workers() {

@@ -259,21 +259,24 @@ async fn start_stack(
 ) -> local_cloud::supervisor::RunningStack {
     let config = format!("health_check_grace_secs = {grace_secs:?}\n{FAST_CHECKS}{groups}");
     use local_cloud::config::StackConfig;
-    use local_cloud::supervisor::StackOptions;
-    use target_stack::hosting::up;
+    use target_stack::hosting::{Placement, up};
     let data_dir = env.dir.path().join("stack");
     let settings = target_stack::Settings::from_lookup(|k| {
         (k == "ANB_DATA_DIR").then(|| data_dir.display().to_string())
     })
     .unwrap();
-    let options = StackOptions {
-        config: StackConfig::parse(&config, "test").unwrap(),
+    let placement = Placement {
         binary: env!("CARGO_BIN_EXE_target-stack").into(),
-        data_dir: data_dir.clone(),
         telemetry_dir: env.dir.path().join("telemetry"),
         bind: "127.0.0.1:0".parse().unwrap(),
     };
-    up(options, &settings).await.unwrap()
+    up(
+        StackConfig::parse(&config, "test").unwrap(),
+        placement,
+        &settings,
+    )
+    .await
+    .unwrap()
 }
 
 fn activities_of(env: &TestEnv) -> Vec<rundir::Activity> {
