@@ -66,9 +66,8 @@ impl Arrivals {
         match self {
             Arrivals::Closed => x_per_minute / 60.0,
             Arrivals::Rate { per_minute } => per_minute / 60.0,
-            Arrivals::Steps(steps) if steps.is_empty() => 0.0,
             Arrivals::Steps(steps) => {
-                steps.iter().map(|s| s.per_minute).sum::<f64>() / steps.len() as f64 / 60.0
+                steps.iter().map(|s| s.per_minute).sum::<f64>() / steps.len().max(1) as f64 / 60.0
             }
         }
     }

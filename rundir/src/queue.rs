@@ -4,6 +4,7 @@
 //! the `step` and `injecting` columns read with `None` there.
 
 use std::io::{BufRead, Write};
+use std::path::Path;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -61,11 +62,7 @@ pub fn write_queue(mut out: impl Write, rows: &[QueueRow]) -> Result<(), RunDirE
             optional(row.injecting.map(|i| i.to_string())),
         ));
     }
-    let io = |e| RunDirError::Io {
-        path: QUEUE_FILE.into(),
-        action: "write",
-        source: e,
-    };
+    let io = |e| RunDirError::io(Path::new(QUEUE_FILE), "write", e);
     out.write_all(text.as_bytes()).map_err(io)?;
     out.flush().map_err(io)
 }
@@ -73,21 +70,14 @@ pub fn write_queue(mut out: impl Write, rows: &[QueueRow]) -> Result<(), RunDirE
 /// Reads `queue.csv`, of either header; a malformed line is reported with its number and
 /// column.
 pub fn read_queue(input: impl BufRead) -> Result<Vec<QueueRow>, RunDirError> {
-    let malformed = |line: usize, column: &str, message: String| RunDirError::Malformed {
-        path: QUEUE_FILE.into(),
-        line: Some(line),
-        column: Some(column.to_string()),
-        message,
+    let malformed = |line: usize, column: &str, message: String| {
+        RunDirError::malformed(QUEUE_FILE, Some(line), Some(column), message)
     };
     let mut rows = Vec::new();
     let mut columns = 0;
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
-        let line = line.map_err(|e| RunDirError::Io {
-            path: QUEUE_FILE.into(),
-            action: "read",
-            source: e,
-        })?;
+        let line = line.map_err(|e| RunDirError::io(Path::new(QUEUE_FILE), "read", e))?;
         if index == 0 {
             columns = match line.trim() {
                 QUEUE_HEADER => 7,
