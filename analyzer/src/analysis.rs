@@ -24,7 +24,6 @@ use crate::reactions::{scale_ins, scale_outs};
 use crate::runs::RunData;
 use crate::stages::{endpoint_stats, judges_the_web_tier, kpi_tier, load_points, stats_of};
 use crate::timeline::{Kpi, Timeline, Window};
-use rundir::short_run_id as short_id;
 
 /// CPU above this is a degraded KPI (the course's and AWS's usual scale-out target is 70).
 pub const CPU_LIMIT_PERCENT: f64 = 80.0;
@@ -111,7 +110,7 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
         .collect();
 
     let (capacity, usl) = capacity_and_usl(&stages, settings, &mut notes);
-    Analysis {
+    let mut analysis = Analysis {
         format_version: ANALYSIS_FORMAT_VERSION,
         generated_at: now,
         aforo: env!("CARGO_PKG_VERSION").to_owned(),
@@ -139,7 +138,10 @@ pub fn analyze(runs: &[RunData], settings: &Settings, now: OffsetDateTime) -> An
         notes,
         // Priced afterwards, from the analysis itself (`crate::cost::section`).
         cost: None,
-    }
+        recommendations: None,
+    };
+    analysis.recommendations = Some(capacity_model::advice::recommend(&analysis));
+    analysis
 }
 
 /// The run's seconds, from its start (or first sample) to its end (or last sample).
@@ -362,9 +364,10 @@ fn capacity_and_usl(
     } else {
         LoadKind::Rate
     };
-    let mut points: Vec<&LoadPoint> = stages
+    let mut points: Vec<(usize, &LoadPoint)> = stages
         .iter()
-        .filter(|p| p.load_kind == kind && p.load > 0.0)
+        .enumerate()
+        .filter(|(_, p)| p.load_kind == kind && p.load > 0.0)
         .collect();
     if points.len() < stages.len() {
         notes.push(Note::OtherLoadKindLeftOut {
@@ -373,27 +376,26 @@ fn capacity_and_usl(
             left_out: stages.len() - points.len(),
         });
     }
-    points.sort_by(|a, b| a.load.total_cmp(&b.load));
+    points.sort_by(|(_, a), (_, b)| a.load.total_cmp(&b.load));
     // A point without latency (every request refused at connect) is judged by its errors
     // alone; one whose errors are within the SLO cannot be judged either way.
-    let (judged, unjudged): (Vec<&LoadPoint>, Vec<&LoadPoint>) = points.iter().partition(|p| {
+    let (judged, unjudged): (Vec<_>, Vec<_>) = points.into_iter().partition(|(_, p)| {
         p.worst_p95_ms.is_some() || p.total.error_ratio > settings.slo.max_error_ratio
     });
     if !unjudged.is_empty() {
         notes.push(Note::UnjudgedPoints {
-            points: unjudged
-                .iter()
-                .map(|p| format!("{} ({})", p.label, short_id(&p.run_id)))
-                .collect(),
+            points: unjudged.iter().map(|(_, p)| p.knee_label()).collect(),
             min_samples: capacity_model::confidence::min_samples_for_quantile(0.95),
         });
     }
-    let points = judged;
+    // The knee's stages are these points in this order; their places in `stages` say which
+    // load point each knee stage is.
+    let (judged_points, points): (Vec<usize>, Vec<&LoadPoint>) = judged.into_iter().unzip();
 
     let knee_stages: Vec<capacity_model::Stage> = points
         .iter()
         .map(|p| capacity_model::Stage {
-            label: format!("{} ({})", p.label, short_id(&p.run_id)),
+            label: p.knee_label(),
             load: p.load,
             rps: p.total.rps,
             p95_ms: p.worst_p95_ms,
@@ -446,6 +448,7 @@ fn capacity_and_usl(
                 instances_at_best: instances,
                 kpi_tiers,
                 knee,
+                judged_points,
             })
         }
         Err(e) => Section::missing(Missing::Refused {
@@ -469,17 +472,6 @@ fn capacity_and_usl(
             kappa: fit.kappa(),
             r_squared: fit.r_squared(),
         }),
-        Ok(fit) if fit.r_squared() < USL_POOR_FIT => {
-            notes.push(Note::PoorUslFit {
-                r_squared: fit.r_squared(),
-                threshold: USL_POOR_FIT,
-            });
-            Section::Available(UslSection {
-                concurrency_from: usl_source(kind),
-                points: usl_points,
-                fit: fit.summary(),
-            })
-        }
         Ok(fit) => Section::Available(UslSection {
             concurrency_from: usl_source(kind),
             points: usl_points,
@@ -497,6 +489,12 @@ fn capacity_and_usl(
             message: e.to_string(),
         }),
     };
+    if let Some(section) = usl.available().filter(|u| u.fits_poorly()) {
+        notes.push(Note::PoorUslFit {
+            r_squared: section.fit.r_squared,
+            threshold: USL_POOR_FIT,
+        });
+    }
     (capacity, usl)
 }
 
@@ -662,6 +660,7 @@ fn worker_cell(run: &RunData, w: &rundir::WorkerSummary, settings: &Settings) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use capacity_model::analysis::{Advice, Bound};
     use rundir::{Activity, Interval, LoadModel, Manifest, MetricRow, RequestsRow, RunDir, RunId};
     use std::time::Duration;
 
@@ -813,11 +812,10 @@ mod tests {
         let best = capacity.knee.best_within_slo.as_ref().unwrap();
         assert!((25.0..=36.0).contains(&best.load), "{best:?}");
         assert!(best.rps > last.rps, "{best:?} {last:?}");
-        let measured = a
-            .stages
-            .iter()
-            .find(|p| best.label.starts_with(&p.label) && p.load == best.load)
+        let measured = capacity
+            .load_point(&a.stages, best)
             .expect("the best point is one of the load points");
+        assert_eq!(measured.knee_label(), best.label);
         assert_eq!(
             (best.rps, best.p95_ms, best.samples),
             (
@@ -851,6 +849,32 @@ mod tests {
             a.little
         );
         assert_eq!(a.latency[0].endpoint, "get");
+
+        // The CPU that degraded first is the recommendation, at the stage it degraded in;
+        // a knee that was found asks neither for more load nor for a fix at the first stage.
+        let advice: Vec<&Advice> = a
+            .recommendations
+            .as_deref()
+            .expect("stored in the analysis")
+            .iter()
+            .map(|r| &r.advice)
+            .collect();
+        assert!(
+            advice.contains(&&Advice::ResourceBound {
+                bound: Bound::Cpu,
+                kpi: "cpu_percent:web".into(),
+                value: lead.value,
+                limit: CPU_LIMIT_PERCENT,
+                stage: lead.stage.label.clone(),
+            }),
+            "{advice:?}"
+        );
+        assert!(
+            !advice
+                .iter()
+                .any(|a| matches!(a, Advice::TestHigher { .. } | Advice::FixFirstStage { .. })),
+            "{advice:?}"
+        );
         let text = crate::summary::render(&a);
         assert!(text.contains("holds 65.5 users"), "{text}");
         assert!(text.contains("first to degrade: cpu_percent:web"), "{text}");

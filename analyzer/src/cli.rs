@@ -70,6 +70,16 @@ struct AnalysisArgs {
     aws: AwsArgs,
 }
 
+impl AnalysisArgs {
+    /// The SLO the knee is judged under.
+    fn slo(&self) -> Slo {
+        Slo {
+            p95_ms: self.slo_p95.as_secs_f64() * 1000.0,
+            max_error_ratio: self.slo_errors,
+        }
+    }
+}
+
 /// Names of an AWS deployment, for runs whose manifest lacks them (e.g. `--host` runs).
 #[derive(Debug, Clone, Args)]
 struct AwsArgs {
@@ -430,10 +440,7 @@ fn run_analysis(args: &AnalysisArgs) -> anyhow::Result<String> {
         });
     }
     let settings = Settings {
-        slo: Slo {
-            p95_ms: args.slo_p95.as_secs_f64() * 1000.0,
-            max_error_ratio: args.slo_errors,
-        },
+        slo: args.slo(),
         target_wait_s: args.target_wait.as_secs_f64(),
         arrival_per_minute: args.arrival_rate.map(|per_s| per_s * 60.0),
     };
@@ -555,4 +562,26 @@ fn render(s: &UslSummary, fit: &UslFit) -> String {
         "  neither contention nor coherency dominates\n"
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `analyze` without SLO flags judges under the course's SLO, the one loadgen's search
+    /// and `Settings::default` use.
+    #[test]
+    fn the_default_slo_is_the_courses() {
+        let cli = Cli::try_parse_from(["analyze"]).expect("no arguments parse");
+        assert_eq!(cli.analysis.slo(), Slo::COURSE);
+        let cli = Cli::try_parse_from(["analyze", "--slo-p95", "2s", "--slo-errors", "1%"])
+            .expect("the SLO flags parse");
+        assert_eq!(
+            cli.analysis.slo(),
+            Slo {
+                p95_ms: 2000.0,
+                max_error_ratio: 0.01
+            }
+        );
+    }
 }

@@ -385,8 +385,11 @@ fn absorb(fleet: &mut RunData, run: RunData) {
             (a, b) => a.or(b),
         };
         // "ramp to 3" of one generator becomes the fleet's "ramp to 10".
-        if let Some(head) = stage.name.strip_suffix(&level_text(before)) {
-            stage.name = format!("{head}{}", level_text(crate::stages::stage_level(stage)));
+        if let Some(head) = stage.name.strip_suffix(&rundir::Stage::level_text(before)) {
+            stage.name = format!(
+                "{head}{}",
+                rundir::Stage::level_text(crate::stages::stage_level(stage))
+            );
         }
     }
     fleet.intervals.extend(run.intervals);
@@ -398,15 +401,6 @@ fn absorb(fleet: &mut RunData, run: RunData) {
     }
     if fleet.stack.is_none() {
         fleet.stack = run.stack;
-    }
-}
-
-/// As loadgen writes a level into a stage's name.
-fn level_text(level: f64) -> String {
-    if level.fract() == 0.0 {
-        format!("{level:.0}")
-    } else {
-        format!("{level:.1}")
     }
 }
 

@@ -171,7 +171,7 @@ pub fn render(a: &Analysis) -> String {
                 "  σ {:.4}, κ {:.2e}, λ {:.2} req/s, R² {:.3} on {} points (N from {})",
                 f.sigma, f.kappa, f.lambda, f.r_squared, f.points, u.concurrency_from
             );
-            if f.r_squared < crate::analysis::USL_POOR_FIT {
+            if u.fits_poorly() {
                 out.push_str("  poor fit: these points do not follow the USL; no projection\n");
             } else if let (Some(n), Some(x)) = (f.peak_concurrency, f.max_throughput) {
                 let _ = writeln!(

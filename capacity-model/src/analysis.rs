@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{ClosedModelCheck, KneeReport, MmcSummary, OpenModelCheck, Slo, UslSummary};
+use crate::{
+    ClosedModelCheck, KneeReport, MmcSummary, OpenModelCheck, Slo, StagePoint, UslSummary,
+};
 
 /// The KPI name of the healthy hosts behind the load balancer (AWS/ApplicationELB
 /// HealthyHostCount).
@@ -132,10 +134,7 @@ impl Default for Settings {
     /// The course's SLO: p95 ≤ 1 s on every endpoint, errors ≤ 5 %; a 60 s queue wait.
     fn default() -> Self {
         Settings {
-            slo: Slo {
-                p95_ms: 1000.0,
-                max_error_ratio: 0.05,
-            },
+            slo: Slo::COURSE,
             target_wait_s: 60.0,
             arrival_per_minute: None,
         }
@@ -172,6 +171,10 @@ pub struct Analysis {
     /// Estimated cost and energy per run (absent in analyses written before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<CostSection>,
+    /// What the figures above call for ([`crate::advice::recommend`]); absent in analyses
+    /// written before, whose readers derive them with the same rules ([`crate::advice::of`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendations: Option<Vec<Recommendation>>,
 }
 
 impl Analysis {
@@ -477,6 +480,22 @@ pub struct Capacity {
     /// The tier each degraded KPI measures.
     #[serde(default)]
     pub kpi_tiers: BTreeMap<String, Tier>,
+    /// Where in the analysis's `stages` each knee stage's load point is, by the knee stage's
+    /// index (see [`Capacity::load_point`]); empty in analyses written before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judged_points: Vec<usize>,
+}
+
+impl Capacity {
+    /// The load point of `stages` (the analysis's) a knee stage was made from; None in an
+    /// analysis written before `judged_points` was.
+    pub fn load_point<'a>(
+        &self,
+        stages: &'a [LoadPoint],
+        stage: &StagePoint,
+    ) -> Option<&'a LoadPoint> {
+        stages.get(*self.judged_points.get(stage.index)?)
+    }
 }
 
 /// The part of the system a KPI measures, so a bottleneck is named where it is.
@@ -499,6 +518,14 @@ pub struct UslSection {
     pub concurrency_from: String,
     pub points: Vec<(f64, f64)>,
     pub fit: UslSummary,
+}
+
+impl UslSection {
+    /// The fit explains too little of the points (R² under [`USL_POOR_FIT`]) for its σ and κ
+    /// to name a bottleneck.
+    pub fn fits_poorly(&self) -> bool {
+        self.fit.r_squared < USL_POOR_FIT
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -761,6 +788,12 @@ pub struct LoadPoint {
 }
 
 impl LoadPoint {
+    /// How the knee and the notes name this point: its label and its run's short id
+    /// ("hold 60 (65e3)").
+    pub fn knee_label(&self) -> String {
+        format!("{} ({})", self.label, rundir::short_run_id(&self.run_id))
+    }
+
     /// Mean in-service instances of the web layer: the load balancer's healthy hosts.
     pub fn healthy_hosts(&self) -> Option<f64> {
         self.kpis.get(HEALTHY_HOSTS_KPI).copied()
@@ -837,4 +870,136 @@ pub struct ScaleOut {
     pub in_service_to_recovered_s: Option<f64>,
     /// breach (or, without one, the alarm) → recovered (or in service).
     pub total_s: Option<f64>,
+}
+
+/// One recommendation and the runs its figures came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    #[serde(flatten)]
+    pub advice: Advice,
+    pub runs: Vec<String>,
+}
+
+/// The resource a leading KPI measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    /// The web instances' CPU.
+    Cpu,
+    /// The database's CPU.
+    Db,
+    /// The queue's depth or age.
+    Queue,
+    /// Server errors or unhealthy hosts.
+    Errors,
+}
+
+impl Bound {
+    /// The bound a KPI (see `Kpi::name`) measures; None for KPIs no rule reads.
+    pub fn of_kpi(kpi: &str) -> Option<Bound> {
+        if kpi.starts_with("cpu_percent:") {
+            Some(Bound::Cpu)
+        } else if kpi.starts_with("db_cpu_percent:") {
+            Some(Bound::Db)
+        } else if kpi.starts_with("queue_") {
+            Some(Bound::Queue)
+        } else if kpi.contains("5xx") || kpi == "unhealthy_hosts" {
+            Some(Bound::Errors)
+        } else {
+            None
+        }
+    }
+}
+
+/// What to do, with the figures that call for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum Advice {
+    /// Nothing breached: the capacity is a lower bound; `load` is the highest tested, `rps`
+    /// that point's own rate.
+    TestHigher {
+        load: f64,
+        load_kind: LoadKind,
+        rps: f64,
+    },
+    /// Already the first stage broke the SLO.
+    FixFirstStage { stage: String, load: f64 },
+    /// A leading KPI names the resource that gave out first.
+    ResourceBound {
+        bound: Bound,
+        kpi: String,
+        value: f64,
+        limit: f64,
+        stage: String,
+    },
+    /// The USL says contention (σ) limits throughput.
+    Contention {
+        sigma: f64,
+        kappa: f64,
+        peak: Option<u64>,
+    },
+    /// The USL says coherency (κ) limits throughput: more concurrency makes it worse.
+    Coherency {
+        sigma: f64,
+        kappa: f64,
+        peak: Option<u64>,
+    },
+    /// A scale-out took longer than [`crate::advice::SLOW_REACTION_S`] end to end.
+    SlowScaleOut {
+        group: String,
+        total_s: f64,
+        in_service_s: Option<f64>,
+    },
+    /// Little's law failed at most closed-model points.
+    LittleMismatch { failing: usize, points: usize },
+    /// Erlang C asks for more worker slots than were measured, at the user's target rate.
+    WorkerPool {
+        servers: u32,
+        slots: u32,
+        arrival_per_minute: f64,
+        target_wait_s: f64,
+        service_mean_s: f64,
+    },
+    /// Saturation steps too short to judge a rate: lengthen them to `needed_s`.
+    WorkerStepsTooShort { needed_s: f64, min_arrivals: u64 },
+    /// What the worker's concurrency should be for one video size, from its sustained runs
+    /// at the lowest and highest concurrency measured.
+    WorkerConcurrency {
+        size_bytes: u64,
+        low: ConcurrencyPoint,
+        high: ConcurrencyPoint,
+        /// High's throughput over low's, less one; 0 when only one concurrency was measured.
+        gain: f64,
+        verdict: ConcurrencyVerdict,
+    },
+    /// The worker pool's highest stable arrival rate, and the first unstable one.
+    WorkerSaturation {
+        saturated_per_minute: f64,
+        max_stable_per_minute: Option<f64>,
+        workers: u32,
+        concurrency: u32,
+        size_bytes: u64,
+    },
+}
+
+/// One sustained scenario-2 run's concurrency and what it measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConcurrencyPoint {
+    pub concurrency: u32,
+    pub videos_per_minute: f64,
+    pub worker_cpu_percent: Option<f64>,
+    pub run_id: String,
+}
+
+/// What to do with a worker's concurrency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConcurrencyVerdict {
+    /// Only one concurrency was measured: measure others before changing it.
+    MeasureMore,
+    /// More concurrency gained less than [`crate::advice::CONCURRENCY_GAIN`]: keep the lower one and scale
+    /// with instances.
+    Keep,
+    /// More concurrency gained at least [`crate::advice::CONCURRENCY_GAIN`]: configure the higher one.
+    Raise,
 }

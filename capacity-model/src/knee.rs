@@ -84,6 +84,12 @@ pub struct Slo {
 }
 
 impl Slo {
+    /// The course's SLO, every tool's default: p95 ≤ 1 s on every endpoint, errors ≤ 5 %.
+    pub const COURSE: Slo = Slo {
+        p95_ms: 1000.0,
+        max_error_ratio: 0.05,
+    };
+
     /// The bounds a load point with these figures breaks; a missing latency breaks none
     /// (the caller decides what a point without one means).
     pub fn violations(&self, p95_ms: Option<f64>, error_ratio: f64) -> Vec<SloViolation> {

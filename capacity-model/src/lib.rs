@@ -12,10 +12,12 @@
 //!   which a figure is "not enough data".
 //!
 //! - [`analysis`]: the types of `analysis.json`, what the analyzer concludes from runs.
+//! - [`advice`]: the recommendations an analysis's figures call for, by rule.
 //!
 //! Each model validates its input and refuses with a typed error that names the problem and
 //! the fix, rather than returning NaN. Results that go into `analysis.json` are serde types.
 
+pub mod advice;
 pub mod analysis;
 pub mod confidence;
 pub mod cost;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use capacity_model::SloBounds;
 use clap::{Args, Parser, Subcommand};
 
 use scenarios::contract::Contract;
@@ -84,11 +85,6 @@ struct RunArgs {
     /// Stop the run as soon as a threshold fails (after 5 s and 20 requests).
     #[arg(long)]
     abort_on_fail: bool,
-    /// A run whose share of failed requests exceeds this does not pass (a threshold
-    /// `errors<=5%` added unless an `errors` threshold on all endpoints is given); 100%
-    /// turns it off.
-    #[arg(long, default_value = "5%", value_parser = rundir::parse_percent)]
-    max_errors: f64,
     /// Do not check that the target answers its health path (`[paths] health` of the
     /// contract, the `get` scenario's path) before the run.
     #[arg(long)]
@@ -136,11 +132,16 @@ struct RunArgs {
     /// Search: the highest level to try.
     #[arg(long, default_value_t = 1000.0)]
     search_max: f64,
-    /// Search: the SLO's p95 limit.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    slo_p95: Duration,
-    /// Search: the SLO's error limit (5% or 0.05).
-    #[arg(long, default_value = "5%", value_parser = rundir::parse_percent)]
+    /// The SLO's p95 limit: a run judges it as the threshold `p95<=` this unless a `p95`
+    /// threshold on all endpoints is given; a search's levels must hold it [run default:
+    /// none; search default: the course's, 1s].
+    #[arg(long, value_parser = parse_duration)]
+    slo_p95: Option<Duration>,
+    /// The SLO's highest share of failed requests (5% or 0.05): a run judges it as the
+    /// threshold `errors<=` this unless an `errors` threshold on all endpoints is given, and
+    /// a search's levels must hold it; 100% turns the threshold off. `--max-errors` is its
+    /// older name.
+    #[arg(long, alias = "max-errors", default_value = "5%", value_parser = rundir::parse_percent)]
     slo_errors: f64,
     /// Scenario 2: video size(s), comma-separated (e.g. 50MB,100MB).
     #[arg(long, value_delimiter = ',')]
@@ -514,6 +515,10 @@ fn finish_web_plan(args: RunArgs, scenario: ScenarioChoice) -> anyhow::Result<Ru
     if args.max_in_flight.is_some() && model == Model::Closed {
         bail!("--max-in-flight applies to the open model (--rate) only");
     }
+    let slo = SloBounds {
+        p95_ms: args.slo_p95.map(|p95| p95.as_secs_f64() * 1e3),
+        max_error_ratio: Some(args.slo_errors),
+    };
     let search = (args.profile == ProfileName::Search)
         .then(|| -> anyhow::Result<SearchPlan> {
             let start = if args.users.is_some() || args.rate.is_some() {
@@ -524,10 +529,7 @@ fn finish_web_plan(args: RunArgs, scenario: ScenarioChoice) -> anyhow::Result<Ru
             Ok(SearchPlan {
                 levels: profile::search_levels(start, args.search_step, args.search_max)
                     .map_err(anyhow::Error::msg)?,
-                slo: capacity_model::Slo {
-                    p95_ms: args.slo_p95.as_secs_f64() * 1e3,
-                    max_error_ratio: args.slo_errors,
-                },
+                slo: slo.over(&capacity_model::Slo::COURSE),
             })
         })
         .transpose()?;
@@ -537,11 +539,18 @@ fn finish_web_plan(args: RunArgs, scenario: ScenarioChoice) -> anyhow::Result<Ru
         .map(|t| Threshold::parse(t))
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
-    if let Some(limit) = Threshold::default_error_limit(&thresholds, args.max_errors) {
-        thresholds.push(limit);
-    }
+    // A search judges each level's p95 itself, and goes on past the ones that break it.
+    let run_slo = match &search {
+        Some(_) => SloBounds {
+            p95_ms: None,
+            ..slo
+        },
+        None => slo,
+    };
+    let from_slo = Threshold::from_slo(&run_slo, &thresholds);
+    thresholds.extend(from_slo);
     if args.abort_on_fail && thresholds.is_empty() {
-        bail!("--abort-on-fail needs at least one --threshold (or a --max-errors below 100%)");
+        bail!("--abort-on-fail needs at least one --threshold (or an --slo-errors below 100%)");
     }
     let target = target_choice(&args)?;
     let file_think = match &scenario {
@@ -638,4 +647,52 @@ fn catalogue() -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web_plan_of(args: &str) -> RunPlan {
+        let argv = format!("loadgen run get --host http://127.0.0.1:9 {args}");
+        let cli = Cli::try_parse_from(argv.split_whitespace()).expect("the arguments parse");
+        let Command::Run(run) = cli.command else {
+            panic!("a run")
+        };
+        match plan(*run).expect("a plan") {
+            Invocation::Web(plan) => plan,
+            Invocation::Worker(_) => panic!("a web plan"),
+        }
+    }
+
+    fn thresholds(plan: &RunPlan) -> Vec<String> {
+        plan.thresholds.iter().map(|t| t.to_string()).collect()
+    }
+
+    /// One SLO: without flags, the course's (the analyzer's default too); a run judges its
+    /// error bound, and its p95 only when given; a search holds its levels to both.
+    #[test]
+    fn a_runs_thresholds_and_a_searchs_levels_come_from_one_slo() {
+        let plain = web_plan_of("");
+        assert_eq!(thresholds(&plain), ["errors<=5%"]);
+
+        let search = web_plan_of("--profile search");
+        assert_eq!(
+            search.search.as_ref().map(|s| &s.slo),
+            Some(&capacity_model::Slo::COURSE)
+        );
+        assert_eq!(thresholds(&search), ["errors<=5%"]);
+
+        let strict = web_plan_of("--slo-p95 250ms --slo-errors 1% --threshold rps>10");
+        assert_eq!(thresholds(&strict), ["rps>10", "p95<=250ms", "errors<=1%"]);
+
+        let strict_search = web_plan_of("--profile search --slo-p95 250ms --max-errors 1%");
+        let slo = &strict_search.search.as_ref().unwrap().slo;
+        assert_eq!((slo.p95_ms, slo.max_error_ratio), (250.0, 0.01));
+        assert_eq!(
+            thresholds(&strict_search),
+            ["errors<=1%"],
+            "the search judges p95 per level itself"
+        );
+    }
 }

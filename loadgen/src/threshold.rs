@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use capacity_model::SloBounds;
 use rundir::{EndpointSummary, LatencySummary, ThresholdOutcome};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,16 +46,27 @@ const HELP: &str = "write thresholds like p95<1s, p99<=1500ms, mean<200ms, error
                     or for one endpoint upload:p95<3s";
 
 impl Threshold {
-    /// The error limit every run has unless the user set one on all endpoints: `errors<=`
-    /// `max_errors` (a share); none at 100 %.
-    pub fn default_error_limit(given: &[Threshold], max_errors: f64) -> Option<Threshold> {
-        let user_set = given
-            .iter()
-            .any(|t| t.metric == Metric::Errors && t.endpoint.is_none());
-        (!user_set && max_errors < 1.0).then(|| {
-            Threshold::parse(&format!("errors<={}%", max_errors * 100.0))
-                .expect("a share formats as a valid threshold")
-        })
+    /// The thresholds an SLO adds to a run: `p95<=` its latency bound and `errors<=` its
+    /// error share, each unless the user gave a threshold on that figure for all endpoints,
+    /// and no error threshold at 100 %.
+    pub fn from_slo(slo: &SloBounds, given: &[Threshold]) -> Vec<Threshold> {
+        let user_set = |metric: Metric| {
+            given
+                .iter()
+                .any(|t| t.metric == metric && t.endpoint.is_none())
+        };
+        let p95 = slo
+            .p95_ms
+            .filter(|_| !user_set(Metric::Quantile(0.95)))
+            .map(|ms| format!("p95<={ms}ms"));
+        let errors = slo
+            .max_error_ratio
+            .filter(|share| *share < 1.0 && !user_set(Metric::Errors))
+            .map(|share| format!("errors<={}%", share * 100.0));
+        p95.into_iter()
+            .chain(errors)
+            .map(|text| Threshold::parse(&text).expect("an SLO formats as valid thresholds"))
+            .collect()
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -266,9 +278,19 @@ mod tests {
         assert_eq!((outcome.passed, outcome.observed), (false, None));
     }
 
+    fn errors_only(share: f64) -> SloBounds {
+        SloBounds {
+            p95_ms: None,
+            max_error_ratio: Some(share),
+        }
+    }
+
     #[test]
     fn every_run_has_an_error_limit_unless_the_user_set_one() {
-        let limit = Threshold::default_error_limit(&[], 0.05).unwrap();
+        let limits = Threshold::from_slo(&errors_only(0.05), &[]);
+        let [limit] = limits.as_slice() else {
+            panic!("one threshold: {limits:?}")
+        };
         assert_eq!(
             (limit.to_string().as_str(), limit.limit),
             ("errors<=5%", 0.05)
@@ -280,13 +302,47 @@ mod tests {
         );
 
         let own = [Threshold::parse("errors<20%").unwrap()];
-        assert_eq!(Threshold::default_error_limit(&own, 0.05), None);
+        assert_eq!(Threshold::from_slo(&errors_only(0.05), &own), []);
         let per_endpoint = [Threshold::parse("upload:errors<20%").unwrap()];
-        assert!(Threshold::default_error_limit(&per_endpoint, 0.05).is_some());
         assert_eq!(
-            Threshold::default_error_limit(&[], 1.0),
-            None,
+            Threshold::from_slo(&errors_only(0.05), &per_endpoint).len(),
+            1
+        );
+        assert_eq!(
+            Threshold::from_slo(&errors_only(1.0), &[]),
+            [],
             "100% turns it off"
+        );
+    }
+
+    /// The SLO's p95 bound is judged as the SLO judges it: a p95 equal to the bound holds,
+    /// one above it breaks (as `SloBounds::violations` says).
+    #[test]
+    fn an_slo_p95_judges_as_the_slo_does() {
+        let slo = SloBounds {
+            p95_ms: Some(250.0),
+            max_error_ratio: Some(0.01),
+        };
+        let limits = Threshold::from_slo(&slo, &[]);
+        let texts: Vec<String> = limits.iter().map(|t| t.to_string()).collect();
+        assert_eq!(texts, ["p95<=250ms", "errors<=1%"]);
+        for p95_us in [249_000, 250_000, 251_000] {
+            let total = figures("all", p95_us, 0.0);
+            let passed = limits[0].evaluate(&[], &total).passed;
+            let holds = slo
+                .violations(Some(p95_us as f64 / 1000.0), Some(0.0))
+                .is_empty();
+            assert_eq!(passed, holds, "p95 {p95_us} µs");
+        }
+        let own = [Threshold::parse("p95<2s").unwrap()];
+        let texts: Vec<String> = Threshold::from_slo(&slo, &own)
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(
+            texts,
+            ["errors<=1%"],
+            "the user's own p95 replaces the SLO's"
         );
     }
 }

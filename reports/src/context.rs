@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::Lang;
 use crate::charts::Charts;
 use crate::narrative::{self, Narrative};
-use crate::rules::{Recommendation, recommendations};
+use crate::rules::{WordedRecommendation, recommendations};
 use crate::wording::{self, point_claim, point_label};
 
 #[derive(Debug, Serialize)]
@@ -44,7 +44,7 @@ pub struct Context {
     pub little_tolerance_pct: f64,
     pub workers: Vec<WorkerRow>,
     pub comparison: Option<Comparison>,
-    pub recommendations: Vec<Recommendation>,
+    pub recommendations: Vec<WordedRecommendation>,
     pub narrative: Narrative,
     pub charts: Charts,
     pub notes: Vec<String>,
@@ -391,7 +391,7 @@ pub fn build(a: &Analysis, baseline: Option<&Analysis>, charts: &Charts, lang: L
         r_squared: u.fit.r_squared,
         threshold: capacity_model::analysis::USL_POOR_FIT,
         points: u.fit.points,
-        poor_fit: u.fit.r_squared < capacity_model::analysis::USL_POOR_FIT,
+        poor_fit: u.fits_poorly(),
         peak_concurrency: u.fit.peak_concurrency,
         max_throughput: u.fit.max_throughput,
         concurrency_from: u.concurrency_from.clone(),

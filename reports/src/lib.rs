@@ -1,6 +1,6 @@
 //! The capacity report: an `analysis.json` rendered as markdown with charts.
 //!
-//! [`render`] draws the charts (`charts`), derives the recommendations (`rules`), builds the
+//! [`render`] draws the charts (`charts`), words the analysis's recommendations (`rules`), builds the
 //! template context (`context`) and renders a minijinja template: the built-in `es`
 //! (`pruebas_de_carga_entrega4.md`, the course's structure) or `en`, or a user's own from a
 //! template directory. Every figure in the context comes from the analysis, with the run it

@@ -6,6 +6,7 @@
 //! figure that is not measured (a projection, an AWS limit) says what it is. When the data
 //! to judge something is missing, the sentence says so ("no data"), never a guess.
 
+use capacity_model::analysis::{Advice, ConcurrencyVerdict};
 use capacity_model::analysis::{
     Analysis, LoadKind, LoadPoint, Missing, RunInfo, Section, WorkerCell,
 };
@@ -22,8 +23,6 @@ pub const COURSE_INSTANCE_VCPUS: u32 = 2;
 /// The course's scenario-2 design: video sizes (MB) and worker concurrencies.
 pub const COURSE_SIZES_MB: [u64; 2] = [50, 100];
 pub const COURSE_CONCURRENCIES: [u32; 3] = [1, 2, 4];
-/// Below this gain in throughput, more worker concurrency is not worth it.
-const CONCURRENCY_GAIN: f64 = 0.10;
 
 /// The report's reasoning sections.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -96,11 +95,16 @@ impl<'a> Facts<'a> {
     }
 }
 
-/// The load point a knee stage names ("hold 60 (65e3)" at load 60).
+/// The load point a knee stage was made from: where the analysis says it is, or in an
+/// analysis written before it said so, the point its label names ("hold 60 (65e3)").
 fn point_of<'a>(a: &'a Analysis, p: &StagePoint) -> Option<&'a LoadPoint> {
-    a.stages.iter().find(|s| {
-        format!("{} ({})", s.label, rundir::short_run_id(&s.run_id)) == p.label && s.load == p.load
-    })
+    let capacity = a.capacity.available()?;
+    if !capacity.judged_points.is_empty() {
+        return capacity.load_point(&a.stages, p);
+    }
+    a.stages
+        .iter()
+        .find(|s| s.knee_label() == p.label && s.load == p.load)
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -609,41 +613,36 @@ fn resource_changes(a: &Analysis, f: &Facts, lang: Lang) -> Vec<String> {
                 .to_owned(),
         });
     }
-    // Worker concurrency, per video size measured at two or more concurrencies.
-    let mut sizes: Vec<u64> = a.workers.iter().map(|w| w.size_bytes).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
-    for size in sizes {
-        let mut cells: Vec<&WorkerCell> = a
-            .workers
-            .iter()
-            .filter(|w| w.size_bytes == size && w.mode == "sustained" && w.processed > 0)
-            .collect();
-        cells.sort_by_key(|w| w.concurrency);
-        cells.dedup_by_key(|w| w.concurrency);
-        let (Some(low), Some(high)) = (cells.first(), cells.last()) else {
+    // Worker concurrency, per video size: the analysis's verdict, with its figures.
+    for r in capacity_model::advice::of(a) {
+        let Advice::WorkerConcurrency {
+            size_bytes,
+            low,
+            high,
+            gain,
+            verdict,
+        } = r.advice
+        else {
             continue;
         };
-        if low.concurrency == high.concurrency {
+        let size = d(mb(size_bytes), 0);
+        if verdict == ConcurrencyVerdict::MeasureMore {
             out.push(match lang {
                 Lang::Es => format!(
-                    "Concurrencia del worker ({} MB): solo se midió {} ({} videos/min); medir \
+                    "Concurrencia del worker ({size} MB): solo se midió {} ({} videos/min); medir \
                      2 y 4 antes de cambiarla.",
-                    d(mb(size), 0),
                     low.concurrency,
                     d(low.videos_per_minute, 2)
                 ),
                 Lang::En => format!(
-                    "Worker concurrency ({} MB): only {} was measured ({} videos/min); measure \
+                    "Worker concurrency ({size} MB): only {} was measured ({} videos/min); measure \
                      2 and 4 before changing it.",
-                    d(mb(size), 0),
                     low.concurrency,
                     d(low.videos_per_minute, 2)
                 ),
             });
             continue;
         }
-        let gain = high.videos_per_minute / low.videos_per_minute - 1.0;
         let cpu = high
             .worker_cpu_percent
             .map_or(lang.tr("sin datos", "no data").to_owned(), |c| {
@@ -656,23 +655,21 @@ fn resource_changes(a: &Analysis, f: &Facts, lang: Lang) -> Vec<String> {
             rundir::short_run_id(&low.run_id),
             rundir::short_run_id(&high.run_id)
         );
-        out.push(if gain < CONCURRENCY_GAIN {
+        out.push(if verdict == ConcurrencyVerdict::Keep {
             match lang {
                 Lang::Es => format!(
-                    "Concurrencia del worker ({} MB): pasar de {} a {} no aumenta el throughput \
+                    "Concurrencia del worker ({size} MB): pasar de {} a {} no aumenta el throughput \
                      ({figures}; CPU del worker {cpu}): el worker está limitado por CPU; dejar \
                      la concurrencia en {} y escalar con más instancias worker, no con más \
                      hilos.",
-                    d(mb(size), 0),
                     low.concurrency,
                     high.concurrency,
                     low.concurrency
                 ),
                 Lang::En => format!(
-                    "Worker concurrency ({} MB): going from {} to {} does not raise throughput \
+                    "Worker concurrency ({size} MB): going from {} to {} does not raise throughput \
                      ({figures}; worker CPU {cpu}): the worker is CPU-bound; keep concurrency \
                      at {} and scale with more worker instances, not more threads.",
-                    d(mb(size), 0),
                     low.concurrency,
                     high.concurrency,
                     low.concurrency
@@ -681,18 +678,16 @@ fn resource_changes(a: &Analysis, f: &Facts, lang: Lang) -> Vec<String> {
         } else {
             match lang {
                 Lang::Es => format!(
-                    "Concurrencia del worker ({} MB): subirla de {} a {} aumenta el throughput \
+                    "Concurrencia del worker ({size} MB): subirla de {} a {} aumenta el throughput \
                      un {} % ({figures}; CPU del worker {cpu}): configurar {}.",
-                    d(mb(size), 0),
                     low.concurrency,
                     high.concurrency,
                     d(gain * 100.0, 0),
                     high.concurrency
                 ),
                 Lang::En => format!(
-                    "Worker concurrency ({} MB): raising it from {} to {} raises throughput by \
+                    "Worker concurrency ({size} MB): raising it from {} to {} raises throughput by \
                      {} % ({figures}; worker CPU {cpu}): configure {}.",
-                    d(mb(size), 0),
                     low.concurrency,
                     high.concurrency,
                     d(gain * 100.0, 0),

@@ -85,6 +85,7 @@ fn sections_without_data_say_so() {
         spectra: vec![],
         notes: vec![],
         cost: None,
+        recommendations: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let written = reports::render(&empty, None, &reports::Options::course(dir.path())).unwrap();
@@ -193,10 +194,7 @@ fn claims_match_their_points(markdown: &str, a: &Analysis, lang: &str) -> usize 
         let point = a
             .stages
             .iter()
-            .find(|p| {
-                let named = format!("{} ({})", p.label, p.run_id.rsplit('-').next().unwrap());
-                label == reports::wording::point_label(lang, &named)
-            })
+            .find(|p| label == reports::wording::point_label(lang, &p.knee_label()))
             .unwrap_or_else(|| panic!("the claim's point {label:?} is a load point"));
         assert_eq!(rps, d(point.total.rps, 1), "{label}: rate");
         assert_eq!(

@@ -47,30 +47,20 @@ pub fn write_activity(out: &mut impl Write, activity: &Activity) -> Result<(), R
         source,
     })?;
     line.push(b'\n');
-    out.write_all(&line).map_err(|source| RunDirError::Io {
-        path: ACTIVITIES_FILE.into(),
-        action: "write",
-        source,
-    })
+    out.write_all(&line)
+        .map_err(|source| RunDirError::io(ACTIVITIES_FILE, "write", source))
 }
 
 /// Reads every activity; blank lines are skipped, a bad line is an error naming it.
 pub fn read_activities(input: impl BufRead) -> Result<Vec<Activity>, RunDirError> {
     let mut activities = Vec::new();
     for (index, line) in input.lines().enumerate() {
-        let line = line.map_err(|source| RunDirError::Io {
-            path: ACTIVITIES_FILE.into(),
-            action: "read",
-            source,
-        })?;
+        let line = line.map_err(|source| RunDirError::io(ACTIVITIES_FILE, "read", source))?;
         if line.trim().is_empty() {
             continue;
         }
-        let activity = serde_json::from_str(&line).map_err(|e| RunDirError::Malformed {
-            path: ACTIVITIES_FILE.into(),
-            line: Some(index + 1),
-            column: None,
-            message: e.to_string(),
+        let activity = serde_json::from_str(&line).map_err(|e| {
+            RunDirError::malformed(ACTIVITIES_FILE, Some(index + 1), None, e.to_string())
         })?;
         activities.push(activity);
     }

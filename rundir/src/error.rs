@@ -90,22 +90,22 @@ impl RunDirError {
         self
     }
 
-    pub(crate) fn io(path: &Path, action: &'static str, source: io::Error) -> Self {
+    pub(crate) fn io(path: impl AsRef<Path>, action: &'static str, source: io::Error) -> Self {
         RunDirError::Io {
-            path: path.to_path_buf(),
+            path: path.as_ref().to_path_buf(),
             action,
             source,
         }
     }
 
     pub(crate) fn malformed(
-        path: &str,
+        path: impl AsRef<Path>,
         line: Option<usize>,
         column: Option<&str>,
         message: impl Into<String>,
     ) -> Self {
         RunDirError::Malformed {
-            path: PathBuf::from(path),
+            path: path.as_ref().to_path_buf(),
             line,
             column: column.map(str::to_owned),
             message: message.into(),

@@ -137,7 +137,7 @@ impl<W: Write> std::fmt::Debug for LatencyLogWriter<W> {
 }
 
 fn write_error(e: std::io::Error) -> RunDirError {
-    RunDirError::io(std::path::Path::new(LATENCY_LOG_FILE), "write", e)
+    RunDirError::io(LATENCY_LOG_FILE, "write", e)
 }
 
 fn unwritable(what: &'static str, value: String, reason: &str) -> RunDirError {

@@ -175,12 +175,12 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RunDirError> {
         });
     }
     if probe.format_version == 0 {
-        return Err(RunDirError::Malformed {
-            path: path.to_path_buf(),
-            line: None,
-            column: None,
-            message: "format_version 0 does not exist; versions start at 1".to_owned(),
-        });
+        return Err(RunDirError::malformed(
+            path,
+            None,
+            None,
+            "format_version 0 does not exist; versions start at 1",
+        ));
     }
     serde_json::from_slice(&bytes).map_err(json_error)
 }

@@ -155,6 +155,18 @@ pub struct Stage {
     pub ramp: bool,
 }
 
+impl Stage {
+    /// A level as a stage's name writes it ("hold 100", "hold 2.5"): whole numbers bare,
+    /// others to one decimal.
+    pub fn level_text(level: f64) -> String {
+        if level.fract() == 0.0 {
+            format!("{level:.0}")
+        } else {
+            format!("{level:.1}")
+        }
+    }
+}
+
 /// Versions of the tools that produced the run, to tell apart changes in the tool from
 /// changes in the target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

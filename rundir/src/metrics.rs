@@ -110,20 +110,11 @@ impl<W: Write> MetricsWriter<W> {
 }
 
 fn io_error(source: std::io::Error, action: &'static str) -> RunDirError {
-    RunDirError::Io {
-        path: METRICS_FILE.into(),
-        action,
-        source,
-    }
+    RunDirError::io(METRICS_FILE, action, source)
 }
 
 fn malformed(line: usize, message: String) -> RunDirError {
-    RunDirError::Malformed {
-        path: METRICS_FILE.into(),
-        line: Some(line),
-        column: None,
-        message,
-    }
+    RunDirError::malformed(METRICS_FILE, Some(line), None, message)
 }
 
 /// Reads `metrics.csv`; errors name the line.

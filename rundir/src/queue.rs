@@ -4,7 +4,6 @@
 //! the `step` and `injecting` columns read with `None` there.
 
 use std::io::{BufRead, Write};
-use std::path::Path;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -62,7 +61,7 @@ pub fn write_queue(mut out: impl Write, rows: &[QueueRow]) -> Result<(), RunDirE
             optional(row.injecting.map(|i| i.to_string())),
         ));
     }
-    let io = |e| RunDirError::io(Path::new(QUEUE_FILE), "write", e);
+    let io = |e| RunDirError::io(QUEUE_FILE, "write", e);
     out.write_all(text.as_bytes()).map_err(io)?;
     out.flush().map_err(io)
 }
@@ -77,7 +76,7 @@ pub fn read_queue(input: impl BufRead) -> Result<Vec<QueueRow>, RunDirError> {
     let mut columns = 0;
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
-        let line = line.map_err(|e| RunDirError::io(Path::new(QUEUE_FILE), "read", e))?;
+        let line = line.map_err(|e| RunDirError::io(QUEUE_FILE, "read", e))?;
         if index == 0 {
             columns = match line.trim() {
                 QUEUE_HEADER => 7,

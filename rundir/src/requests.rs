@@ -233,7 +233,7 @@ fn endpoint_problem(name: &str) -> Option<&'static str> {
 }
 
 fn write_error(e: std::io::Error) -> RunDirError {
-    RunDirError::io(std::path::Path::new(REQUESTS_FILE), "write", e)
+    RunDirError::io(REQUESTS_FILE, "write", e)
 }
 
 fn unwritable(what: &'static str, value: &str, reason: &str) -> RunDirError {

@@ -257,11 +257,7 @@ fn format_time(t: Option<OffsetDateTime>) -> String {
 /// Writes `tasks.csv` (header first). Ids and worker names never need quoting: ones with a
 /// comma, quote or line break are refused.
 pub fn write_tasks(mut out: impl Write, rows: &[TasksRow]) -> Result<(), RunDirError> {
-    let io = |e| RunDirError::Io {
-        path: TASKS_FILE.into(),
-        action: "write",
-        source: e,
-    };
+    let io = |e| RunDirError::io(TASKS_FILE, "write", e);
     let mut text = format!("{TASKS_HEADER}\n");
     for row in rows {
         for (what, value) in [("task id", &row.task_id), ("worker name", &row.worker)] {
@@ -293,20 +289,13 @@ pub fn write_tasks(mut out: impl Write, rows: &[TasksRow]) -> Result<(), RunDirE
 
 /// Reads `tasks.csv`; a malformed line is reported with its number and column.
 pub fn read_tasks(input: impl BufRead) -> Result<Vec<TasksRow>, RunDirError> {
-    let malformed = |line: usize, column: &str, message: String| RunDirError::Malformed {
-        path: TASKS_FILE.into(),
-        line: Some(line),
-        column: Some(column.to_string()),
-        message,
+    let malformed = |line: usize, column: &str, message: String| {
+        RunDirError::malformed(TASKS_FILE, Some(line), Some(column), message)
     };
     let mut rows = Vec::new();
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
-        let line = line.map_err(|e| RunDirError::Io {
-            path: TASKS_FILE.into(),
-            action: "read",
-            source: e,
-        })?;
+        let line = line.map_err(|e| RunDirError::io(TASKS_FILE, "read", e))?;
         if index == 0 {
             if line.trim() != TASKS_HEADER {
                 return Err(malformed(

@@ -115,20 +115,20 @@ pub fn stages(
     };
     match profile {
         ProfileName::Smoke => vec![stage(
-            format!("smoke at {}", fmt_level(level)),
+            format!("smoke at {}", rundir::Stage::level_text(level)),
             hold.unwrap_or(MINUTE),
             level,
             false,
         )],
         ProfileName::Ramp | ProfileName::Search => vec![
             stage(
-                format!("ramp to {}", fmt_level(level)),
+                format!("ramp to {}", rundir::Stage::level_text(level)),
                 3 * MINUTE,
                 level,
                 true,
             ),
             stage(
-                format!("hold {}", fmt_level(level)),
+                format!("hold {}", rundir::Stage::level_text(level)),
                 hold.unwrap_or(5 * MINUTE),
                 level,
                 false,
@@ -137,7 +137,7 @@ pub fn stages(
         ProfileName::Sustained => {
             let level = (level * 0.8).max(1.0);
             vec![stage(
-                format!("sustained at {}", fmt_level(level)),
+                format!("sustained at {}", rundir::Stage::level_text(level)),
                 hold.unwrap_or(5 * MINUTE),
                 level,
                 false,
@@ -193,14 +193,6 @@ pub fn level_at(stages: &[StageSpec], elapsed: Duration) -> f64 {
         start = end;
     }
     0.0
-}
-
-fn fmt_level(level: f64) -> String {
-    if level.fract() == 0.0 {
-        format!("{level:.0}")
-    } else {
-        format!("{level:.1}")
-    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ pub(super) fn draw_usl<DB: DrawingBackend>(
     lang: Lang,
 ) -> DrawResult<DB> {
     let f = &u.fit;
-    let accepted = f.r_squared >= USL_POOR_FIT;
+    let accepted = !u.fits_poorly();
     let model = |n: f64| f.lambda * n / (1.0 + f.sigma * (n - 1.0) + f.kappa * n * (n - 1.0));
     let last_n = u.points.iter().map(|p| p.0).fold(1.0, f64::max);
     let max_n = last_n * if accepted { 1.5 } else { 1.1 };
