@@ -74,7 +74,7 @@ impl AnalysisArgs {
     /// The SLO the knee is judged under.
     fn slo(&self) -> Slo {
         Slo {
-            p95_ms: self.slo_p95.as_secs_f64() * 1000.0,
+            p95_ms: rundir::millis(self.slo_p95),
             max_error_ratio: self.slo_errors,
         }
     }

@@ -30,7 +30,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use crate::analysis::{ANALYSIS_FORMAT_VERSION, Analysis, Section};
-use crate::model::{Slo, SloBounds};
+use crate::model::SloBounds;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,7 +74,7 @@ pub struct Gate {
 
 fn ms(text: &str, field: &str) -> anyhow::Result<f64> {
     rundir::parse_duration(text)
-        .map(|d| d.as_secs_f64() * 1000.0)
+        .map(rundir::millis)
         .map_err(|e| anyhow::anyhow!("{field}: {e}"))
 }
 
@@ -268,12 +268,11 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
             _ if gate_slo != *knee_slo => no_data(
                 name,
                 format!(
-                    "the analysis found its knee under {}, this SLO file sets {}: run `analyze \
-                     --slo-p95 {}ms --slo-errors {}%` so that one SLO judges both",
-                    slo_text(knee_slo),
-                    slo_text(&gate_slo),
+                    "the analysis found its knee under {knee_slo}, this SLO file sets \
+                     {gate_slo}: run `analyze --slo-p95 {}ms --slo-errors {}` so that one SLO \
+                     judges both",
                     gate_slo.p95_ms,
-                    gate_slo.max_error_ratio * 100.0
+                    rundir::percent_text(gate_slo.max_error_ratio)
                 ),
             ),
             Section::Available(c) => match &c.knee.best_within_slo {
@@ -351,10 +350,9 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
                 ..no_data(
                     "max rps within SLO against baseline".into(),
                     format!(
-                        "the baseline found its knee under {}, this analysis under {}: analyse \
-                         both with one SLO",
-                        slo_text(&base.settings.slo),
-                        slo_text(knee_slo)
+                        "the baseline found its knee under {}, this analysis under {knee_slo}: \
+                         analyse both with one SLO",
+                        base.settings.slo
                     ),
                 )
             }),
@@ -385,15 +383,6 @@ pub fn run(gate: &Gate, analysis: &Analysis, baseline: Option<&Analysis>) -> Vec
         }
     }
     checks
-}
-
-/// "p95 ≤ 1000 ms and errors ≤ 5 %".
-fn slo_text(slo: &Slo) -> String {
-    format!(
-        "p95 ≤ {} ms and errors ≤ {} %",
-        slo.p95_ms,
-        slo.max_error_ratio * 100.0
-    )
 }
 
 pub fn render(checks: &[Check]) -> String {
@@ -586,7 +575,7 @@ mod tests {
         let other = rps_check("p95 = \"2s\"\nmin_rps_within_slo = 1\n");
         assert!(!other.passed, "{other:?}");
         assert!(
-            other.detail.contains("p95 ≤ 1000 ms and errors ≤ 5 %")
+            other.detail.contains("p95 ≤ 1000 ms, errors ≤ 5%")
                 && other.detail.contains("--slo-p95 2000ms --slo-errors 5%"),
             "{other:?}"
         );

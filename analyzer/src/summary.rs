@@ -51,13 +51,11 @@ fn limit_rule(limit: &capacity_model::KpiLimit) -> String {
 
 pub fn render(a: &Analysis) -> String {
     let mut out = String::new();
-    let slo = &a.settings.slo;
     let _ = writeln!(
         out,
-        "{} run(s); SLO: p95 ≤ {:.0} ms on every endpoint, errors ≤ {:.1}%",
+        "{} run(s); SLO: {} on every endpoint",
         a.runs.len(),
-        slo.p95_ms,
-        slo.max_error_ratio * 100.0
+        a.settings.slo
     );
     for run in &a.runs {
         let _ = writeln!(

@@ -102,6 +102,18 @@ impl Slo {
     }
 }
 
+/// "p95 ≤ 1000 ms, errors ≤ 5%": how the terminal and the gate name an SLO.
+impl std::fmt::Display for Slo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "p95 ≤ {} ms, errors ≤ {}",
+            self.p95_ms,
+            rundir::percent_text(self.max_error_ratio)
+        )
+    }
+}
+
 /// An SLO's bounds as a file gives them, each optional: an SLO file's, or one endpoint's
 /// overrides. A bound left out is not judged, or comes from a fallback ([`SloBounds::or`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -516,7 +516,7 @@ fn finish_web_plan(args: RunArgs, scenario: ScenarioChoice) -> anyhow::Result<Ru
         bail!("--max-in-flight applies to the open model (--rate) only");
     }
     let slo = SloBounds {
-        p95_ms: args.slo_p95.map(|p95| p95.as_secs_f64() * 1e3),
+        p95_ms: args.slo_p95.map(rundir::millis),
         max_error_ratio: Some(args.slo_errors),
     };
     let search = (args.profile == ProfileName::Search)

@@ -62,7 +62,7 @@ impl Threshold {
         let errors = slo
             .max_error_ratio
             .filter(|share| *share < 1.0 && !user_set(Metric::Errors))
-            .map(|share| format!("errors<={}%", share * 100.0));
+            .map(|share| format!("errors<={}", rundir::percent_text(share)));
         p95.into_iter()
             .chain(errors)
             .map(|text| Threshold::parse(&text).expect("an SLO formats as valid thresholds"))

@@ -79,18 +79,12 @@ fn worded(advice: &Advice, lang: Lang) -> Option<(&'static str, Vec<(&'static st
                 ("stage", point_label(lang, stage)),
             ],
         ),
-        Advice::Contention { sigma, kappa, peak } | Advice::Coherency { sigma, kappa, peak } => (
-            if matches!(advice, Advice::Contention { .. }) {
-                "contention"
-            } else {
-                "coherency"
-            },
-            vec![
-                ("sigma", lang.decimal(*sigma, 4)),
-                ("kappa", lang.scientific(*kappa)),
-                ("peak", peak.map_or_else(dash, |n| n.to_string())),
-            ],
-        ),
+        Advice::Contention { sigma, kappa, peak } => {
+            ("contention", usl_figures(lang, *sigma, *kappa, *peak))
+        }
+        Advice::Coherency { sigma, kappa, peak } => {
+            ("coherency", usl_figures(lang, *sigma, *kappa, *peak))
+        }
         Advice::SlowScaleOut {
             group,
             total_s,
@@ -155,4 +149,18 @@ fn worded(advice: &Advice, lang: Lang) -> Option<(&'static str, Vec<(&'static st
         ),
         Advice::WorkerConcurrency { .. } => return None,
     })
+}
+
+/// The USL's coefficients and its peak, as the contention and coherency rules quote them.
+fn usl_figures(
+    lang: Lang,
+    sigma: f64,
+    kappa: f64,
+    peak: Option<u64>,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("sigma", lang.decimal(sigma, 4)),
+        ("kappa", lang.scientific(kappa)),
+        ("peak", peak.map_or("–".into(), |n| n.to_string())),
+    ]
 }

@@ -36,8 +36,8 @@ pub use manifest::{
 pub use metrics::{METRICS_HEADER, MetricRow, MetricsWriter, read_metrics};
 pub use queue::{QUEUE_HEADER, QueueRow, read_queue, write_queue};
 pub use requests::{REQUESTS_HEADER, RequestCounts, RequestsRow, RequestsWriter, read_requests};
-pub use run_id::{RunId, short_run_id};
-pub use size::{parse_duration, parse_percent, parse_rate, parse_size};
+pub use run_id::{RunId, short_run_id, stamp};
+pub use size::{millis, parse_duration, parse_percent, parse_rate, parse_size, percent_text};
 pub use stack::{
     BalancerAlgorithm, BalancerSettings, GroupDescription, PolicyDescription, ScalingMetric,
     StackDescription,

@@ -39,8 +39,9 @@ pub fn short_run_id(id: &str) -> &str {
         .unwrap_or(id)
 }
 
-/// A start time as run ids write it: `YYYYMMDDTHHMMSSZ`, UTC.
-fn stamp(started: OffsetDateTime) -> String {
+/// A time as run ids write it, `YYYYMMDDTHHMMSSZ` in UTC: the stamp of every file name
+/// aforo makes from a time.
+pub fn stamp(started: OffsetDateTime) -> String {
     let compact = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     started
         .to_offset(UtcOffset::UTC)

@@ -109,6 +109,17 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
 }
 
 /// `5%` or `0.05` → 0.05: shares (error rates) as people write them.
+/// A duration in milliseconds, as exact as the duration (`700ms` is 700, where
+/// `as_secs_f64() * 1000.0` gives 700.0000000000001).
+pub fn millis(duration: Duration) -> f64 {
+    duration.as_nanos() as f64 / 1e6
+}
+
+/// A share as [`parse_percent`] reads it: 0.07 is `7%` (not `7.000000000000001%`).
+pub fn percent_text(share: f64) -> String {
+    format!("{}%", (share * 100.0 * 1e9).round() / 1e9)
+}
+
 pub fn parse_percent(text: &str) -> Result<f64, String> {
     let t = text.trim();
     let (number, scale) = match t.strip_suffix('%') {
@@ -173,5 +184,21 @@ mod tests {
             );
         }
         assert_eq!(parse_duration("87600h").unwrap(), MAX_DURATION);
+    }
+
+    /// What people write reads back as they wrote it: no binary-fraction noise.
+    #[test]
+    fn milliseconds_and_percentages_are_written_as_given() {
+        for (text, ms) in [
+            ("700ms", 700.0),
+            ("0.7s", 700.0),
+            ("1s", 1000.0),
+            ("250us", 0.25),
+        ] {
+            assert_eq!(millis(parse_duration(text).unwrap()), ms, "{text}");
+        }
+        for text in ["7%", "3.5%", "5%", "0.1%", "100%", "0%"] {
+            assert_eq!(percent_text(parse_percent(text).unwrap()), text);
+        }
     }
 }

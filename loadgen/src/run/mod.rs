@@ -289,9 +289,8 @@ async fn run_levels(
     if let Some(search) = &plan.search {
         match &best {
             Some((level, summary)) => println!(
-                "search: the best level within the SLO (p95 ≤ {:.0} ms, errors ≤ {:.1}%) is {level} {} at {:.1} req/s (run {})",
-                search.slo.p95_ms,
-                search.slo.max_error_ratio * 100.0,
+                "search: the best level within the SLO ({}) is {level} {} at {:.1} req/s (run {})",
+                search.slo,
                 plan.level_unit(),
                 summary.total.rps,
                 summary.run_id

@@ -207,15 +207,9 @@ pub(super) fn write_index(out: &Path, results: &[CellResult]) -> anyhow::Result<
             })
         })
         .collect();
-    let now = OffsetDateTime::now_utc();
     let path = out.join(format!(
-        "scenario2-matrix-{:04}{:02}{:02}T{:02}{:02}{:02}Z.json",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
+        "scenario2-matrix-{}.json",
+        rundir::stamp(OffsetDateTime::now_utc())
     ));
     std::fs::write(
         &path,
